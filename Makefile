@@ -1,0 +1,83 @@
+# vgru: QEMU device, Linux driver, user library and tests.
+#
+#   make run    set up everything, boot the guest, run the demo
+#   make test   set up everything, run every test suite
+#
+# Both install missing Debian packages first (as root), so a fresh Debian 12
+# machine needs nothing else.  Everything downloaded or built goes to
+# $(BUILD).  Other targets: deps qemu kernel module userlib initramfs clean.
+
+SHELL := /bin/bash
+BUILD ?= $(CURDIR)/build
+CC ?= gcc
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror
+USER_CFLAGS := $(CFLAGS) $(WARN) -Iuserlib -Iinclude
+VERSION := 0.1.0
+
+LIB_SRCS := userlib/libvgru.c
+LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
+ULIB := $(BUILD)/userlib
+GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests
+
+.PHONY: all run test deps qemu kernel module userlib initramfs clean
+
+all: qemu module userlib initramfs
+
+deps:
+	@scripts/install-deps
+
+qemu: deps
+	@scripts/build-qemu $(BUILD)
+
+kernel: deps
+	@scripts/fetch-kernel $(BUILD)
+
+# The driver, by kbuild against the guest kernel's headers, with W=1.
+module: kernel
+	@mkdir -p $(BUILD)/logs
+	@kabi=$$(basename "$$(readlink $(BUILD)/kernel/current)") && \
+	$(MAKE) --no-print-directory -C /lib/modules/$$kabi/build M=$(CURDIR) \
+		W=1 modules 2>&1 | tee $(BUILD)/logs/module.log; \
+	exit $${PIPESTATUS[0]}
+
+userlib: $(ULIB)/libvgru.a $(ULIB)/libvgru.so $(ULIB)/libvgru.pc $(GUEST_PROGS)
+
+$(ULIB)/%.o: userlib/%.c $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -fPIC -c -o $@ $<
+
+$(ULIB)/libvgru.a: $(ULIB)/libvgru.o
+	$(AR) rcs $@ $^
+
+$(ULIB)/libvgru.so: $(ULIB)/libvgru.o userlib/libvgru.map
+	$(CC) -shared -Wl,-soname,libvgru.so.1 \
+		-Wl,--version-script,userlib/libvgru.map -o $@.1 $<
+	ln -sf libvgru.so.1 $@
+
+$(ULIB)/libvgru.pc: userlib/libvgru.pc.in
+	sed -e 's|@PREFIX@|/usr/local|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Guest programs are static: the initramfs has no C library.
+$(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
+	$(CC) $(USER_CFLAGS) -static -o $@ $< $(ULIB)/libvgru.a
+
+$(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
+		$(ULIB)/libvgru.a $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -static -o $@ $< $(ULIB)/libvgru.a
+
+initramfs: module userlib
+	@scripts/mkinitramfs $(BUILD)/initramfs.cpio.gz driver/vgru.ko \
+		$(GUEST_PROGS)
+
+run: all
+	tests/vm --build $(BUILD) -- vgructl demo
+
+test: all
+	@tests/run-tests --build $(BUILD)
+
+clean:
+	-kabi=$$(basename "$$(readlink $(BUILD)/kernel/current)") && \
+	$(MAKE) -C /lib/modules/$$kabi/build M=$(CURDIR) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vgru driver internals.
+ *
+ * Objects:
+ *   struct vgru_dev - one PCI function: registers, fault queue, IRQ, the
+ *                     char device and the table of open contexts.
+ *   struct vgru_ctx - one open file: a device context bound to the opener's
+ *                     mm, its window, and an interval notifier over that mm.
+ *
+ * Lifetime: a context holds a reference on its mm (mmgrab) and is freed by
+ * its last kref, which the file and an in-flight fault each hold.
+ *
+ * Lock order (outer first):
+ *   vgru_dev.ctx_lock  -> (nothing)
+ *   vgru_ctx.lock      -> vgru_dev.reg_lock
+ * No allocation and no page-table work happens under vgru_ctx.lock: the
+ * notifier takes it from reclaim.
+ */
+#ifndef VGRU_H
+#define VGRU_H
+
+#include <linux/cdev.h>
+#include <linux/kref.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/spinlock.h>
+#include <linux/xarray.h>
+
+#include "vgru_regs.h"
+#include "vgru_ioctl.h"
+
+/* driver-side counters, per device, exported in sysfs */
+struct vgru_counters {
+	atomic64_t faults;
+	atomic64_t fault_errors;
+	atomic64_t stale_faults;	/* records of contexts already gone */
+	atomic64_t retries;
+	atomic64_t invalidations;
+};
+
+struct vgru_dev {
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	phys_addr_t window_phys;	/* BAR of the command windows */
+	u32 nr_contexts;
+	u32 nr_cbs;
+	int minor;
+	struct cdev cdev;
+	struct device *dev;		/* the class device /dev/vgruN */
+	int irq;
+
+	/* fault queue, consumed by the IRQ thread only */
+	void *fq;
+	dma_addr_t fq_dma;
+	u32 fq_size;
+	u32 fq_head;
+
+	/* ---- reg_lock: multi-register sequences ---- */
+	spinlock_t reg_lock;
+	u32 inv_seq;			/* invalidations issued */
+
+	/* ---- ctx_lock: the context table ---- */
+	struct mutex ctx_lock;
+	struct xarray contexts;		/* context index -> vgru_ctx */
+	u32 next_tag;
+
+	struct vgru_counters counters;
+};
+
+struct vgru_ctx {
+	struct vgru_dev *vdev;
+	struct kref ref;
+	u32 id;				/* device context index */
+	u32 tag;			/* in this context's fault records */
+	struct mm_struct *mm;		/* the opener's, mmgrab'ed */
+	struct mmu_interval_notifier notifier;
+
+	/* ---- lock: device translations of this context ---- */
+	struct mutex lock;
+	bool dead;			/* disabled on the device */
+
+	struct {
+		atomic64_t faults;
+		atomic64_t fault_errors;
+		atomic64_t dropins;
+		atomic64_t retries;
+		atomic64_t invalidations;
+	} stats;
+};
+
+/* vgru_main.c: device operations, all under reg_lock */
+void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag);
+void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
+void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
+		     bool writable);
+int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len);
+void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, int err);
+
+/* vgru_ctx.c */
+extern const struct file_operations vgru_fops;
+void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
+		       u32 cb, u32 flags);
+
+#endif /* VGRU_H */

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vgru: driver for the vgru secondary-TLB copy engine.
+ *
+ * This file owns the PCI function: probe and remove, the register
+ * sequences the device understands, the fault queue and its interrupt,
+ * the char device and the sysfs counters.  Contexts live in vgru_ctx.c.
+ */
+
+#include <linux/delay.h>
+#include <linux/device.h>
+#include <linux/dma-mapping.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/iopoll.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <asm/unaligned.h>
+
+#include "vgru.h"
+
+#define VGRU_MAX_DEVICES	16
+#define VGRU_INV_TIMEOUT_US	100000
+
+static struct class *vgru_class;
+static dev_t vgru_devt;
+static DEFINE_IDA(vgru_minors);
+
+static u32 vgru_read(struct vgru_dev *vdev, u32 reg)
+{
+	return readl(vdev->regs + reg);
+}
+
+static void vgru_write(struct vgru_dev *vdev, u32 reg, u32 val)
+{
+	writel(val, vdev->regs + reg);
+}
+
+static void vgru_write64(struct vgru_dev *vdev, u32 reg, u64 val)
+{
+	writel(lower_32_bits(val), vdev->regs + reg);
+	writel(upper_32_bits(val), vdev->regs + reg + 4);
+}
+
+static u64 vgru_read_stat(struct vgru_dev *vdev, unsigned int n)
+{
+	u32 lo, hi;
+
+	/* counters only grow: reread when the high half moved */
+	do {
+		hi = vgru_read(vdev, VGRU_REG_STAT(n) + 4);
+		lo = vgru_read(vdev, VGRU_REG_STAT(n));
+	} while (hi != vgru_read(vdev, VGRU_REG_STAT(n) + 4));
+	return (u64)hi << 32 | lo;
+}
+
+/* ---- device operations ---------------------------------------------------- */
+
+void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag)
+{
+	spin_lock(&vdev->reg_lock);
+	vgru_write(vdev, VGRU_REG_CTX_SEL, ctx);
+	vgru_write(vdev, VGRU_REG_CTX_TAG, tag);
+	vgru_write(vdev, VGRU_REG_CTX_CMD, VGRU_CTX_CMD_ENABLE);
+	spin_unlock(&vdev->reg_lock);
+}
+
+/* Stops the context's commands and removes all of its translations. */
+void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx)
+{
+	spin_lock(&vdev->reg_lock);
+	vgru_write(vdev, VGRU_REG_CTX_SEL, ctx);
+	vgru_write(vdev, VGRU_REG_CTX_CMD, VGRU_CTX_CMD_DISABLE);
+	spin_unlock(&vdev->reg_lock);
+}
+
+void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
+		     bool writable)
+{
+	spin_lock(&vdev->reg_lock);
+	vgru_write64(vdev, VGRU_REG_TLB_VADDR, va);
+	vgru_write64(vdev, VGRU_REG_TLB_PADDR, pa);
+	vgru_write(vdev, VGRU_REG_TLB_CTX, ctx);
+	vgru_write(vdev, VGRU_REG_TLB_FLAGS, writable ? VGRU_TLB_WRITE : 0);
+	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
+	spin_unlock(&vdev->reg_lock);
+}
+
+/*
+ * Remove the translations of @ctx in [start, start + len) and wait for the
+ * device to count the invalidation done: after that no DMA uses them.
+ */
+int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len)
+{
+	u32 seq, done;
+	int ret;
+
+	spin_lock(&vdev->reg_lock);
+	seq = ++vdev->inv_seq;
+	vgru_write64(vdev, VGRU_REG_INV_START, start);
+	vgru_write64(vdev, VGRU_REG_INV_LEN, len);
+	vgru_write(vdev, VGRU_REG_INV_CTX, ctx);
+	vgru_write(vdev, VGRU_REG_INV_CMD, VGRU_INV_CMD_RANGE);
+	ret = readl_poll_timeout_atomic(vdev->regs + VGRU_REG_INV_DONE, done,
+					(s32)(done - seq) >= 0, 1,
+					VGRU_INV_TIMEOUT_US);
+	spin_unlock(&vdev->reg_lock);
+	if (ret)
+		dev_err_ratelimited(&vdev->pdev->dev,
+				    "invalidation %u of context %u timed out\n",
+				    seq, ctx);
+	return ret;
+}
+
+void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, int err)
+{
+	spin_lock(&vdev->reg_lock);
+	vgru_write(vdev, VGRU_REG_RESP_CTX, ctx);
+	vgru_write(vdev, VGRU_REG_RESP_CB, cb);
+	vgru_write(vdev, VGRU_REG_RESP_CODE, err ? -err : 0);
+	vgru_write(vdev, VGRU_REG_RESP_CMD,
+		   err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART);
+	spin_unlock(&vdev->reg_lock);
+}
+
+/* ---- fault queue ------------------------------------------------------------ */
+
+/* Threaded IRQ handler: resolves every queued fault (may sleep). */
+static irqreturn_t vgru_fault_thread(int irq, void *data)
+{
+	struct vgru_dev *vdev = data;
+	u32 tail;
+
+	while ((tail = vgru_read(vdev, VGRU_REG_FQ_TAIL)) != vdev->fq_head) {
+		if (tail - vdev->fq_head > vdev->fq_size) {
+			dev_err_ratelimited(&vdev->pdev->dev,
+					    "fault queue tail %u is past head %u\n",
+					    tail, vdev->fq_head);
+			break;
+		}
+		/* the records were written before the tail moved */
+		dma_rmb();
+		while (vdev->fq_head != tail) {
+			u8 *rec = vdev->fq + (vdev->fq_head % vdev->fq_size) *
+				  VGRU_FQ_RECORD_SIZE;
+
+			vgru_handle_fault(vdev,
+					  get_unaligned_le64(rec + VGRU_FR_VADDR),
+					  get_unaligned_le32(rec + VGRU_FR_CTX),
+					  get_unaligned_le32(rec + VGRU_FR_TAG),
+					  get_unaligned_le32(rec + VGRU_FR_CB),
+					  get_unaligned_le32(rec + VGRU_FR_FLAGS));
+			vdev->fq_head++;
+		}
+		/* room for faults the device is holding back */
+		vgru_write(vdev, VGRU_REG_FQ_HEAD, vdev->fq_head);
+	}
+	return IRQ_HANDLED;
+}
+
+/* ---- sysfs ------------------------------------------------------------------ */
+
+static const char * const vgru_device_stat_names[VGRU_STAT_NR] = {
+	[VGRU_STAT_COMMANDS]		= "commands",
+	[VGRU_STAT_COMPLETED]		= "completed",
+	[VGRU_STAT_ERRORS]		= "errors",
+	[VGRU_STAT_TLB_HITS]		= "tlb_hits",
+	[VGRU_STAT_TLB_MISSES]		= "tlb_misses",
+	[VGRU_STAT_DROPINS]		= "dropins",
+	[VGRU_STAT_INVALIDATIONS]	= "invalidations",
+	[VGRU_STAT_INV_ENTRIES]		= "inv_entries",
+	[VGRU_STAT_BYTES]		= "bytes",
+};
+
+/* One "name value" line per counter: device counters, then driver's. */
+static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	struct vgru_dev *vdev = dev_get_drvdata(dev);
+	struct vgru_counters *c = &vdev->counters;
+	int len = 0;
+	unsigned int i;
+
+	for (i = 0; i < VGRU_STAT_NR; i++)
+		len += sysfs_emit_at(buf, len, "device_%s %llu\n",
+				     vgru_device_stat_names[i],
+				     vgru_read_stat(vdev, i));
+	len += sysfs_emit_at(buf, len, "driver_faults %lld\n",
+			     atomic64_read(&c->faults));
+	len += sysfs_emit_at(buf, len, "driver_fault_errors %lld\n",
+			     atomic64_read(&c->fault_errors));
+	len += sysfs_emit_at(buf, len, "driver_stale_faults %lld\n",
+			     atomic64_read(&c->stale_faults));
+	len += sysfs_emit_at(buf, len, "driver_retries %lld\n",
+			     atomic64_read(&c->retries));
+	len += sysfs_emit_at(buf, len, "driver_invalidations %lld\n",
+			     atomic64_read(&c->invalidations));
+	return len;
+}
+static DEVICE_ATTR_RO(stats);
+
+static ssize_t contexts_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	struct vgru_dev *vdev = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%u\n", vdev->nr_contexts);
+}
+static DEVICE_ATTR_RO(contexts);
+
+static struct attribute *vgru_attrs[] = {
+	&dev_attr_stats.attr,
+	&dev_attr_contexts.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(vgru);
+
+/* ---- PCI -------------------------------------------------------------------- */
+
+static int vgru_hw_init(struct vgru_dev *vdev)
+{
+	struct pci_dev *pdev = vdev->pdev;
+	u32 id = vgru_read(vdev, VGRU_REG_ID);
+	u32 version = vgru_read(vdev, VGRU_REG_VERSION);
+
+	if (id != VGRU_ID || version >> 16 != VGRU_VERSION >> 16) {
+		dev_err(&pdev->dev, "unknown device id %#x version %#x\n",
+			id, version);
+		return -ENODEV;
+	}
+	vdev->nr_contexts = vgru_read(vdev, VGRU_REG_NR_CONTEXTS);
+	vdev->nr_cbs = vgru_read(vdev, VGRU_REG_NR_CBS);
+	if (!vdev->nr_contexts || !vdev->nr_cbs ||
+	    vdev->nr_cbs > VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE ||
+	    (u64)vdev->nr_contexts * VGRU_WINDOW_STRIDE >
+	    pci_resource_len(pdev, VGRU_WINDOW_BAR)) {
+		dev_err(&pdev->dev, "bad geometry: %u contexts, %u CBs\n",
+			vdev->nr_contexts, vdev->nr_cbs);
+		return -ENODEV;
+	}
+	/* one record per CB can never overflow the queue */
+	vdev->fq_size = roundup_pow_of_two(vdev->nr_contexts * vdev->nr_cbs);
+	return 0;
+}
+
+static void vgru_hw_start(struct vgru_dev *vdev)
+{
+	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+	vgru_write64(vdev, VGRU_REG_FQ_BASE, vdev->fq_dma);
+	vgru_write(vdev, VGRU_REG_FQ_SIZE, vdev->fq_size);
+	vdev->fq_head = 0;
+	vdev->inv_seq = 0;
+	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+}
+
+static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct vgru_dev *vdev;
+	int ret;
+
+	/* a context window is mapped into exactly one process */
+	BUILD_BUG_ON(VGRU_WINDOW_STRIDE != PAGE_SIZE);
+	BUILD_BUG_ON(VGRU_WINDOW_SIZE != VGRU_WINDOW_STRIDE);
+
+	vdev = devm_kzalloc(&pdev->dev, sizeof(*vdev), GFP_KERNEL);
+	if (!vdev)
+		return -ENOMEM;
+	vdev->pdev = pdev;
+	spin_lock_init(&vdev->reg_lock);
+	mutex_init(&vdev->ctx_lock);
+	xa_init_flags(&vdev->contexts, XA_FLAGS_ALLOC);
+	pci_set_drvdata(pdev, vdev);
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	ret = pcim_iomap_regions(pdev, BIT(VGRU_CTRL_BAR), KBUILD_MODNAME);
+	if (ret)
+		return ret;
+	vdev->regs = pcim_iomap_table(pdev)[VGRU_CTRL_BAR];
+	ret = pci_request_region(pdev, VGRU_WINDOW_BAR, KBUILD_MODNAME);
+	if (ret)
+		return ret;
+	vdev->window_phys = pci_resource_start(pdev, VGRU_WINDOW_BAR);
+
+	ret = vgru_hw_init(vdev);
+	if (ret)
+		goto err_release_window;
+
+	/* the device translates to bus addresses: they must be physical */
+	if (device_iommu_mapped(&pdev->dev)) {
+		dev_err(&pdev->dev, "DMA remapping is not supported yet\n");
+		ret = -ENODEV;
+		goto err_release_window;
+	}
+	ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		goto err_release_window;
+	vdev->fq = dmam_alloc_coherent(&pdev->dev,
+				       vdev->fq_size * VGRU_FQ_RECORD_SIZE,
+				       &vdev->fq_dma, GFP_KERNEL);
+	if (!vdev->fq) {
+		ret = -ENOMEM;
+		goto err_release_window;
+	}
+	pci_set_master(pdev);
+
+	ret = pci_alloc_irq_vectors(pdev, VGRU_MSIX_NR, VGRU_MSIX_NR,
+				    PCI_IRQ_MSIX);
+	if (ret < 0)
+		goto err_release_window;
+	vdev->irq = pci_irq_vector(pdev, VGRU_MSIX_FAULT);
+	ret = request_threaded_irq(vdev->irq, NULL, vgru_fault_thread,
+				   IRQF_ONESHOT, KBUILD_MODNAME, vdev);
+	if (ret)
+		goto err_free_vectors;
+
+	vgru_hw_start(vdev);
+
+	ret = ida_alloc_max(&vgru_minors, VGRU_MAX_DEVICES - 1, GFP_KERNEL);
+	if (ret < 0)
+		goto err_stop_hw;
+	vdev->minor = ret;
+	cdev_init(&vdev->cdev, &vgru_fops);
+	vdev->cdev.owner = THIS_MODULE;
+	ret = cdev_add(&vdev->cdev, MKDEV(MAJOR(vgru_devt), vdev->minor), 1);
+	if (ret)
+		goto err_free_minor;
+	vdev->dev = device_create_with_groups(vgru_class, &pdev->dev,
+					      vdev->cdev.dev, vdev, vgru_groups,
+					      "vgru%d", vdev->minor);
+	if (IS_ERR(vdev->dev)) {
+		ret = PTR_ERR(vdev->dev);
+		goto err_del_cdev;
+	}
+
+	dev_info(&pdev->dev, "vgru%d: %u contexts, %u CBs each, fault queue %u\n",
+		 vdev->minor, vdev->nr_contexts, vdev->nr_cbs, vdev->fq_size);
+	return 0;
+
+err_del_cdev:
+	cdev_del(&vdev->cdev);
+err_free_minor:
+	ida_free(&vgru_minors, vdev->minor);
+err_stop_hw:
+	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+	free_irq(vdev->irq, vdev);
+err_free_vectors:
+	pci_free_irq_vectors(pdev);
+err_release_window:
+	pci_release_region(pdev, VGRU_WINDOW_BAR);
+	return ret;
+}
+
+static void vgru_remove(struct pci_dev *pdev)
+{
+	struct vgru_dev *vdev = pci_get_drvdata(pdev);
+
+	/* open files pin the module, not the device: unbinding is root's */
+	if (!xa_empty(&vdev->contexts))
+		dev_warn(&pdev->dev, "removed with open contexts\n");
+	device_destroy(vgru_class, vdev->cdev.dev);
+	cdev_del(&vdev->cdev);
+	ida_free(&vgru_minors, vdev->minor);
+	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+	free_irq(vdev->irq, vdev);
+	pci_free_irq_vectors(pdev);
+	pci_release_region(pdev, VGRU_WINDOW_BAR);
+}
+
+static const struct pci_device_id vgru_ids[] = {
+	{ PCI_DEVICE(VGRU_PCI_VENDOR_ID, VGRU_PCI_DEVICE_ID) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, vgru_ids);
+
+static struct pci_driver vgru_pci_driver = {
+	.name		= KBUILD_MODNAME,
+	.id_table	= vgru_ids,
+	.probe		= vgru_probe,
+	.remove		= vgru_remove,
+};
+
+static int __init vgru_init(void)
+{
+	int ret;
+
+	ret = alloc_chrdev_region(&vgru_devt, 0, VGRU_MAX_DEVICES,
+				  KBUILD_MODNAME);
+	if (ret)
+		return ret;
+	vgru_class = class_create(THIS_MODULE, KBUILD_MODNAME);
+	if (IS_ERR(vgru_class)) {
+		ret = PTR_ERR(vgru_class);
+		goto err_unregister_region;
+	}
+	ret = pci_register_driver(&vgru_pci_driver);
+	if (ret)
+		goto err_destroy_class;
+	return 0;
+
+err_destroy_class:
+	class_destroy(vgru_class);
+err_unregister_region:
+	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
+	return ret;
+}
+
+static void __exit vgru_exit(void)
+{
+	pci_unregister_driver(&vgru_pci_driver);
+	class_destroy(vgru_class);
+	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
+	ida_destroy(&vgru_minors);
+}
+
+module_init(vgru_init);
+module_exit(vgru_exit);
+
+MODULE_DESCRIPTION("vgru secondary-TLB copy engine");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vgru device interface: PCI identity, control registers, context windows
+ * and the fault record.  This is the one definition shared by the device
+ * model (qemu-device/vgru.c), the driver (driver/) and the device test
+ * (tests/qtest/vgru-test.c); docs/device.md explains the semantics.
+ *
+ * Only preprocessor constants live here so that QEMU and the kernel can
+ * both include it.  Everything is little endian.  Control registers are
+ * 32 bits wide; a 64-bit register is two 32-bit halves, low half first,
+ * and may also be accessed with one 8-byte access.
+ */
+#ifndef VGRU_REGS_H
+#define VGRU_REGS_H
+
+#define VGRU_PCI_VENDOR_ID	0x1234
+#define VGRU_PCI_DEVICE_ID	0x7672
+#define VGRU_PCI_REVISION	1
+
+/* BARs */
+#define VGRU_CTRL_BAR		0	/* control registers */
+#define VGRU_CTRL_SIZE		0x1000
+#define VGRU_WINDOW_BAR		2	/* one command window per context */
+#define VGRU_WINDOW_STRIDE	0x1000	/* bytes per context window */
+#define VGRU_MSIX_BAR		4
+
+/* MSI-X vectors */
+#define VGRU_MSIX_FAULT		0	/* fault records were queued */
+#define VGRU_MSIX_NR		1
+
+/* Device pages: the unit of translation. */
+#define VGRU_PAGE_SHIFT		12
+#define VGRU_PAGE_SIZE		(1ULL << VGRU_PAGE_SHIFT)
+
+/* ---- control registers (BAR 0) ---------------------------------------- */
+
+/* identity and geometry, read-only */
+#define VGRU_REG_ID		0x000	/* VGRU_ID */
+#define VGRU_REG_VERSION	0x004	/* major << 16 | minor */
+#define VGRU_REG_NR_CONTEXTS	0x008
+#define VGRU_REG_NR_CBS		0x00c	/* command blocks per context */
+#define VGRU_REG_TLB_SETS	0x010
+#define VGRU_REG_TLB_WAYS	0x014
+#define VGRU_REG_PAGE_SIZES	0x018	/* bit n set: 2^n-byte pages */
+
+#define VGRU_ID			0x55524756	/* "VGRU" */
+#define VGRU_VERSION		0x00010000
+
+/* device control */
+#define VGRU_REG_CTRL		0x020
+#define   VGRU_CTRL_ENABLE	(1u << 0)	/* run commands, post faults */
+#define   VGRU_CTRL_RESET	(1u << 1)	/* write-only: full reset */
+#define VGRU_REG_STATUS		0x024
+#define   VGRU_STATUS_ENABLED	(1u << 0)
+#define   VGRU_STATUS_FQ_ERROR	(1u << 1)	/* fault queue DMA failed */
+
+/*
+ * Fault queue: a ring of VGRU_FQ_RECORD_SIZE-byte records in guest memory,
+ * written by the device.  FQ_TAIL and FQ_HEAD are free-running counters;
+ * the record for counter n is at FQ_BASE + (n % FQ_SIZE) * record size.
+ * FQ_BASE and FQ_SIZE are latched when CTRL.ENABLE is set.
+ */
+#define VGRU_REG_FQ_BASE	0x030	/* 64-bit, 32-byte aligned */
+#define VGRU_REG_FQ_SIZE	0x038	/* records, a power of two */
+#define VGRU_REG_FQ_HEAD	0x03c	/* driver: next record to consume */
+#define VGRU_REG_FQ_TAIL	0x040	/* device: next record to write (RO) */
+
+/* contexts: select, then command */
+#define VGRU_REG_CTX_SEL	0x050
+#define VGRU_REG_CTX_TAG	0x054	/* copied into this context's faults */
+#define VGRU_REG_CTX_CMD	0x058
+#define   VGRU_CTX_CMD_ENABLE	1	/* CBs idle, tag latched */
+#define   VGRU_CTX_CMD_DISABLE	2	/* stop CBs, drop its translations */
+
+/* TLB drop-in: fill the operands, then write VGRU_TLB_CMD_DROPIN */
+#define VGRU_REG_TLB_VADDR	0x060	/* 64-bit, page aligned */
+#define VGRU_REG_TLB_PADDR	0x068	/* 64-bit bus address, page aligned */
+#define VGRU_REG_TLB_CTX	0x070
+#define VGRU_REG_TLB_FLAGS	0x074
+#define   VGRU_TLB_WRITE	(1u << 0)	/* writable translation */
+#define VGRU_REG_TLB_CMD	0x078
+#define   VGRU_TLB_CMD_DROPIN	1
+
+/*
+ * Invalidation: fill the operands, write a command, then wait until
+ * INV_DONE has counted it.  Once counted, no DMA uses a removed entry.
+ */
+#define VGRU_REG_INV_START	0x080	/* 64-bit */
+#define VGRU_REG_INV_LEN	0x088	/* 64-bit, bytes */
+#define VGRU_REG_INV_CTX	0x090
+#define VGRU_REG_INV_CMD	0x094
+#define   VGRU_INV_CMD_RANGE	1	/* [START, START + LEN) of INV_CTX */
+#define   VGRU_INV_CMD_CONTEXT	2	/* every entry of INV_CTX */
+#define   VGRU_INV_CMD_ALL	3
+#define VGRU_REG_INV_DONE	0x098	/* completed invalidations (RO) */
+
+/* fault response: name the CB, then write a command */
+#define VGRU_REG_RESP_CTX	0x0a0
+#define VGRU_REG_RESP_CB	0x0a4
+#define VGRU_REG_RESP_CODE	0x0a8	/* detail reported with FAIL */
+#define VGRU_REG_RESP_CMD	0x0ac
+#define   VGRU_RESP_RESTART	1	/* translation dropped in: go on */
+#define   VGRU_RESP_FAIL	2	/* end the command with ERR_FAULT */
+
+/* statistics: 64-bit read-only counters */
+#define VGRU_REG_STAT(n)	(0x100 + 8 * (n))
+#define VGRU_STAT_COMMANDS	0	/* commands started */
+#define VGRU_STAT_COMPLETED	1	/* commands ended DONE */
+#define VGRU_STAT_ERRORS	2	/* commands ended ERROR */
+#define VGRU_STAT_TLB_HITS	3
+#define VGRU_STAT_TLB_MISSES	4	/* faults raised, permission included */
+#define VGRU_STAT_DROPINS	5
+#define VGRU_STAT_INVALIDATIONS	6	/* invalidation commands */
+#define VGRU_STAT_INV_ENTRIES	7	/* TLB entries they removed */
+#define VGRU_STAT_BYTES		8	/* bytes moved by DMA */
+#define VGRU_STAT_NR		9
+
+/* ---- command window (BAR 2) --------------------------------------------
+ * Context c owns the page at c * VGRU_WINDOW_STRIDE; its command block b
+ * is at b * VGRU_CB_STRIDE in that page.  Operand registers may be written
+ * only while the CB is not ACTIVE or FAULT.
+ */
+#define VGRU_CB_STRIDE		0x40
+#define VGRU_CB_OPCODE		0x00
+#define   VGRU_OP_NOP		0
+#define   VGRU_OP_COPY		1	/* LEN bytes from SRC to DST */
+#define VGRU_CB_FLAGS		0x04	/* must be zero */
+#define VGRU_CB_SRC		0x08	/* 64-bit process virtual address */
+#define VGRU_CB_DST		0x10	/* 64-bit process virtual address */
+#define VGRU_CB_LEN		0x18	/* 64-bit */
+#define VGRU_CB_STATUS		0x20	/* RO */
+#define   VGRU_CB_IDLE		0
+#define   VGRU_CB_ACTIVE	1
+#define   VGRU_CB_FAULT		2	/* waiting for the driver */
+#define   VGRU_CB_DONE		3
+#define   VGRU_CB_ERROR		4
+#define VGRU_CB_ERROR_CODE	0x24	/* RO: class | detail << 16 */
+#define   VGRU_ERR_CLASS(e)	((e) & 0xffff)
+#define   VGRU_ERR_DETAIL(e)	((e) >> 16)	/* driver's FAIL code */
+#define   VGRU_ERR_NONE		0
+#define   VGRU_ERR_OPCODE	1	/* unknown opcode or flags */
+#define   VGRU_ERR_RANGE	2	/* operand range wraps */
+#define   VGRU_ERR_DMA		3	/* DMA to a translated address failed */
+#define   VGRU_ERR_FAULT	4	/* driver could not resolve a fault */
+#define VGRU_CB_PROGRESS	0x28	/* 64-bit RO: bytes completed */
+#define VGRU_CB_FAULT_ADDR	0x30	/* 64-bit RO: last faulting address */
+#define VGRU_CB_DOORBELL	0x38	/* WO */
+#define   VGRU_CB_START		1
+
+/* ---- fault record (in the fault queue) ---------------------------------- */
+#define VGRU_FQ_RECORD_SIZE	32
+#define VGRU_FR_VADDR		0x00	/* 64-bit faulting virtual address */
+#define VGRU_FR_CTX		0x08	/* 32-bit context */
+#define VGRU_FR_TAG		0x0c	/* 32-bit CTX_TAG of the context */
+#define VGRU_FR_CB		0x10	/* 32-bit command block */
+#define VGRU_FR_FLAGS		0x14	/* 32-bit */
+#define   VGRU_FAULT_WRITE	(1u << 0)	/* the access was a write */
+#define   VGRU_FAULT_PERM	(1u << 1)	/* a read-only entry was hit */
+
+#endif /* VGRU_REGS_H */

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small test harness for guest programs: each test runs in its own
+ * child process (a crash fails one test, not the run), results are TAP
+ * lines, and a CHECK that fails prints where and why.
+ *
+ *   TEST(name) { CHECK(cond); CHECK_EQ(a, b); }
+ *   int main(int argc, char **argv) { return run_tests(argc, argv); }
+ */
+#ifndef VGRU_HARNESS_H
+#define VGRU_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct test {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define MAX_TESTS 128
+static struct test tests[MAX_TESTS];
+static int nr_tests;
+
+#define TEST(n)								\
+	static void test_##n(void);					\
+	__attribute__((constructor)) static void register_##n(void)	\
+	{								\
+		if (nr_tests < MAX_TESTS)				\
+			tests[nr_tests++] = (struct test){ #n, test_##n }; \
+	}								\
+	static void test_##n(void)
+
+#define CHECK(cond)							\
+	do {								\
+		if (!(cond)) {						\
+			printf("# %s:%d: CHECK(%s) failed\n",		\
+			       __FILE__, __LINE__, #cond);		\
+			fflush(stdout);					\
+			_exit(1);					\
+		}							\
+	} while (0)
+
+#define CHECK_EQ(a, b)							\
+	do {								\
+		long long _a = (long long)(a), _b = (long long)(b);	\
+		if (_a != _b) {						\
+			printf("# %s:%d: %s == %lld, expected %s == %lld\n", \
+			       __FILE__, __LINE__, #a, _a, #b, _b);	\
+			fflush(stdout);					\
+			_exit(1);					\
+		}							\
+	} while (0)
+
+/* Run every test, or those named on the command line; 0 if all passed. */
+static int run_tests(int argc, char **argv)
+{
+	int failed = 0, run = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 0; i < nr_tests; i++) {
+		int selected = argc < 2, status;
+		pid_t pid;
+
+		for (int a = 1; a < argc; a++)
+			selected |= !strcmp(argv[a], tests[i].name);
+		if (!selected)
+			continue;
+		run++;
+		pid = fork();
+		if (pid == 0) {
+			tests[i].fn();
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid)
+			status = -1;
+		if (status == 0) {
+			printf("ok %d %s\n", run, tests[i].name);
+		} else {
+			if (WIFSIGNALED(status))
+				printf("# killed by signal %d\n",
+				       WTERMSIG(status));
+			printf("not ok %d %s\n", run, tests[i].name);
+			failed++;
+		}
+	}
+	printf("1..%d\n", run);
+	return failed ? 1 : 0;
+}
+
+#endif /* VGRU_HARNESS_H */

@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vgru-tests: the driver and device through libvgru, inside the guest.
+ * Every test opens its own context, so its counters start at zero.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "harness.h"
+#include "libvgru.h"
+#include "vgru_ioctl.h"
+
+#define PAGE 4096UL
+
+static struct vgru *open_ctx(void)
+{
+	struct vgru *v = NULL;
+
+	CHECK_EQ(vgru_open(NULL, &v), 0);
+	return v;
+}
+
+static unsigned char *map_anon(size_t len, int prot)
+{
+	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	return p;
+}
+
+static void fill(unsigned char *p, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 11));
+}
+
+static struct vgru_stats stats(struct vgru *v)
+{
+	struct vgru_stats st;
+
+	CHECK_EQ(vgru_stats(v, &st), 0);
+	return st;
+}
+
+/* Copies of 1 byte to 4 MiB at odd alignments match byte for byte and
+ * leave the bytes around the destination untouched. */
+TEST(copy_sizes_and_alignments)
+{
+	static const size_t sizes[] = {
+		1, 2, 3, 7, 63, 64, 65, 4095, 4096, 4097, 8191, 65537,
+		(1 << 20) + 13, (4 << 20) + 5,
+	};
+	const size_t max = (4 << 20) + 5, slack = 2 * PAGE;
+	unsigned char *src = map_anon(max + slack, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(max + slack, PROT_READ | PROT_WRITE);
+	unsigned char *ref = map_anon(max + slack, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+
+	for (unsigned int i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t len = sizes[i], so = (i * 7 + 1) % PAGE,
+		       dof = (i * 13 + 3) % PAGE;
+
+		fill(src, max + slack, i);
+		memset(dst, 0xee, max + slack);
+		memset(ref, 0xee, max + slack);
+		memcpy(ref + dof, src + so, len);
+		CHECK_EQ(vgru_copy(v, dst + dof, src + so, len), 0);
+		CHECK_EQ(vgru_last_progress(v), len);
+		CHECK(memcmp(dst, ref, max + slack) == 0);
+	}
+	vgru_close(v);
+}
+
+/* A cold copy faults exactly once per page touched; a warm one never. */
+TEST(fault_counts_exact)
+{
+	const size_t pages = 16;
+	unsigned char *src = map_anon(pages * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(pages * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	struct vgru_stats st;
+
+	fill(src, pages * PAGE, 1);
+	memset(dst, 0, pages * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, src, pages * PAGE), 0);
+	st = stats(v);
+	CHECK_EQ(st.faults, 2 * pages);
+	CHECK_EQ(st.dropins, 2 * pages);
+	CHECK_EQ(st.fault_errors, 0);
+
+	fill(src, pages * PAGE, 2);
+	CHECK_EQ(vgru_copy(v, dst, src, pages * PAGE), 0);
+	CHECK(memcmp(src, dst, pages * PAGE) == 0);
+	st = stats(v);
+	CHECK_EQ(st.faults, 2 * pages);
+	vgru_close(v);
+}
+
+/* After munmap of the source the device cannot read it: -EFAULT, and the
+ * destination keeps its old contents. */
+TEST(munmap_source_gives_efault)
+{
+	unsigned char *src = map_anon(4 * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(4 * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	uint64_t inv;
+
+	fill(src, 4 * PAGE, 3);
+	CHECK_EQ(vgru_copy(v, dst, src, 4 * PAGE), 0);
+	inv = stats(v).invalidations;
+	CHECK_EQ(munmap(src, 4 * PAGE), 0);
+	CHECK(stats(v).invalidations > inv);
+
+	memset(dst, 0x5a, 4 * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, src, 4 * PAGE), -EFAULT);
+	CHECK_EQ(vgru_last_progress(v), 0);
+	for (size_t i = 0; i < 4 * PAGE; i++)
+		CHECK_EQ(dst[i], 0x5a);
+	CHECK_EQ(stats(v).fault_errors, 1);
+	vgru_close(v);
+}
+
+/* After MADV_DONTNEED the device reads zeros, never the old data. */
+TEST(madv_dontneed_reads_zeros)
+{
+	const size_t len = 8 * PAGE;
+	unsigned char *src = map_anon(len, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(len, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+
+	fill(src, len, 4);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	CHECK(memcmp(src, dst, len) == 0);
+	CHECK_EQ(madvise(src, len, MADV_DONTNEED), 0);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	for (size_t i = 0; i < len; i++)
+		CHECK_EQ(dst[i], 0);
+	vgru_close(v);
+}
+
+/* After fork, the parent's write breaks copy-on-write: the device then
+ * reads the parent's new page, and the child keeps the old data. */
+TEST(fork_cow_parent_sees_new_data)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *a = map_anon(len, PROT_READ | PROT_WRITE);
+	unsigned char *b = map_anon(len, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	int to_child[2], to_parent[2], status;
+	char c = 0;
+	pid_t pid;
+
+	memset(a, 'a', len);
+	CHECK_EQ(vgru_copy(v, b, a, len), 0);	/* translations in */
+	CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_EQ(read(to_child[0], &c, 1), 1);
+		for (size_t i = 0; i < len; i++)
+			CHECK_EQ(a[i], 'a');
+		_exit(0);
+	}
+	memset(a, 'p', len);			/* COW break in the parent */
+	CHECK_EQ(vgru_copy(v, b, a, len), 0);
+	for (size_t i = 0; i < len; i++)
+		CHECK_EQ(b[i], 'p');
+	CHECK_EQ(write(to_child[1], &c, 1), 1);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
+	vgru_close(v);
+}
+
+/* After fork, a device write into a COW-shared page breaks COW for the
+ * parent only: the child still reads its old data. */
+TEST(fork_cow_device_write_private)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *a = map_anon(len, PROT_READ | PROT_WRITE);
+	unsigned char *b = map_anon(len, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	int to_child[2], status;
+	char c = 0;
+	pid_t pid;
+
+	memset(a, 'o', len);
+	memset(b, 'n', len);
+	CHECK_EQ(vgru_copy(v, b, a, len), 0);	/* a: read, b: write */
+	memset(b, 'n', len);
+	CHECK(pipe(to_child) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_EQ(read(to_child[0], &c, 1), 1);
+		for (size_t i = 0; i < len; i++)
+			CHECK_EQ(a[i], 'o');
+		_exit(0);
+	}
+	CHECK_EQ(vgru_copy(v, a, b, len), 0);	/* device writes a */
+	for (size_t i = 0; i < len; i++)
+		CHECK_EQ(a[i], 'n');
+	CHECK_EQ(write(to_child[1], &c, 1), 1);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
+	vgru_close(v);
+}
+
+/* Writing into a read-only mapping is -EPERM until mprotect allows it. */
+TEST(readonly_destination_eperm)
+{
+	unsigned char *src = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(PAGE, PROT_READ);
+	struct vgru *v = open_ctx();
+
+	fill(src, PAGE, 5);
+	CHECK_EQ(vgru_copy(v, dst, src, PAGE), -EPERM);
+	CHECK_EQ(mprotect(dst, PAGE, PROT_READ | PROT_WRITE), 0);
+	CHECK_EQ(vgru_copy(v, dst, src, PAGE), 0);
+	CHECK(memcmp(src, dst, PAGE) == 0);
+	vgru_close(v);
+}
+
+/* PROT_NONE, unmapped, kernel and non-canonical addresses are -EFAULT;
+ * a range that wraps is -EINVAL. */
+TEST(bad_addresses)
+{
+	unsigned char *buf = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *none = map_anon(PAGE, PROT_NONE);
+	struct vgru *v = open_ctx();
+
+	CHECK_EQ(vgru_copy(v, buf, NULL, 16), -EFAULT);
+	CHECK_EQ(vgru_copy(v, buf, none, 16), -EFAULT);
+	CHECK_EQ(vgru_copy(v, none, buf, 16), -EFAULT);
+	CHECK_EQ(vgru_copy(v, buf, (void *)0xffffffff81000000UL, 16), -EFAULT);
+	CHECK_EQ(vgru_copy(v, buf, (void *)0x0000900000000000UL, 16), -EFAULT);
+	CHECK_EQ(vgru_copy(v, buf, (void *)-16L, 64), -EINVAL);
+	/* the context still works */
+	fill(buf, PAGE, 6);
+	CHECK_EQ(vgru_copy(v, buf + PAGE, buf, PAGE), 0);
+	CHECK(memcmp(buf, buf + PAGE, PAGE) == 0);
+	vgru_close(v);
+}
+
+/* Only the opener's mm may map a context window, whole and shared. */
+TEST(window_mmap_rules)
+{
+	int fd = open("/dev/vgru0", O_RDWR), status;
+	void *p;
+	pid_t pid;
+
+	CHECK(fd >= 0);
+	p = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p == MAP_FAILED && errno == EINVAL);
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
+	CHECK(p == MAP_FAILED && errno == EINVAL);
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	CHECK(p == MAP_FAILED && errno == EINVAL);
+	p = mmap(NULL, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+	CHECK(p == MAP_FAILED);
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		/* inherited fd, other mm: no window */
+		p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		CHECK(p == MAP_FAILED && errno == EACCES);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
+
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED);
+	CHECK_EQ(munmap(p, PAGE), 0);
+	CHECK_EQ(close(fd), 0);
+}
+
+/* INFO reports this context; an unknown ioctl is -ENOTTY. */
+TEST(ioctl_abi)
+{
+	struct vgru *v = open_ctx();
+	struct vgru_info info;
+
+	memset(&info, 0xff, sizeof(info));
+	CHECK_EQ(ioctl(vgru_fd(v), VGRU_IOC_INFO, &info), 0);
+	CHECK_EQ(info.api_version, VGRU_API_VERSION);
+	CHECK_EQ(info.context, vgru_context(v));
+	CHECK_EQ(info.window_size, VGRU_WINDOW_SIZE);
+	CHECK(info.nr_cbs >= 1);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(info.reserved[i], 0);
+	CHECK_EQ(ioctl(vgru_fd(v), _IO(VGRU_IOC_MAGIC, 0x7f), 0), -1);
+	CHECK_EQ(errno, ENOTTY);
+	CHECK_EQ(ioctl(vgru_fd(v), VGRU_IOC_STATS, (void *)8), -1);
+	CHECK_EQ(errno, EFAULT);
+	vgru_close(v);
+}
+
+/* Contexts are a finite resource: the last open fails with EBUSY and
+ * closing one makes room again. */
+TEST(contexts_exhaust_and_recycle)
+{
+	struct vgru *v[1024];
+	int n = 0, ret;
+
+	while (n < 1024 && (ret = vgru_open(NULL, &v[n])) == 0)
+		n++;
+	CHECK_EQ(ret, -EBUSY);
+	CHECK(n >= 1);
+	vgru_close(v[--n]);
+	CHECK_EQ(vgru_open(NULL, &v[n]), 0);
+	n++;
+	while (n > 0)
+		vgru_close(v[--n]);
+}
+
+int main(int argc, char **argv)
+{
+	return run_tests(argc, argv);
+}

@@ -1,0 +1,522 @@
+/*
+ * qtest for the vgru device: the device model alone, no guest kernel.
+ *
+ * The test plays the driver: it programs the fault queue and MSI-X in
+ * guest RAM, resolves faults from its own table of "process" pages, and
+ * checks data byte for byte, fault records, error codes and counters.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include "libqtest.h"
+#include "libqos/pci.h"
+#include "libqos/pci-pc.h"
+#include "hw/pci/pci_regs.h"
+#include "hw/misc/vgru_regs.h"
+
+/* Guest-physical layout used by the tests (the qtest guest runs no code). */
+#define FQ_PA       0x100000ULL     /* fault queue */
+#define MSI_PA      0x110000ULL     /* MSI-X message lands here */
+#define MSI_DATA    0x5a5a0001u
+#define DATA_PA     0x200000ULL     /* backing pages of the fake process */
+#define FQ_RECORDS  8
+
+/* The fake process: virtual page VA_BASE + i is backed by DATA_PA + i. */
+#define VA_BASE     0x7f1234500000ULL
+#define NR_PAGES    64
+
+typedef struct Vgru {
+    QTestState *qts;
+    QPCIBus *bus;
+    QPCIDevice *dev;
+    QPCIBar ctrl;
+    QPCIBar win;
+    uint32_t fq_head;
+    uint32_t inv_seq;
+    unsigned faults;            /* resolved by vgru_drive */
+} Vgru;
+
+static uint32_t rd(Vgru *v, uint32_t reg)
+{
+    return qpci_io_readl(v->dev, v->ctrl, reg);
+}
+
+static void wr(Vgru *v, uint32_t reg, uint32_t val)
+{
+    qpci_io_writel(v->dev, v->ctrl, reg, val);
+}
+
+static void wr64(Vgru *v, uint32_t reg, uint64_t val)
+{
+    qpci_io_writeq(v->dev, v->ctrl, reg, val);
+}
+
+static uint64_t dev_stat(Vgru *v, unsigned n)
+{
+    return qpci_io_readq(v->dev, v->ctrl, VGRU_REG_STAT(n));
+}
+
+static uint64_t cb_off(uint32_t ctx, uint32_t cb, uint32_t reg)
+{
+    return (uint64_t)ctx * VGRU_WINDOW_STRIDE + cb * VGRU_CB_STRIDE + reg;
+}
+
+static uint32_t cb_rd(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t reg)
+{
+    return qpci_io_readl(v->dev, v->win, cb_off(ctx, cb, reg));
+}
+
+static void vgru_start(Vgru *v, const char *props)
+{
+    memset(v, 0, sizeof(*v));
+    v->qts = qtest_initf("-machine pc -nodefaults -m 64M "
+                         "-device vgru,addr=04.0%s", props);
+    v->bus = qpci_new_pc(v->qts, NULL);
+    v->dev = qpci_device_find(v->bus, QPCI_DEVFN(4, 0));
+    g_assert_nonnull(v->dev);
+    qpci_device_enable(v->dev);
+    v->ctrl = qpci_iomap(v->dev, VGRU_CTRL_BAR, NULL);
+    v->win = qpci_iomap(v->dev, VGRU_WINDOW_BAR, NULL);
+}
+
+static void vgru_stop(Vgru *v)
+{
+    g_free(v->dev);
+    qpci_free_pc(v->bus);
+    qtest_quit(v->qts);
+}
+
+/* Enable MSI-X vector 0 towards MSI_PA and the device with its queue. */
+static void vgru_enable(Vgru *v, uint32_t fq_records)
+{
+    uint64_t entry;
+
+    qpci_msix_enable(v->dev);
+    entry = v->dev->msix_table_off + VGRU_MSIX_FAULT * PCI_MSIX_ENTRY_SIZE;
+    qpci_io_writel(v->dev, v->dev->msix_table_bar,
+                   entry + PCI_MSIX_ENTRY_LOWER_ADDR, MSI_PA);
+    qpci_io_writel(v->dev, v->dev->msix_table_bar,
+                   entry + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
+    qpci_io_writel(v->dev, v->dev->msix_table_bar,
+                   entry + PCI_MSIX_ENTRY_DATA, MSI_DATA);
+    qpci_io_writel(v->dev, v->dev->msix_table_bar,
+                   entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+
+    wr64(v, VGRU_REG_FQ_BASE, FQ_PA);
+    wr(v, VGRU_REG_FQ_SIZE, fq_records);
+    wr(v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    g_assert_cmphex(rd(v, VGRU_REG_STATUS), ==, VGRU_STATUS_ENABLED);
+}
+
+static void ctx_cmd(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cmd)
+{
+    wr(v, VGRU_REG_CTX_SEL, ctx);
+    wr(v, VGRU_REG_CTX_TAG, tag);
+    wr(v, VGRU_REG_CTX_CMD, cmd);
+}
+
+static void copy_start(Vgru *v, uint32_t ctx, uint32_t cb, uint64_t src,
+                       uint64_t dst, uint64_t len)
+{
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_OPCODE),
+                   VGRU_OP_COPY);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_SRC), src);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DST), dst);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_LEN), len);
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DOORBELL),
+                   VGRU_CB_START);
+}
+
+/* Wait (each qtest read lets the main loop run) until the CB leaves ACTIVE. */
+static uint32_t cb_wait(Vgru *v, uint32_t ctx, uint32_t cb)
+{
+    for (int i = 0; i < 100000; i++) {
+        uint32_t st = cb_rd(v, ctx, cb, VGRU_CB_STATUS);
+
+        if (st != VGRU_CB_ACTIVE) {
+            return st;
+        }
+    }
+    g_assert_not_reached();
+}
+
+typedef struct Fault {
+    uint64_t va;
+    uint32_t ctx, tag, cb, flags;
+} Fault;
+
+static bool fault_pop(Vgru *v, Fault *f)
+{
+    uint64_t pa = FQ_PA + (v->fq_head % FQ_RECORDS) * VGRU_FQ_RECORD_SIZE;
+
+    if (rd(v, VGRU_REG_FQ_TAIL) == v->fq_head) {
+        return false;
+    }
+    f->va = qtest_readq(v->qts, pa + VGRU_FR_VADDR);
+    f->ctx = qtest_readl(v->qts, pa + VGRU_FR_CTX);
+    f->tag = qtest_readl(v->qts, pa + VGRU_FR_TAG);
+    f->cb = qtest_readl(v->qts, pa + VGRU_FR_CB);
+    f->flags = qtest_readl(v->qts, pa + VGRU_FR_FLAGS);
+    wr(v, VGRU_REG_FQ_HEAD, ++v->fq_head);
+    return true;
+}
+
+static void dropin(Vgru *v, uint32_t ctx, uint64_t va, uint64_t pa,
+                   uint32_t flags)
+{
+    wr64(v, VGRU_REG_TLB_VADDR, va);
+    wr64(v, VGRU_REG_TLB_PADDR, pa);
+    wr(v, VGRU_REG_TLB_CTX, ctx);
+    wr(v, VGRU_REG_TLB_FLAGS, flags);
+    wr(v, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
+}
+
+static void respond(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t cmd,
+                    uint32_t code)
+{
+    wr(v, VGRU_REG_RESP_CTX, ctx);
+    wr(v, VGRU_REG_RESP_CB, cb);
+    wr(v, VGRU_REG_RESP_CODE, code);
+    wr(v, VGRU_REG_RESP_CMD, cmd);
+}
+
+static void invalidate(Vgru *v, uint32_t cmd, uint32_t ctx, uint64_t start,
+                       uint64_t len)
+{
+    wr64(v, VGRU_REG_INV_START, start);
+    wr64(v, VGRU_REG_INV_LEN, len);
+    wr(v, VGRU_REG_INV_CTX, ctx);
+    wr(v, VGRU_REG_INV_CMD, cmd);
+    g_assert_cmpuint(rd(v, VGRU_REG_INV_DONE), ==, ++v->inv_seq);
+}
+
+/* Play the driver until the CB ends: every fault maps VA_BASE pages RW. */
+static uint32_t vgru_drive(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cb)
+{
+    uint32_t st;
+    Fault f;
+
+    while ((st = cb_wait(v, ctx, cb)) == VGRU_CB_FAULT) {
+        uint64_t page;
+
+        g_assert_true(fault_pop(v, &f));
+        g_assert_cmpuint(f.ctx, ==, ctx);
+        g_assert_cmphex(f.tag, ==, tag);
+        g_assert_cmpuint(f.cb, ==, cb);
+        g_assert_cmphex(f.va, ==, qpci_io_readq(v->dev, v->win,
+                               cb_off(ctx, cb, VGRU_CB_FAULT_ADDR)));
+        g_assert_cmphex(qtest_readl(v->qts, MSI_PA), ==, MSI_DATA);
+        qtest_writel(v->qts, MSI_PA, 0);
+
+        page = (f.va - VA_BASE) >> VGRU_PAGE_SHIFT;
+        g_assert_cmpuint(page, <, NR_PAGES);
+        dropin(v, ctx, f.va & ~(VGRU_PAGE_SIZE - 1),
+               DATA_PA + page * VGRU_PAGE_SIZE, VGRU_TLB_WRITE);
+        respond(v, ctx, cb, VGRU_RESP_RESTART, 0);
+        v->faults++;
+    }
+    g_assert_false(fault_pop(v, &f));
+    return st;
+}
+
+static void fill_pattern(Vgru *v, uint64_t off, size_t len, uint8_t seed)
+{
+    g_autofree uint8_t *buf = g_malloc(len);
+
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = seed + i * 7 + (i >> 9);
+    }
+    qtest_memwrite(v->qts, DATA_PA + off, buf, len);
+}
+
+static void assert_same(Vgru *v, uint64_t a, uint64_t b, size_t len)
+{
+    g_autofree uint8_t *x = g_malloc(len);
+    g_autofree uint8_t *y = g_malloc(len);
+
+    qtest_memread(v->qts, DATA_PA + a, x, len);
+    qtest_memread(v->qts, DATA_PA + b, y, len);
+    g_assert_cmpmem(x, len, y, len);
+}
+
+static unsigned pages_spanned(uint64_t off, uint64_t len)
+{
+    return ((off + len - 1) >> VGRU_PAGE_SHIFT) - (off >> VGRU_PAGE_SHIFT) + 1;
+}
+
+/* Identity and geometry registers reflect the properties. */
+static void test_identity(void)
+{
+    Vgru v;
+
+    vgru_start(&v, ",contexts=5,cbs=2,tlb-sets=16,tlb-ways=2");
+    g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
+    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, VGRU_VERSION);
+    g_assert_cmpuint(rd(&v, VGRU_REG_NR_CONTEXTS), ==, 5);
+    g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 2);
+    g_assert_cmpuint(rd(&v, VGRU_REG_TLB_SETS), ==, 16);
+    g_assert_cmpuint(rd(&v, VGRU_REG_TLB_WAYS), ==, 2);
+    g_assert_cmphex(rd(&v, VGRU_REG_PAGE_SIZES), ==, VGRU_PAGE_SIZE);
+    g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, 0);
+    vgru_stop(&v);
+}
+
+/*
+ * A copy at odd offsets faults once per page touched (reads first, then
+ * writes), each fault is a correct record with an MSI-X message, and the
+ * result matches byte for byte.
+ */
+static void test_copy_faults(void)
+{
+    const uint64_t src = 0x10 + 3, dst = 20 * VGRU_PAGE_SIZE + 0x7ff;
+    const uint64_t len = 3 * VGRU_PAGE_SIZE + 100;
+    unsigned expect = pages_spanned(src, len) + pages_spanned(dst, len);
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 3, 0xabc, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, src, len, 1);
+
+    copy_start(&v, 3, 1, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(&v, 3, 0xabc, 1), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, expect);
+    g_assert_cmpuint(qpci_io_readq(v.dev, v.win,
+                                   cb_off(3, 1, VGRU_CB_PROGRESS)), ==, len);
+    assert_same(&v, src, dst, len);
+
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMMANDS), ==, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMPLETED), ==, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, expect);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, expect);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, len);
+
+    /* warm: the same copy again takes no fault */
+    fill_pattern(&v, src, len, 9);
+    copy_start(&v, 3, 1, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(&v, 3, 0xabc, 1), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, expect);
+    assert_same(&v, src, dst, len);
+    vgru_stop(&v);
+}
+
+/*
+ * After a range invalidation exactly the invalidated pages fault again;
+ * a context invalidation removes everything of that context only.
+ */
+static void test_invalidate(void)
+{
+    const uint64_t len = 4 * VGRU_PAGE_SIZE;
+    const uint64_t src = 0, dst = 8 * VGRU_PAGE_SIZE;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, src, len, 3);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 8);
+
+    /* the same addresses in another context are not translated */
+    copy_start(&v, 1, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(&v, 1, 2, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 16);
+
+    /* two source pages of context 0 go (the range ends mid-page) */
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE + VGRU_PAGE_SIZE,
+               VGRU_PAGE_SIZE + 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 2);
+    fill_pattern(&v, src, len, 4);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 18);
+    assert_same(&v, src, dst, len);
+
+    /* an empty range removes nothing; a context flush removes 8 */
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE, 0);
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 1, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 10);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 18);
+    invalidate(&v, VGRU_INV_CMD_ALL, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 18);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INVALIDATIONS), ==, 4);
+    vgru_stop(&v);
+}
+
+/* A write through a read-only entry is a permission fault. */
+static void test_permission_fault(void)
+{
+    Vgru v;
+    Fault f;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 2, 7, VGRU_CTX_CMD_ENABLE);
+    dropin(&v, 2, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+    dropin(&v, 2, VA_BASE + VGRU_PAGE_SIZE, DATA_PA + VGRU_PAGE_SIZE, 0);
+
+    copy_start(&v, 2, 0, VA_BASE, VA_BASE + VGRU_PAGE_SIZE, 64);
+    g_assert_cmpuint(cb_wait(&v, 2, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + VGRU_PAGE_SIZE);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
+    dropin(&v, 2, VA_BASE + VGRU_PAGE_SIZE, DATA_PA + VGRU_PAGE_SIZE,
+           VGRU_TLB_WRITE);
+    respond(&v, 2, 0, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 2, 0), ==, VGRU_CB_DONE);
+    vgru_stop(&v);
+}
+
+/* A fault the driver fails ends the command with its code; progress kept. */
+static void test_fault_fail(void)
+{
+    Vgru v;
+    Fault f;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 0x800, VGRU_PAGE_SIZE);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + VGRU_PAGE_SIZE);
+    respond(&v, 0, 0, VGRU_RESP_FAIL, 14);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_FAULT | 14 << 16);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0x800);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 1);
+    vgru_stop(&v);
+}
+
+/* A full fault queue holds faults back until the driver makes room. */
+static void test_queue_full(void)
+{
+    Vgru v;
+    Fault f;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, 1);
+    ctx_cmd(&v, 0, 10, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 11, VGRU_CTX_CMD_ENABLE);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + VGRU_PAGE_SIZE, 8);
+    copy_start(&v, 1, 0, VA_BASE, VA_BASE + VGRU_PAGE_SIZE, 8);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 1);
+
+    v.fq_head = 0;
+    g_assert_true(qtest_readl(v.qts, FQ_PA + VGRU_FR_CTX) == 0);
+    wr(&v, VGRU_REG_FQ_HEAD, ++v.fq_head);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 2);
+    f.ctx = qtest_readl(v.qts, FQ_PA + VGRU_FR_CTX);
+    f.tag = qtest_readl(v.qts, FQ_PA + VGRU_FR_TAG);
+    g_assert_cmpuint(f.ctx, ==, 1);
+    g_assert_cmphex(f.tag, ==, 11);
+    vgru_stop(&v);
+}
+
+/*
+ * Bad guest input gets an error status or is ignored, never an abort:
+ * unknown opcode, flags, wrapping ranges, DMA to nowhere, commands naming
+ * contexts or CBs that do not exist, writes to busy or disabled CBs.
+ */
+static void test_bad_input(void)
+{
+    Vgru v;
+
+    vgru_start(&v, ",contexts=2");
+
+    /* enabling with a bad queue is refused */
+    wr64(&v, VGRU_REG_FQ_BASE, FQ_PA + 4);
+    wr(&v, VGRU_REG_FQ_SIZE, 8);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, 0);
+    wr64(&v, VGRU_REG_FQ_BASE, FQ_PA);
+    wr(&v, VGRU_REG_FQ_SIZE, 3);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, 0);
+    vgru_enable(&v, FQ_RECORDS);
+
+    /* nonexistent contexts and CBs */
+    ctx_cmd(&v, 2, 0, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 0xffffffff, 0, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 0, 0, 99);
+    dropin(&v, 7, VA_BASE, DATA_PA, 0);
+    dropin(&v, 0, VA_BASE, DATA_PA, 0);         /* context 0 disabled */
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 0);
+    respond(&v, 5, 0, VGRU_RESP_RESTART, 0);
+    respond(&v, 0, 99, VGRU_RESP_RESTART, 0);
+    wr(&v, VGRU_REG_INV_CTX, 9);
+    wr(&v, VGRU_REG_INV_CMD, VGRU_INV_CMD_CONTEXT);
+    wr(&v, VGRU_REG_INV_CMD, 77);
+    wr(&v, VGRU_REG_TLB_CMD, 5);
+    wr(&v, VGRU_REG_ID, 0);
+    wr(&v, 0xffc, 1);
+    copy_start(&v, 1, 0, VA_BASE, VA_BASE, 8);  /* disabled context */
+    g_assert_cmpuint(cb_rd(&v, 1, 0, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    /* a response to a CB that has no fault is ignored */
+    respond(&v, 0, 0, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+
+    qpci_io_writel(v.dev, v.win, cb_off(0, 0, VGRU_CB_OPCODE), 42);
+    qpci_io_writel(v.dev, v.win, cb_off(0, 0, VGRU_CB_DOORBELL), 1);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_OPCODE);
+
+    copy_start(&v, 0, 0, UINT64_MAX - 4, VA_BASE, 8);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+
+    /* unaligned drop-ins are refused; DMA to no memory fails the command */
+    dropin(&v, 0, VA_BASE + 1, DATA_PA, VGRU_TLB_WRITE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 0);
+    dropin(&v, 0, VA_BASE, 0xfffffff000000ULL, VGRU_TLB_WRITE);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 8, 8);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+
+    /* a busy CB ignores operand writes; disabling the context stops it */
+    copy_start(&v, 0, 1, VA_BASE + VGRU_PAGE_SIZE, VA_BASE, 8);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    qpci_io_writeq(v.dev, v.win, cb_off(0, 1, VGRU_CB_LEN), 1 << 20);
+    g_assert_cmpuint(qpci_io_readq(v.dev, v.win, cb_off(0, 1, VGRU_CB_LEN)),
+                     ==, 8);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_DISABLE);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+    respond(&v, 0, 1, VGRU_RESP_RESTART, 0);
+
+    /* a head beyond the tail is refused */
+    wr(&v, VGRU_REG_FQ_HEAD, 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_HEAD), ==, 0);
+
+    /* still alive and sane; a reset clears everything */
+    g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+    g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMMANDS), ==, 0);
+    vgru_stop(&v);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    qtest_add_func("/vgru/identity", test_identity);
+    qtest_add_func("/vgru/copy-faults", test_copy_faults);
+    qtest_add_func("/vgru/invalidate", test_invalidate);
+    qtest_add_func("/vgru/permission-fault", test_permission_fault);
+    qtest_add_func("/vgru/fault-fail", test_fault_fail);
+    qtest_add_func("/vgru/queue-full", test_queue_full);
+    qtest_add_func("/vgru/bad-input", test_bad_input);
+    return g_test_run();
+}
