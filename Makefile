@@ -65,7 +65,7 @@ $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
 $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -static -o $@ $< $(ULIB)/libvgru.a
+	$(CC) $(USER_CFLAGS) -pthread -static -o $@ $< $(ULIB)/libvgru.a
 
 initramfs: module userlib
 	@scripts/mkinitramfs $(BUILD)/initramfs.cpio.gz driver/vgru.ko \

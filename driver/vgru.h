@@ -12,7 +12,7 @@
  * its last kref, which the file and an in-flight fault each hold.
  *
  * Lock order (outer first):
- *   vgru_dev.ctx_lock  -> (nothing)
+ *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  * No allocation and no page-table work happens under vgru_ctx.lock: the
  * notifier takes it from reclaim.
@@ -31,7 +31,7 @@
 #include "vgru_regs.h"
 #include "vgru_ioctl.h"
 
-/* driver-side counters, per device, exported in sysfs */
+/* driver-side counters, per device, in sysfs stats/driver_* */
 struct vgru_counters {
 	atomic64_t faults;
 	atomic64_t fault_errors;

@@ -126,7 +126,8 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx, u32 cb, u64 va, bool write)
 		atomic64_inc(&ctx->stats.retries);
 		atomic64_inc(&ctx->vdev->counters.retries);
 	}
-	mmput(ctx->mm);
+	/* the last user of an exiting mm: tear it down elsewhere */
+	mmput_async(ctx->mm);
 	return ret;
 }
 

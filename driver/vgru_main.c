@@ -162,44 +162,80 @@ static irqreturn_t vgru_fault_thread(int irq, void *data)
 
 /* ---- sysfs ------------------------------------------------------------------ */
 
-static const char * const vgru_device_stat_names[VGRU_STAT_NR] = {
-	[VGRU_STAT_COMMANDS]		= "commands",
-	[VGRU_STAT_COMPLETED]		= "completed",
-	[VGRU_STAT_ERRORS]		= "errors",
-	[VGRU_STAT_TLB_HITS]		= "tlb_hits",
-	[VGRU_STAT_TLB_MISSES]		= "tlb_misses",
-	[VGRU_STAT_DROPINS]		= "dropins",
-	[VGRU_STAT_INVALIDATIONS]	= "invalidations",
-	[VGRU_STAT_INV_ENTRIES]		= "inv_entries",
-	[VGRU_STAT_BYTES]		= "bytes",
+/*
+ * stats/: one counter per file.  device_* are the device's own registers,
+ * driver_* this driver's, both since probe.
+ */
+struct vgru_stat_attr {
+	struct device_attribute attr;
+	int device_stat;		/* VGRU_STAT_*, or -1 for a driver one */
+	size_t counter;			/* offset in struct vgru_counters */
 };
 
-/* One "name value" line per counter: device counters, then driver's. */
-static ssize_t stats_show(struct device *dev, struct device_attribute *attr,
-			  char *buf)
+static ssize_t vgru_stat_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
 {
+	struct vgru_stat_attr *sa = container_of(attr, struct vgru_stat_attr,
+						 attr);
 	struct vgru_dev *vdev = dev_get_drvdata(dev);
-	struct vgru_counters *c = &vdev->counters;
-	int len = 0;
-	unsigned int i;
+	atomic64_t *counter;
 
-	for (i = 0; i < VGRU_STAT_NR; i++)
-		len += sysfs_emit_at(buf, len, "device_%s %llu\n",
-				     vgru_device_stat_names[i],
-				     vgru_read_stat(vdev, i));
-	len += sysfs_emit_at(buf, len, "driver_faults %lld\n",
-			     atomic64_read(&c->faults));
-	len += sysfs_emit_at(buf, len, "driver_fault_errors %lld\n",
-			     atomic64_read(&c->fault_errors));
-	len += sysfs_emit_at(buf, len, "driver_stale_faults %lld\n",
-			     atomic64_read(&c->stale_faults));
-	len += sysfs_emit_at(buf, len, "driver_retries %lld\n",
-			     atomic64_read(&c->retries));
-	len += sysfs_emit_at(buf, len, "driver_invalidations %lld\n",
-			     atomic64_read(&c->invalidations));
-	return len;
+	if (sa->device_stat >= 0)
+		return sysfs_emit(buf, "%llu\n",
+				  vgru_read_stat(vdev, sa->device_stat));
+	counter = (void *)&vdev->counters + sa->counter;
+	return sysfs_emit(buf, "%lld\n", atomic64_read(counter));
 }
-static DEVICE_ATTR_RO(stats);
+
+#define VGRU_DEVICE_STAT(_name, _n)					\
+	static struct vgru_stat_attr vgru_stat_device_##_name = {	\
+		.attr = __ATTR(device_##_name, 0444, vgru_stat_show, NULL), \
+		.device_stat = _n,					\
+	}
+#define VGRU_DRIVER_STAT(_name)						\
+	static struct vgru_stat_attr vgru_stat_driver_##_name = {	\
+		.attr = __ATTR(driver_##_name, 0444, vgru_stat_show, NULL), \
+		.device_stat = -1,					\
+		.counter = offsetof(struct vgru_counters, _name),	\
+	}
+
+VGRU_DEVICE_STAT(commands, VGRU_STAT_COMMANDS);
+VGRU_DEVICE_STAT(completed, VGRU_STAT_COMPLETED);
+VGRU_DEVICE_STAT(errors, VGRU_STAT_ERRORS);
+VGRU_DEVICE_STAT(tlb_hits, VGRU_STAT_TLB_HITS);
+VGRU_DEVICE_STAT(tlb_misses, VGRU_STAT_TLB_MISSES);
+VGRU_DEVICE_STAT(dropins, VGRU_STAT_DROPINS);
+VGRU_DEVICE_STAT(invalidations, VGRU_STAT_INVALIDATIONS);
+VGRU_DEVICE_STAT(inv_entries, VGRU_STAT_INV_ENTRIES);
+VGRU_DEVICE_STAT(bytes, VGRU_STAT_BYTES);
+VGRU_DRIVER_STAT(faults);
+VGRU_DRIVER_STAT(fault_errors);
+VGRU_DRIVER_STAT(stale_faults);
+VGRU_DRIVER_STAT(retries);
+VGRU_DRIVER_STAT(invalidations);
+
+static struct attribute *vgru_stat_attrs[] = {
+	&vgru_stat_device_commands.attr.attr,
+	&vgru_stat_device_completed.attr.attr,
+	&vgru_stat_device_errors.attr.attr,
+	&vgru_stat_device_tlb_hits.attr.attr,
+	&vgru_stat_device_tlb_misses.attr.attr,
+	&vgru_stat_device_dropins.attr.attr,
+	&vgru_stat_device_invalidations.attr.attr,
+	&vgru_stat_device_inv_entries.attr.attr,
+	&vgru_stat_device_bytes.attr.attr,
+	&vgru_stat_driver_faults.attr.attr,
+	&vgru_stat_driver_fault_errors.attr.attr,
+	&vgru_stat_driver_stale_faults.attr.attr,
+	&vgru_stat_driver_retries.attr.attr,
+	&vgru_stat_driver_invalidations.attr.attr,
+	NULL,
+};
+
+static const struct attribute_group vgru_stats_group = {
+	.name = "stats",
+	.attrs = vgru_stat_attrs,
+};
 
 static ssize_t contexts_show(struct device *dev, struct device_attribute *attr,
 			     char *buf)
@@ -210,12 +246,30 @@ static ssize_t contexts_show(struct device *dev, struct device_attribute *attr,
 }
 static DEVICE_ATTR_RO(contexts);
 
+static ssize_t cbs_show(struct device *dev, struct device_attribute *attr,
+			char *buf)
+{
+	struct vgru_dev *vdev = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%u\n", vdev->nr_cbs);
+}
+static DEVICE_ATTR_RO(cbs);
+
 static struct attribute *vgru_attrs[] = {
-	&dev_attr_stats.attr,
 	&dev_attr_contexts.attr,
+	&dev_attr_cbs.attr,
 	NULL,
 };
-ATTRIBUTE_GROUPS(vgru);
+
+static const struct attribute_group vgru_group = {
+	.attrs = vgru_attrs,
+};
+
+static const struct attribute_group *vgru_groups[] = {
+	&vgru_group,
+	&vgru_stats_group,
+	NULL,
+};
 
 /* ---- PCI -------------------------------------------------------------------- */
 

@@ -3,10 +3,11 @@
  * vgructl: look at and exercise a vgru device.
  *
  *   vgructl [-d DEVICE] info     context, geometry and API version
- *   vgructl [-d DEVICE] stats    device and driver counters (sysfs)
+ *   vgructl [-d DEVICE] stats    device and driver counters (sysfs stats/)
  *   vgructl [-d DEVICE] copy N   copy N bytes with the device and verify
  *   vgructl [-d DEVICE] demo     copies, faults, an invalidation, counters
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,22 +55,36 @@ static void print_ctx_stats(struct vgru *v, const char *indent)
 	       (unsigned long long)st.invalidations);
 }
 
+/* Print /sys/class/vgru/NAME/stats/: one "name value" line per counter. */
 static int cmd_stats(void)
 {
 	const char *name = strrchr(device, '/');
-	char path[256], line[256];
-	FILE *f;
+	char dir[256], path[512], value[64];
+	struct dirent **ents;
+	int n;
 
-	snprintf(path, sizeof(path), "/sys/class/vgru/%s/stats",
+	snprintf(dir, sizeof(dir), "/sys/class/vgru/%s/stats",
 		 name ? name + 1 : device);
-	f = fopen(path, "r");
-	if (!f) {
-		fprintf(stderr, "vgructl: %s: %s\n", path, strerror(errno));
+	n = scandir(dir, &ents, NULL, alphasort);
+	if (n < 0) {
+		fprintf(stderr, "vgructl: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	while (fgets(line, sizeof(line), f))
-		fputs(line, stdout);
-	fclose(f);
+	for (int i = 0; i < n; i++) {
+		FILE *f;
+
+		if (ents[i]->d_name[0] == '.')
+			goto next;
+		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(value, sizeof(value), f))
+			printf("%s %s", ents[i]->d_name, value);
+		if (f)
+			fclose(f);
+next:
+		free(ents[i]);
+	}
+	free(ents);
 	return 0;
 }
 

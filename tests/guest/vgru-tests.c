@@ -5,13 +5,19 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "harness.h"
 #include "libvgru.h"
 #include "vgru_ioctl.h"
+#include "vgru_regs.h"
 
 #define PAGE 4096UL
 
@@ -174,35 +180,36 @@ TEST(fork_cow_parent_sees_new_data)
 	vgru_close(v);
 }
 
-/* After fork, a device write into a COW-shared page breaks COW for the
- * parent only: the child still reads its old data. */
+/* After fork, a device write into a page it had writable before the fork
+ * breaks COW for the parent only: fork write-protected the parent's page,
+ * so the device entry had to go.  The child still reads its old data. */
 TEST(fork_cow_device_write_private)
 {
 	const size_t len = 4 * PAGE;
 	unsigned char *a = map_anon(len, PROT_READ | PROT_WRITE);
 	unsigned char *b = map_anon(len, PROT_READ | PROT_WRITE);
+	unsigned char *c = map_anon(len, PROT_READ | PROT_WRITE);
 	struct vgru *v = open_ctx();
 	int to_child[2], status;
-	char c = 0;
+	char x = 0;
 	pid_t pid;
 
 	memset(a, 'o', len);
-	memset(b, 'n', len);
-	CHECK_EQ(vgru_copy(v, b, a, len), 0);	/* a: read, b: write */
-	memset(b, 'n', len);
+	memset(c, 'z', len);
+	CHECK_EQ(vgru_copy(v, b, a, len), 0);	/* b: writable entries */
 	CHECK(pipe(to_child) == 0);
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
-		CHECK_EQ(read(to_child[0], &c, 1), 1);
+		CHECK_EQ(read(to_child[0], &x, 1), 1);
 		for (size_t i = 0; i < len; i++)
-			CHECK_EQ(a[i], 'o');
+			CHECK_EQ(b[i], 'o');
 		_exit(0);
 	}
-	CHECK_EQ(vgru_copy(v, a, b, len), 0);	/* device writes a */
+	CHECK_EQ(vgru_copy(v, b, c, len), 0);	/* device writes b */
 	for (size_t i = 0; i < len; i++)
-		CHECK_EQ(a[i], 'n');
-	CHECK_EQ(write(to_child[1], &c, 1), 1);
+		CHECK_EQ(b[i], 'z');
+	CHECK_EQ(write(to_child[1], &x, 1), 1);
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	CHECK_EQ(status, 0);
 	vgru_close(v);
@@ -315,6 +322,223 @@ TEST(contexts_exhaust_and_recycle)
 	n++;
 	while (n > 0)
 		vgru_close(v[--n]);
+}
+
+static uint64_t sysfs_stat(const char *name)
+{
+	char path[128];
+	unsigned long long val = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/vgru/vgru0/stats/%s", name);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	CHECK_EQ(fscanf(f, "%llu", &val), 1);
+	fclose(f);
+	return val;
+}
+
+static unsigned int sysfs_contexts(void)
+{
+	unsigned int n = 0;
+	FILE *f = fopen("/sys/class/vgru/vgru0/contexts", "r");
+
+	CHECK(f != NULL);
+	CHECK_EQ(fscanf(f, "%u", &n), 1);
+	fclose(f);
+	return n;
+}
+
+/*
+ * All contexts must be free again.  The release of an exited process's
+ * file may be deferred (its mm's last reference can drop in the driver's
+ * fault thread), so allow a few seconds.
+ */
+static void check_all_contexts_free(void)
+{
+	unsigned int want = sysfs_contexts(), n;
+	struct vgru *v[1024];
+
+	CHECK(want <= 1024);
+	for (int tries = 0; tries < 50; tries++) {
+		n = 0;
+		while (n < want && vgru_open(NULL, &v[n]) == 0)
+			n++;
+		for (unsigned int i = n; i > 0; i--)
+			vgru_close(v[i - 1]);
+		if (n == want)
+			return;
+		usleep(100 * 1000);
+	}
+	CHECK_EQ(n, want);
+}
+
+/* The device's own counters move by exactly one command's worth. */
+TEST(device_counters_exact)
+{
+	const size_t len = 3 * PAGE;
+	unsigned char *src = map_anon(len, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(len, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	uint64_t cmds = sysfs_stat("device_commands");
+	uint64_t done = sysfs_stat("device_completed");
+	uint64_t bytes = sysfs_stat("device_bytes");
+	uint64_t misses = sysfs_stat("device_tlb_misses");
+	uint64_t dropins = sysfs_stat("device_dropins");
+
+	fill(src, len, 8);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	CHECK_EQ(sysfs_stat("device_commands"), cmds + 1);
+	CHECK_EQ(sysfs_stat("device_completed"), done + 1);
+	CHECK_EQ(sysfs_stat("device_bytes"), bytes + len);
+	CHECK_EQ(sysfs_stat("device_tlb_misses"), misses + 6);
+	CHECK_EQ(sysfs_stat("device_dropins"), dropins + 6);
+	vgru_close(v);
+}
+
+/* A process that exits (or is killed) with a command in flight leaves
+ * its context free and the kernel log clean. */
+TEST(exit_with_command_in_flight)
+{
+	const size_t len = 16 << 20;
+
+	for (int round = 0; round < 2; round++) {
+		int status, ready[2];
+		char c;
+		pid_t pid;
+
+		CHECK(pipe(ready) == 0);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			unsigned char *src = map_anon(len, PROT_READ | PROT_WRITE);
+			unsigned char *dst = map_anon(len, PROT_READ | PROT_WRITE);
+			int fd = open("/dev/vgru0", O_RDWR);
+			volatile uint8_t *cb;
+
+			CHECK(fd >= 0);
+			cb = mmap(NULL, VGRU_WINDOW_SIZE, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, fd, 0);
+			CHECK(cb != MAP_FAILED);
+			*(volatile uint32_t *)(cb + VGRU_CB_OPCODE) = VGRU_OP_COPY;
+			*(volatile uint64_t *)(cb + VGRU_CB_SRC) = (uintptr_t)src;
+			*(volatile uint64_t *)(cb + VGRU_CB_DST) = (uintptr_t)dst;
+			*(volatile uint64_t *)(cb + VGRU_CB_LEN) = len;
+			*(volatile uint32_t *)(cb + VGRU_CB_DOORBELL) = VGRU_CB_START;
+			CHECK_EQ(write(ready[1], "x", 1), 1);
+			if (round == 0)
+				_exit(0);
+			pause();
+		}
+		CHECK_EQ(read(ready[0], &c, 1), 1);
+		if (round == 1)
+			kill(pid, SIGKILL);
+		CHECK_EQ(waitpid(pid, &status, 0), pid);
+		close(ready[0]);
+		close(ready[1]);
+	}
+	check_all_contexts_free();
+}
+
+/* Two processes copying at the same time each get their own data. */
+TEST(concurrent_contexts_isolated)
+{
+	const size_t len = 1 << 20;
+	pid_t pids[2];
+	int status;
+
+	for (int p = 0; p < 2; p++) {
+		pids[p] = fork();
+		CHECK(pids[p] >= 0);
+		if (pids[p] == 0) {
+			unsigned char *src = map_anon(len, PROT_READ | PROT_WRITE);
+			unsigned char *dst = map_anon(len, PROT_READ | PROT_WRITE);
+			struct vgru *v = open_ctx();
+
+			for (int i = 0; i < 4; i++) {
+				fill(src, len, 10 * p + i);
+				CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+				CHECK(memcmp(src, dst, len) == 0);
+			}
+			vgru_close(v);
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < 2; p++) {
+		CHECK_EQ(waitpid(pids[p], &status, 0), pids[p]);
+		CHECK_EQ(status, 0);
+	}
+}
+
+/*
+ * Race: one thread keeps replacing the source page (MAP_FIXED, new
+ * contents, then publishes its generation); another keeps copying it
+ * with the device.  A copy started after generation g was published must
+ * never see an older generation: that would be a stale translation.
+ * Bytes are 0 (the new page is still being filled) or g, g+1, ...
+ */
+struct race {
+	unsigned char *page;
+	atomic_uint published;
+	atomic_bool stop;
+};
+
+static unsigned char gen_byte(unsigned int gen)
+{
+	return 1 + gen % 200;
+}
+
+static void *race_remapper(void *arg)
+{
+	struct race *r = arg;
+
+	for (unsigned int gen = 1; !atomic_load(&r->stop); gen++) {
+		void *p = mmap(r->page, PAGE, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+
+		if (p != r->page)
+			abort();
+		memset(r->page, gen_byte(gen), PAGE);
+		atomic_store(&r->published, gen);
+	}
+	return NULL;
+}
+
+TEST(race_remap_never_stale)
+{
+	unsigned char *dst = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	struct race r = { .page = map_anon(PAGE, PROT_READ | PROT_WRITE) };
+	struct timespec t0, t;
+	unsigned int copies = 0;
+	pthread_t thread;
+
+	memset(r.page, gen_byte(0), PAGE);
+	CHECK_EQ(pthread_create(&thread, NULL, race_remapper, &r), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		unsigned int g = atomic_load(&r.published);
+
+		CHECK_EQ(vgru_copy(v, dst, r.page, PAGE), 0);
+		for (size_t i = 0; i < PAGE; i++) {
+			unsigned int ahead = (dst[i] + 200 - gen_byte(g)) % 200;
+
+			if (dst[i] != 0 && ahead >= 100) {
+				printf("# byte %zu is %u, generation %u published\n",
+				       i, dst[i], g);
+				CHECK(!"stale data");
+			}
+		}
+		copies++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 3);
+	atomic_store(&r.stop, true);
+	CHECK_EQ(pthread_join(thread, NULL), 0);
+	printf("# %u copies, %llu faults, %llu retries, generation %u\n",
+	       copies, (unsigned long long)stats(v).faults,
+	       (unsigned long long)stats(v).retries, atomic_load(&r.published));
+	CHECK(copies > 10);
+	vgru_close(v);
 }
 
 int main(int argc, char **argv)
