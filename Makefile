@@ -5,7 +5,8 @@
 #
 # Both install missing Debian packages first (as root), so a fresh Debian 12
 # machine needs nothing else.  Everything downloaded or built goes to
-# $(BUILD).  Other targets: deps qemu kernel module userlib initramfs clean.
+# $(BUILD).  Other targets: deps qemu kernel module userlib initramfs
+# lint-tools clean.
 
 SHELL := /bin/bash
 BUILD ?= $(CURDIR)/build
@@ -20,7 +21,7 @@ LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
 GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests
 
-.PHONY: all run test deps qemu kernel module userlib initramfs clean
+.PHONY: all run test deps qemu kernel module userlib initramfs lint-tools clean
 
 all: qemu module userlib initramfs
 
@@ -71,10 +72,14 @@ initramfs: module userlib
 	@scripts/mkinitramfs $(BUILD)/initramfs.cpio.gz driver/vgru.ko \
 		$(GUEST_PROGS)
 
+# checkpatch.pl from Debian's linux-source, for the build suite's style checks
+lint-tools: deps
+	@scripts/fetch-checkpatch $(BUILD)
+
 run: all
 	tests/vm --build $(BUILD) -- vgructl demo
 
-test: all
+test: all lint-tools
 	@tests/run-tests --build $(BUILD)
 
 clean:
