@@ -9,9 +9,13 @@
  *                     mm, its window, and an interval notifier over that mm.
  *
  * Lifetime: a context holds a reference on its mm (mmgrab) and is freed by
- * its last kref, which the file and an in-flight fault each hold.
+ * its last kref, which the file and an in-flight fault each hold.  A device
+ * is found by minor in a global table (open looks it up under
+ * vgru_devices_lock); remove takes it out of that table, then waits until
+ * nr_open drops to zero before it tears the hardware down.
  *
  * Lock order (outer first):
+ *   vgru_devices_lock  -> mmap_lock (notifier registration) -> ctx_lock
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  * No allocation and no page-table work happens under vgru_ctx.lock: the
@@ -46,9 +50,10 @@ struct vgru_dev {
 	phys_addr_t window_phys;	/* BAR of the command windows */
 	u32 nr_contexts;
 	u32 nr_cbs;
-	int minor;
-	struct cdev cdev;
+	u32 minor;
+	struct cdev *cdev;
 	struct device *dev;		/* the class device /dev/vgruN */
+	atomic_t nr_open;		/* open files; remove waits for 0 */
 	int irq;
 
 	/* fault queue, consumed by the IRQ thread only */
@@ -97,6 +102,10 @@ void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 		     bool writable);
 int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len);
 void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, int err);
+
+/* vgru_main.c: the device of an opened minor, with nr_open raised */
+struct vgru_dev *vgru_dev_get(unsigned int minor);
+void vgru_dev_put(struct vgru_dev *vdev);
 
 /* vgru_ctx.c */
 extern const struct file_operations vgru_fops;

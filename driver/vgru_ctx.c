@@ -169,17 +169,21 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 
 static int vgru_open(struct inode *inode, struct file *file)
 {
-	struct vgru_dev *vdev = container_of(inode->i_cdev, struct vgru_dev,
-					     cdev);
+	struct vgru_dev *vdev;
 	struct vgru_ctx *ctx;
 	u32 id;
 	int ret;
 
 	if (!current->mm)
 		return -EINVAL;
+	vdev = vgru_dev_get(iminor(inode));
+	if (!vdev)
+		return -ENODEV;		/* removed */
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
-	if (!ctx)
+	if (!ctx) {
+		vgru_dev_put(vdev);
 		return -ENOMEM;
+	}
 	ctx->vdev = vdev;
 	kref_init(&ctx->ref);
 	mutex_init(&ctx->lock);
@@ -210,6 +214,7 @@ err_remove_notifier:
 	mmu_interval_notifier_remove(&ctx->notifier);
 err_put:
 	vgru_ctx_put(ctx);
+	vgru_dev_put(vdev);
 	return ret;
 }
 
@@ -231,6 +236,7 @@ static int vgru_release(struct inode *inode, struct file *file)
 	mutex_unlock(&vdev->ctx_lock);
 
 	vgru_ctx_put(ctx);
+	vgru_dev_put(vdev);
 	return 0;
 }
 

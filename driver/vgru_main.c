@@ -11,11 +11,11 @@
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
-#include <linux/idr.h>
 #include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/iopoll.h>
 #include <linux/module.h>
+#include <linux/wait_bit.h>
 #include <linux/pci.h>
 #include <asm/unaligned.h>
 
@@ -26,7 +26,29 @@
 
 static struct class *vgru_class;
 static dev_t vgru_devt;
-static DEFINE_IDA(vgru_minors);
+
+/* minor -> vgru_dev, for open(); see the lifetime rules in vgru.h */
+static DEFINE_XARRAY_ALLOC(vgru_devices);
+static DEFINE_MUTEX(vgru_devices_lock);
+
+struct vgru_dev *vgru_dev_get(unsigned int minor)
+{
+	struct vgru_dev *vdev;
+
+	mutex_lock(&vgru_devices_lock);
+	vdev = xa_load(&vgru_devices, minor);
+	if (vdev)
+		atomic_inc(&vdev->nr_open);
+	mutex_unlock(&vgru_devices_lock);
+	return vdev;
+}
+
+/* The last access to @vdev: remove() may free it once this returns. */
+void vgru_dev_put(struct vgru_dev *vdev)
+{
+	if (atomic_dec_and_test(&vdev->nr_open))
+		wake_up_var(&vdev->nr_open);
+}
 
 static u32 vgru_read(struct vgru_dev *vdev, u32 reg)
 {
@@ -373,31 +395,41 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	vgru_hw_start(vdev);
 
-	ret = ida_alloc_max(&vgru_minors, VGRU_MAX_DEVICES - 1, GFP_KERNEL);
-	if (ret < 0)
-		goto err_stop_hw;
-	vdev->minor = ret;
-	cdev_init(&vdev->cdev, &vgru_fops);
-	vdev->cdev.owner = THIS_MODULE;
-	ret = cdev_add(&vdev->cdev, MKDEV(MAJOR(vgru_devt), vdev->minor), 1);
+	ret = xa_alloc(&vgru_devices, &vdev->minor, NULL,
+		       XA_LIMIT(0, VGRU_MAX_DEVICES - 1), GFP_KERNEL);
 	if (ret)
+		goto err_stop_hw;
+	vdev->cdev = cdev_alloc();
+	if (!vdev->cdev) {
+		ret = -ENOMEM;
 		goto err_free_minor;
+	}
+	vdev->cdev->ops = &vgru_fops;
+	vdev->cdev->owner = THIS_MODULE;
+	ret = cdev_add(vdev->cdev, MKDEV(MAJOR(vgru_devt), vdev->minor), 1);
+	if (ret)
+		goto err_put_cdev;
 	vdev->dev = device_create_with_groups(vgru_class, &pdev->dev,
-					      vdev->cdev.dev, vdev, vgru_groups,
-					      "vgru%d", vdev->minor);
+					      vdev->cdev->dev, vdev, vgru_groups,
+					      "vgru%u", vdev->minor);
 	if (IS_ERR(vdev->dev)) {
 		ret = PTR_ERR(vdev->dev);
 		goto err_del_cdev;
 	}
+	/* now open() can find it */
+	xa_store(&vgru_devices, vdev->minor, vdev, GFP_KERNEL);
 
-	dev_info(&pdev->dev, "vgru%d: %u contexts, %u CBs each, fault queue %u\n",
+	dev_info(&pdev->dev, "vgru%u: %u contexts, %u CBs each, fault queue %u\n",
 		 vdev->minor, vdev->nr_contexts, vdev->nr_cbs, vdev->fq_size);
 	return 0;
 
 err_del_cdev:
-	cdev_del(&vdev->cdev);
+	cdev_del(vdev->cdev);
+	goto err_free_minor;
+err_put_cdev:
+	kobject_put(&vdev->cdev->kobj);
 err_free_minor:
-	ida_free(&vgru_minors, vdev->minor);
+	xa_erase(&vgru_devices, vdev->minor);
 err_stop_hw:
 	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
 	free_irq(vdev->irq, vdev);
@@ -412,12 +444,19 @@ static void vgru_remove(struct pci_dev *pdev)
 {
 	struct vgru_dev *vdev = pci_get_drvdata(pdev);
 
-	/* open files pin the module, not the device: unbinding is root's */
-	if (!xa_empty(&vdev->contexts))
-		dev_warn(&pdev->dev, "removed with open contexts\n");
-	device_destroy(vgru_class, vdev->cdev.dev);
-	cdev_del(&vdev->cdev);
-	ida_free(&vgru_minors, vdev->minor);
+	/* no new open() */
+	mutex_lock(&vgru_devices_lock);
+	xa_erase(&vgru_devices, vdev->minor);
+	mutex_unlock(&vgru_devices_lock);
+	device_destroy(vgru_class, vdev->cdev->dev);
+	cdev_del(vdev->cdev);
+
+	/* the open files still use the hardware until they are closed */
+	if (atomic_read(&vdev->nr_open))
+		dev_info(&pdev->dev, "waiting for %d open files to close\n",
+			 atomic_read(&vdev->nr_open));
+	wait_var_event(&vdev->nr_open, !atomic_read(&vdev->nr_open));
+
 	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
 	free_irq(vdev->irq, vdev);
 	pci_free_irq_vectors(pdev);
@@ -467,7 +506,6 @@ static void __exit vgru_exit(void)
 	pci_unregister_driver(&vgru_pci_driver);
 	class_destroy(vgru_class);
 	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
-	ida_destroy(&vgru_minors);
 }
 
 module_init(vgru_init);

@@ -541,6 +541,79 @@ TEST(race_remap_never_stale)
 	vgru_close(v);
 }
 
+static void write_sysfs(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, val, strlen(val)), (ssize_t)strlen(val));
+	CHECK_EQ(close(fd), 0);
+}
+
+/* Unbinding the driver with a file open waits for the close: the open
+ * context keeps working, new opens fail, and rebinding brings it back. */
+TEST(unbind_waits_for_open_files)
+{
+	unsigned char *src = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
+	char link[256], *bdf;
+	struct vgru *v = open_ctx(), *w;
+	int status, fd;
+	ssize_t n;
+	pid_t pid;
+
+	n = readlink("/sys/class/vgru/vgru0/device", link, sizeof(link) - 1);
+	CHECK(n > 0);
+	link[n] = 0;
+	bdf = strrchr(link, '/') + 1;
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		close(vgru_fd(v));	/* or the unbind would wait for us */
+		write_sysfs("/sys/bus/pci/drivers/vgru/unbind", bdf);
+		_exit(0);
+	}
+	/* wait until the device node is gone: unbind is underway */
+	for (int i = 0; i < 100 && access("/dev/vgru0", F_OK) == 0; i++)
+		usleep(50 * 1000);
+	CHECK(access("/dev/vgru0", F_OK) != 0);
+	CHECK_EQ(waitpid(pid, &status, WNOHANG), 0);	/* still waiting */
+
+	fill(src, PAGE, 9);
+	CHECK_EQ(vgru_copy(v, src + PAGE, src, PAGE), 0);
+	CHECK(memcmp(src, src + PAGE, PAGE) == 0);
+	vgru_close(v);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
+
+	write_sysfs("/sys/bus/pci/drivers/vgru/bind", bdf);
+	fd = open("/dev/vgru0", O_RDWR);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(vgru_open(NULL, &w), 0);
+	CHECK_EQ(vgru_copy(w, src, src + PAGE, PAGE), 0);
+	vgru_close(w);
+}
+
+/* The module unloads cleanly with no file open and loads again. */
+TEST(module_reload)
+{
+	struct vgru *v;
+	int fd = open("/dev/vgru0", O_RDWR);
+
+	/* an open file pins the module */
+	CHECK(fd >= 0);
+	CHECK(system("rmmod vgru 2>/dev/null") != 0);
+	close(fd);
+	CHECK_EQ(system("rmmod vgru"), 0);
+	CHECK(access("/dev/vgru0", F_OK) != 0);
+	CHECK(access("/sys/class/vgru", F_OK) != 0);
+	CHECK_EQ(system("insmod /lib/vgru/vgru.ko"), 0);
+	CHECK_EQ(vgru_open(NULL, &v), 0);
+	CHECK_EQ(sysfs_stat("device_commands"), 0);
+	vgru_close(v);
+}
+
 int main(int argc, char **argv)
 {
 	return run_tests(argc, argv);
