@@ -192,30 +192,38 @@ static void invalidate(Vgru *v, uint32_t cmd, uint32_t ctx, uint64_t start,
     g_assert_cmpuint(rd(v, VGRU_REG_INV_DONE), ==, ++v->inv_seq);
 }
 
-/* Play the driver until the CB ends: every fault maps VA_BASE pages RW. */
+/* Resolve one queued fault of @ctx: map its VA_BASE page RW, restart. */
+static void resolve_fault(Vgru *v, uint32_t ctx, uint32_t tag)
+{
+    uint64_t page;
+    Fault f;
+
+    g_assert_true(fault_pop(v, &f));
+    g_assert_cmpuint(f.ctx, ==, ctx);
+    g_assert_cmphex(f.tag, ==, tag);
+    g_assert_cmphex(f.va, ==, qpci_io_readq(v->dev, v->win,
+                           cb_off(ctx, f.cb, VGRU_CB_FAULT_ADDR)));
+
+    page = (f.va - VA_BASE) >> VGRU_PAGE_SHIFT;
+    g_assert_cmpuint(page, <, NR_PAGES);
+    dropin(v, ctx, f.va & ~(VGRU_PAGE_SIZE - 1),
+           DATA_PA + page * VGRU_PAGE_SIZE, VGRU_TLB_WRITE);
+    respond(v, ctx, f.cb, VGRU_RESP_RESTART, 0);
+    v->faults++;
+}
+
+/* Play the driver until the CB ends; returns its final status. */
 static uint32_t vgru_drive(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cb)
 {
     uint32_t st;
     Fault f;
 
     while ((st = cb_wait(v, ctx, cb)) == VGRU_CB_FAULT) {
-        uint64_t page;
-
-        g_assert_true(fault_pop(v, &f));
-        g_assert_cmpuint(f.ctx, ==, ctx);
-        g_assert_cmphex(f.tag, ==, tag);
-        g_assert_cmpuint(f.cb, ==, cb);
-        g_assert_cmphex(f.va, ==, qpci_io_readq(v->dev, v->win,
-                               cb_off(ctx, cb, VGRU_CB_FAULT_ADDR)));
+        /* one record, announced by one MSI-X message */
+        g_assert_cmpuint(rd(v, VGRU_REG_FQ_TAIL), ==, v->fq_head + 1);
         g_assert_cmphex(qtest_readl(v->qts, MSI_PA), ==, MSI_DATA);
         qtest_writel(v->qts, MSI_PA, 0);
-
-        page = (f.va - VA_BASE) >> VGRU_PAGE_SHIFT;
-        g_assert_cmpuint(page, <, NR_PAGES);
-        dropin(v, ctx, f.va & ~(VGRU_PAGE_SIZE - 1),
-               DATA_PA + page * VGRU_PAGE_SIZE, VGRU_TLB_WRITE);
-        respond(v, ctx, cb, VGRU_RESP_RESTART, 0);
-        v->faults++;
+        resolve_fault(v, ctx, tag);
     }
     g_assert_false(fault_pop(v, &f));
     return st;
@@ -508,6 +516,73 @@ static void test_bad_input(void)
     vgru_stop(&v);
 }
 
+/*
+ * DMA aimed at the device's own registers (a drop-in or a fault queue in
+ * BAR 0) is refused by the re-entrancy guard: the command ends with
+ * ERR_DMA, the queue reports FQ_ERROR, and the device keeps working.
+ */
+static void test_dma_to_own_bar(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+    dropin(&v, 0, VA_BASE + VGRU_PAGE_SIZE, v.ctrl.addr, VGRU_TLB_WRITE);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + VGRU_PAGE_SIZE, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
+
+    /* a fault queue inside BAR 0: the record cannot be written */
+    wr(&v, VGRU_REG_CTRL, 0);
+    wr64(&v, VGRU_REG_FQ_BASE, v.ctrl.addr);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    ctx_cmd(&v, 2, 1, VGRU_CTX_CMD_ENABLE);
+    copy_start(&v, 2, 0, VA_BASE, VA_BASE + VGRU_PAGE_SIZE, 64);
+    g_assert_cmpuint(cb_wait(&v, 2, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 2, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==,
+                    VGRU_STATUS_ENABLED | VGRU_STATUS_FQ_ERROR);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
+    g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
+    vgru_stop(&v);
+}
+
+/* Several CBs of one context run and fault independently. */
+static void test_parallel_cbs(void)
+{
+    const uint64_t len = 2 * VGRU_PAGE_SIZE;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 1, 5, VGRU_CTX_CMD_ENABLE);
+    for (uint32_t cb = 0; cb < 4; cb++) {
+        fill_pattern(&v, cb * 4 * VGRU_PAGE_SIZE, len, cb);
+        copy_start(&v, 1, cb, VA_BASE + cb * 4 * VGRU_PAGE_SIZE,
+                   VA_BASE + (32 + cb * 4) * VGRU_PAGE_SIZE, len);
+    }
+    /* faults of the four CBs interleave in the queue */
+    for (int i = 0; i < 100000 && v.faults < 16; i++) {
+        if (rd(&v, VGRU_REG_FQ_TAIL) != v.fq_head) {
+            resolve_fault(&v, 1, 5);
+        }
+    }
+    for (uint32_t cb = 0; cb < 4; cb++) {
+        cb_wait(&v, 1, cb);
+    }
+    for (uint32_t cb = 0; cb < 4; cb++) {
+        g_assert_cmpuint(cb_rd(&v, 1, cb, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+        assert_same(&v, cb * 4 * VGRU_PAGE_SIZE,
+                    (32 + cb * 4) * VGRU_PAGE_SIZE, len);
+    }
+    g_assert_cmpuint(v.faults, ==, 16);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMPLETED), ==, 4);
+    vgru_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -518,5 +593,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/fault-fail", test_fault_fail);
     qtest_add_func("/vgru/queue-full", test_queue_full);
     qtest_add_func("/vgru/bad-input", test_bad_input);
+    qtest_add_func("/vgru/dma-to-own-bar", test_dma_to_own_bar);
+    qtest_add_func("/vgru/parallel-cbs", test_parallel_cbs);
     return g_test_run();
 }
