@@ -144,9 +144,25 @@ static int cmd_copy(size_t len)
 	return 0;
 }
 
+/* Print what one demo step cost, as the change of the context counters. */
+static void demo_counters(struct vgru *v, struct vgru_stats *last)
+{
+	struct vgru_stats now;
+
+	if (vgru_stats(v, &now))
+		return;
+	printf("   this step: %llu faults (%llu failed), %llu drop-ins, "
+	       "%llu invalidations\n",
+	       (unsigned long long)(now.faults - last->faults),
+	       (unsigned long long)(now.fault_errors - last->fault_errors),
+	       (unsigned long long)(now.dropins - last->dropins),
+	       (unsigned long long)(now.invalidations - last->invalidations));
+	*last = now;
+}
+
 /* One demo step: fill the source, copy it, show result and counters. */
 static int demo_copy(struct vgru *v, unsigned char *dst, unsigned char *src,
-		     size_t len, unsigned int seed)
+		     size_t len, unsigned int seed, struct vgru_stats *last)
 {
 	int ret, same;
 
@@ -155,36 +171,45 @@ static int demo_copy(struct vgru *v, unsigned char *dst, unsigned char *src,
 	same = !memcmp(src, dst, len);
 	printf("   result %s, data %s\n", ret ? strerror(-ret) : "ok",
 	       same ? "identical" : "DIFFERS");
-	print_ctx_stats(v, "   ");
+	demo_counters(v, last);
 	return ret || !same;
 }
 
 static int cmd_demo(void)
 {
 	const size_t len = 256 << 10;	/* fits the default device TLB */
-	struct vgru *v = open_or_die();
 	unsigned char *src = map_buffer(len), *dst = map_buffer(len);
+	struct vgru_stats last = { 0 };
+	struct vgru *v;
 	int ret;
 
-	printf("vgru demo on %s, context %u\n", device, vgru_context(v));
-	printf("1. cold copy of %zu KiB: each source and destination page "
-	       "faults once\n", len >> 10);
-	if (demo_copy(v, dst, src, len, 1))
+	/* stdio's first write, before the context watches this process */
+	printf("vgru demo on %s\n", device);
+	v = open_or_die();
+	printf("context %u\n", vgru_context(v));
+	printf("1. cold copy of %zu KiB (%zu pages each way): every page "
+	       "faults once\n", len >> 10, len >> 12);
+	if (demo_copy(v, dst, src, len, 1, &last))
 		return 1;
 	printf("2. warm copy: the device TLB holds the translations\n");
-	if (demo_copy(v, dst, src, len, 2))
+	if (demo_copy(v, dst, src, len, 2, &last))
 		return 1;
 
 	printf("3. munmap the source: the notifier flushes the device TLB\n");
 	munmap(src, len);
+	demo_counters(v, &last);
 	ret = vgru_copy(v, dst, src, len);
 	printf("   copy from the unmapped source: %s (expected: %s)\n",
 	       ret ? strerror(-ret) : "ok", strerror(EFAULT));
-	print_ctx_stats(v, "   ");
+	demo_counters(v, &last);
 	if (ret != -EFAULT)
 		return 1;
 
-	printf("4. device and driver counters\n");
+	printf("4. totals of this context: ");
+	print_ctx_stats(v, "");
+	printf("5. device and driver counters since the driver loaded "
+	       "(/sys/class/vgru/%s/stats)\n",
+	       strrchr(device, '/') ? strrchr(device, '/') + 1 : device);
 	vgru_close(v);
 	return cmd_stats();
 }
