@@ -6,7 +6,7 @@
 # Both install missing Debian packages first (as root), so a fresh Debian 12
 # machine needs nothing else.  Everything downloaded or built goes to
 # $(BUILD).  Other targets: deps qemu kernel module userlib initramfs
-# lint-tools clean.
+# lint-tools install clean.
 
 SHELL := /bin/bash
 BUILD ?= $(CURDIR)/build
@@ -21,7 +21,8 @@ LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
 GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests
 
-.PHONY: all run test deps qemu kernel module userlib initramfs lint-tools clean
+.PHONY: all run test deps qemu kernel module userlib initramfs lint-tools \
+	install clean
 
 all: qemu module userlib initramfs
 
@@ -56,8 +57,9 @@ $(ULIB)/libvgru.so: $(ULIB)/libvgru.o userlib/libvgru.map
 		-Wl,--version-script,userlib/libvgru.map -o $@.1 $<
 	ln -sf libvgru.so.1 $@
 
-$(ULIB)/libvgru.pc: userlib/libvgru.pc.in
-	sed -e 's|@PREFIX@|/usr/local|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+PREFIX ?= /usr/local
+$(ULIB)/libvgru.pc: userlib/libvgru.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 # Guest programs are static: the initramfs has no C library.
 $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
@@ -81,6 +83,18 @@ run: all
 
 test: all lint-tools
 	@tests/run-tests --build $(BUILD)
+
+# libvgru for applications: header, static and shared library, pkg-config
+# file, and vgructl.  make install [PREFIX=/usr/local] [DESTDIR=]
+install: userlib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/bin
+	install -m 0644 userlib/libvgru.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 $(ULIB)/libvgru.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(ULIB)/libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/libvgru.so
+	install -m 0644 $(ULIB)/libvgru.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 0755 $(ULIB)/vgructl $(DESTDIR)$(PREFIX)/bin/
 
 clean:
 	-kabi=$$(basename "$$(readlink $(BUILD)/kernel/current)") && \
