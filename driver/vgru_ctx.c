@@ -190,28 +190,34 @@ static int vgru_open(struct inode *inode, struct file *file)
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
 
+	/* reserve an index: the notifier's flushes must name this context */
+	mutex_lock(&vdev->ctx_lock);
+	ret = xa_alloc(&vdev->contexts, &id, NULL,
+		       XA_LIMIT(0, vdev->nr_contexts - 1), GFP_KERNEL);
+	ctx->id = id;
+	ctx->tag = ++vdev->next_tag;
+	mutex_unlock(&vdev->ctx_lock);
+	if (ret)
+		goto err_put;		/* -EBUSY: all contexts in use */
+
 	ret = mmu_interval_notifier_insert(&ctx->notifier, ctx->mm, 0,
 					   TASK_SIZE_MAX, &vgru_mni_ops);
 	if (ret)
-		goto err_put;
+		goto err_free_id;
 
+	/* enabling drops whatever the index held; then faults can find us */
 	mutex_lock(&vdev->ctx_lock);
-	ret = xa_alloc(&vdev->contexts, &id, ctx,
-		       XA_LIMIT(0, vdev->nr_contexts - 1), GFP_KERNEL);
-	if (ret) {
-		mutex_unlock(&vdev->ctx_lock);
-		goto err_remove_notifier;	/* -EBUSY: all contexts in use */
-	}
-	ctx->id = id;
-	ctx->tag = ++vdev->next_tag;
 	vgru_ctx_enable(vdev, ctx->id, ctx->tag);
+	xa_store(&vdev->contexts, ctx->id, ctx, GFP_KERNEL);
 	mutex_unlock(&vdev->ctx_lock);
 
 	file->private_data = ctx;
 	return 0;
 
-err_remove_notifier:
-	mmu_interval_notifier_remove(&ctx->notifier);
+err_free_id:
+	mutex_lock(&vdev->ctx_lock);
+	xa_erase(&vdev->contexts, ctx->id);
+	mutex_unlock(&vdev->ctx_lock);
 err_put:
 	vgru_ctx_put(ctx);
 	vgru_dev_put(vdev);
