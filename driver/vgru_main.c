@@ -128,10 +128,16 @@ int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len)
 	ret = readl_poll_timeout_atomic(vdev->regs + VGRU_REG_INV_DONE, done,
 					(s32)(done - seq) >= 0, 1,
 					VGRU_INV_TIMEOUT_US);
+	/*
+	 * The entry may still be live, and the caller is about to free the
+	 * page: stop the device so that no command can use it.
+	 */
+	if (ret)
+		vgru_write(vdev, VGRU_REG_CTRL, 0);
 	spin_unlock(&vdev->reg_lock);
 	if (ret)
 		dev_err_ratelimited(&vdev->pdev->dev,
-				    "invalidation %u of context %u timed out\n",
+				    "invalidation %u of context %u timed out: device stopped\n",
 				    seq, ctx);
 	return ret;
 }
