@@ -595,6 +595,99 @@ TEST(unbind_waits_for_open_files)
 	vgru_close(w);
 }
 
+/*
+ * Garbage from a process: random ioctls, and random values written to
+ * random registers of its window (doorbells included, so commands start
+ * with random operands).  The process may hurt only itself; afterwards
+ * the device and driver work and every context is free again.
+ */
+TEST(garbage_from_a_process)
+{
+	uint64_t cmds = sysfs_stat("device_commands");
+	int status;
+	pid_t pid = fork();
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int fd = open("/dev/vgru0", O_RDWR);
+		unsigned char *buf = map_anon(16 * PAGE, PROT_READ | PROT_WRITE);
+		volatile uint8_t *w;
+		unsigned int seed = 12345;
+
+		CHECK(fd >= 0);
+		for (int i = 0; i < 2000; i++) {
+			unsigned long cmd = rand_r(&seed) % 3 ?
+				_IOC(rand_r(&seed) % 4, VGRU_IOC_MAGIC,
+				     rand_r(&seed) % 8, rand_r(&seed) % 256) :
+				(unsigned long)rand_r(&seed);
+
+			ioctl(fd, cmd, (unsigned long)rand_r(&seed) << 12);
+		}
+		w = mmap(NULL, VGRU_WINDOW_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, 0);
+		CHECK(w != MAP_FAILED);
+		for (int i = 0; i < 4000; i++) {
+			/* mostly the CBs, sometimes anywhere in the page */
+			unsigned int span = rand_r(&seed) % 8 ?
+				4 * VGRU_CB_STRIDE : VGRU_WINDOW_SIZE;
+			unsigned int off = (rand_r(&seed) % span) & ~3u;
+			uint32_t val = rand_r(&seed);
+
+			switch (off % VGRU_CB_STRIDE) {
+			case VGRU_CB_OPCODE:
+				val %= 3;	/* NOP, COPY or invalid */
+				break;
+			case VGRU_CB_FLAGS:
+				val = val % 4 ? 0 : val;
+				break;
+			case VGRU_CB_SRC:	/* often inside our own buffer */
+			case VGRU_CB_DST:
+				if (val % 2)
+					val = (uint32_t)(uintptr_t)buf +
+					      val % (8 * PAGE);
+				break;
+			case VGRU_CB_SRC + 4:
+			case VGRU_CB_DST + 4:
+				if (val % 2)
+					val = (uintptr_t)buf >> 32;
+				break;
+			case VGRU_CB_LEN:	/* short: long ones only slow us */
+				val %= 3 * PAGE;
+				break;
+			case VGRU_CB_DOORBELL:
+				val = VGRU_CB_START;
+				break;
+			}
+			*(volatile uint32_t *)(w + off) = val;
+			/* let a started command end, so that the next starts */
+			for (int spin = 0; spin < 100000; spin++) {
+				uint32_t st = *(volatile uint32_t *)
+					(w + (off & ~63u) + VGRU_CB_STATUS);
+
+				if (st != VGRU_CB_ACTIVE && st != VGRU_CB_FAULT)
+					break;
+			}
+		}
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) || WIFSIGNALED(status));
+	/* the garbage did reach the device */
+	CHECK(sysfs_stat("device_commands") > cmds + 50);
+	printf("# %llu commands started\n",
+	       (unsigned long long)(sysfs_stat("device_commands") - cmds));
+	check_all_contexts_free();
+	{
+		unsigned char *buf = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
+		struct vgru *v = open_ctx();
+
+		fill(buf, PAGE, 11);
+		CHECK_EQ(vgru_copy(v, buf + PAGE, buf, PAGE), 0);
+		CHECK(memcmp(buf, buf + PAGE, PAGE) == 0);
+		vgru_close(v);
+	}
+}
+
 /* The module unloads cleanly with no file open and loads again. */
 TEST(module_reload)
 {
