@@ -636,14 +636,48 @@ static uint64_t vgru_ctrl_read(void *opaque, hwaddr addr, unsigned size)
     case VGRU_REG_CTX_TAG:
         val = s->ctx_tag;
         break;
+    case VGRU_REG_TLB_VADDR:
+    case VGRU_REG_TLB_VADDR + 4:
+        val = vgru_half(s->tlb_vaddr, addr);
+        break;
+    case VGRU_REG_TLB_PADDR:
+    case VGRU_REG_TLB_PADDR + 4:
+        val = vgru_half(s->tlb_paddr, addr);
+        break;
+    case VGRU_REG_TLB_CTX:
+        val = s->tlb_ctx;
+        break;
+    case VGRU_REG_TLB_FLAGS:
+        val = s->tlb_flags;
+        break;
+    case VGRU_REG_INV_START:
+    case VGRU_REG_INV_START + 4:
+        val = vgru_half(s->inv_start, addr);
+        break;
+    case VGRU_REG_INV_LEN:
+    case VGRU_REG_INV_LEN + 4:
+        val = vgru_half(s->inv_len, addr);
+        break;
+    case VGRU_REG_INV_CTX:
+        val = s->inv_ctx;
+        break;
     case VGRU_REG_INV_DONE:
         val = s->inv_done;
+        break;
+    case VGRU_REG_RESP_CTX:
+        val = s->resp_ctx;
+        break;
+    case VGRU_REG_RESP_CB:
+        val = s->resp_cb;
+        break;
+    case VGRU_REG_RESP_CODE:
+        val = s->resp_code;
         break;
     case VGRU_REG_STAT(0) ... VGRU_REG_STAT(VGRU_STAT_NR) - 1:
         val = vgru_half(s->stats[(addr - VGRU_REG_STAT(0)) / 8], addr);
         break;
     default:
-        /* operand and command registers read as zero */
+        /* command registers and holes read as zero */
         break;
     }
     trace_vgru_ctrl_read(addr, val);

@@ -268,6 +268,16 @@ static void test_identity(void)
     g_assert_cmpuint(rd(&v, VGRU_REG_TLB_WAYS), ==, 2);
     g_assert_cmphex(rd(&v, VGRU_REG_PAGE_SIZES), ==, VGRU_PAGE_SIZE);
     g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, 0);
+
+    /* operand registers read back, 64-bit ones in halves or whole */
+    wr64(&v, VGRU_REG_TLB_VADDR, 0x123456789abcd000ULL);
+    g_assert_cmphex(rd(&v, VGRU_REG_TLB_VADDR), ==, 0x9abcd000);
+    g_assert_cmphex(rd(&v, VGRU_REG_TLB_VADDR + 4), ==, 0x12345678);
+    wr(&v, VGRU_REG_INV_LEN + 4, 0xfeed);
+    g_assert_cmphex(qpci_io_readq(v.dev, v.ctrl, VGRU_REG_INV_LEN), ==,
+                    0xfeed00000000ULL);
+    wr(&v, VGRU_REG_RESP_CODE, 77);
+    g_assert_cmpuint(rd(&v, VGRU_REG_RESP_CODE), ==, 77);
     vgru_stop(&v);
 }
 
