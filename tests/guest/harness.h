@@ -10,6 +10,7 @@
 #ifndef VGRU_HARNESS_H
 #define VGRU_HARNESS_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,23 +56,38 @@ static int nr_tests;
 		}							\
 	} while (0)
 
+/* A test that runs longer than this is killed and fails. */
+#define TEST_TIMEOUT_SECONDS 120
+
+static int test_selected(int argc, char **argv, const char *name)
+{
+	if (argc < 2)
+		return 1;
+	for (int a = 1; a < argc; a++)
+		if (!strcmp(argv[a], name))
+			return 1;
+	return 0;
+}
+
 /* Run every test, or those named on the command line; 0 if all passed. */
 static int run_tests(int argc, char **argv)
 {
-	int failed = 0, run = 0;
+	int failed = 0, run = 0, planned = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 0; i < nr_tests; i++)
+		planned += test_selected(argc, argv, tests[i].name);
+	printf("1..%d\n", planned);
 	for (int i = 0; i < nr_tests; i++) {
-		int selected = argc < 2, status;
+		int status;
 		pid_t pid;
 
-		for (int a = 1; a < argc; a++)
-			selected |= !strcmp(argv[a], tests[i].name);
-		if (!selected)
+		if (!test_selected(argc, argv, tests[i].name))
 			continue;
 		run++;
 		pid = fork();
 		if (pid == 0) {
+			alarm(TEST_TIMEOUT_SECONDS);
 			tests[i].fn();
 			_exit(0);
 		}
@@ -81,13 +97,14 @@ static int run_tests(int argc, char **argv)
 			printf("ok %d %s\n", run, tests[i].name);
 		} else {
 			if (WIFSIGNALED(status))
-				printf("# killed by signal %d\n",
-				       WTERMSIG(status));
+				printf("# killed by signal %d%s\n",
+				       WTERMSIG(status),
+				       WTERMSIG(status) == SIGALRM ?
+				       " (time-out)" : "");
 			printf("not ok %d %s\n", run, tests[i].name);
 			failed++;
 		}
 	}
-	printf("1..%d\n", run);
 	return failed ? 1 : 0;
 }
 
