@@ -6,7 +6,7 @@
 # Both install missing Debian packages first (as root), so a fresh Debian 12
 # machine needs nothing else.  Everything downloaded or built goes to
 # $(BUILD).  Other targets: deps qemu kernel module userlib initramfs
-# lint-tools install clean.
+# lint-tools install shell clean.
 
 SHELL := /bin/bash
 BUILD ?= $(CURDIR)/build
@@ -22,7 +22,7 @@ ULIB := $(BUILD)/userlib
 GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests
 
 .PHONY: all run test deps qemu kernel module userlib initramfs lint-tools \
-	install clean
+	install shell clean
 
 all: qemu module userlib initramfs
 
@@ -80,6 +80,10 @@ lint-tools: deps
 
 run: all
 	tests/vm --build $(BUILD) -- vgructl demo
+
+# a shell on the guest console, for bring-up by hand (Ctrl-A X quits)
+shell: all
+	tests/vm --build $(BUILD) --interactive -- sh
 
 test: all lint-tools
 	@tests/run-tests --build $(BUILD)
