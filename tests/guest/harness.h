@@ -5,6 +5,7 @@
  * lines, and a CHECK that fails prints where and why.
  *
  *   TEST(name) { CHECK(cond); CHECK_EQ(a, b); }
+ *   TEST(other) { if (!supported) SKIP("why"); ... }
  *   int main(int argc, char **argv) { return run_tests(argc, argv); }
  */
 #ifndef VGRU_HARNESS_H
@@ -34,6 +35,16 @@ static int nr_tests;
 			tests[nr_tests++] = (struct test){ #n, test_##n }; \
 	}								\
 	static void test_##n(void)
+
+/* Exit status of a test that could not run here (TAP "# SKIP"). */
+#define TEST_SKIPPED 77
+
+#define SKIP(why)							\
+	do {								\
+		printf("# SKIP %s\n", why);				\
+		fflush(stdout);						\
+		_exit(TEST_SKIPPED);					\
+	} while (0)
 
 #define CHECK(cond)							\
 	do {								\
@@ -95,6 +106,9 @@ static int run_tests(int argc, char **argv)
 			status = -1;
 		if (status == 0) {
 			printf("ok %d %s\n", run, tests[i].name);
+		} else if (WIFEXITED(status) &&
+			   WEXITSTATUS(status) == TEST_SKIPPED) {
+			printf("ok %d %s # SKIP\n", run, tests[i].name);
 		} else {
 			if (WIFSIGNALED(status))
 				printf("# killed by signal %d%s\n",

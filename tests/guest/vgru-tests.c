@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "harness.h"
@@ -686,6 +687,68 @@ TEST(garbage_from_a_process)
 		CHECK(memcmp(buf, buf + PAGE, PAGE) == 0);
 		vgru_close(v);
 	}
+}
+
+static unsigned int numa_nodes(void)
+{
+	unsigned int n = 0;
+	char path[64];
+
+	while (snprintf(path, sizeof(path), "/sys/devices/system/node/node%u",
+			n), access(path, F_OK) == 0)
+		n++;
+	return n;
+}
+
+/* move_pages(2) without libnuma; @nodes NULL asks where pages are. */
+static long move_pages_to(void **pages, unsigned long count,
+			  const int *nodes, int *status)
+{
+	return syscall(SYS_move_pages, 0, count, pages, nodes, status,
+		       2 /* MPOL_MF_MOVE */);
+}
+
+/*
+ * The driver keeps no page reference: pages the device has translated
+ * migrate to another NUMA node (an extra reference would make migration
+ * fail), the notifier drops the old translations, and the next device
+ * copy faults the pages in again and reads the data from their new home.
+ */
+TEST(migration_keeps_no_reference)
+{
+	const unsigned long n = 16;
+	unsigned char *src = map_anon(n * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(n * PAGE, PROT_READ | PROT_WRITE);
+	void *pages[16];
+	int nodes[16], status[16];
+	struct vgru_stats before;
+	struct vgru *v;
+
+	if (numa_nodes() < 2)
+		SKIP("needs two NUMA nodes (tests/vm --numa 2)");
+	v = open_ctx();
+	fill(src, n * PAGE, 12);
+	memset(dst, 0, n * PAGE);
+	for (unsigned long i = 0; i < n; i++)
+		pages[i] = src + i * PAGE;
+	CHECK_EQ(move_pages_to(pages, n, NULL, status), 0);
+	for (unsigned long i = 0; i < n; i++) {
+		CHECK(status[i] >= 0);
+		nodes[i] = (status[i] + 1) % numa_nodes();	/* elsewhere */
+	}
+	CHECK_EQ(vgru_copy(v, dst, src, n * PAGE), 0);
+	before = stats(v);
+
+	CHECK_EQ(move_pages_to(pages, n, nodes, status), 0);
+	for (unsigned long i = 0; i < n; i++)
+		CHECK_EQ(status[i], nodes[i]);
+	CHECK(stats(v).invalidations > before.invalidations);
+
+	memset(dst, 0, n * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, src, n * PAGE), 0);
+	CHECK(memcmp(src, dst, n * PAGE) == 0);
+	CHECK_EQ(stats(v).faults, before.faults + n);
+	vgru_close(v);
 }
 
 /* The module unloads cleanly with no file open and loads again. */
