@@ -70,9 +70,13 @@ $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -static -o $@ $< $(ULIB)/libvgru.a
 
+# Kernel modules of the guest kernel that tests load: zram swap.
+GUEST_KMODS := kernel/mm/zsmalloc.ko kernel/drivers/block/zram/zram.ko
+
 initramfs: module userlib
-	@scripts/mkinitramfs $(BUILD)/initramfs.cpio.gz driver/vgru.ko \
-		$(GUEST_PROGS)
+	@kmods=$$(ls -d $(BUILD)/kernel/current/lib/modules/*) && \
+	scripts/mkinitramfs $(patsubst %,-k $$kmods/%,$(GUEST_KMODS)) \
+		$(BUILD)/initramfs.cpio.gz driver/vgru.ko $(GUEST_PROGS)
 
 # checkpatch.pl from Debian's linux-source, for the build suite's style checks
 lint-tools: deps

@@ -751,6 +751,71 @@ TEST(migration_keeps_no_reference)
 	vgru_close(v);
 }
 
+/* Swap on zram, set up once per boot; false if the guest cannot. */
+static bool zram_swap_on(void)
+{
+	if (access("/sys/block/zram0", F_OK) != 0 &&
+	    system("insmod /lib/kmods/zsmalloc.ko && insmod /lib/kmods/zram.ko") != 0)
+		return false;
+	if (system("grep -q zram0 /proc/swaps") == 0)
+		return true;
+	return system("echo 64M > /sys/block/zram0/disksize && "
+		      "mkswap /dev/zram0 >/dev/null && swapon /dev/zram0") == 0;
+}
+
+/* pagemap bit 62: the page is in swap */
+static bool page_swapped(const void *addr)
+{
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(pread(fd, &entry, sizeof(entry),
+		       (uintptr_t)addr / PAGE * sizeof(entry)),
+		 (ssize_t)sizeof(entry));
+	close(fd);
+	return entry >> 62 & 1;
+}
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+/*
+ * Swapping out pages the device translated drops those translations (the
+ * next copy faults each page exactly once more) and the device reads the
+ * data swapped back in.  (That no reference is kept shows in
+ * migration_keeps_no_reference: reclaim unmaps a referenced page too.)
+ */
+TEST(swap_out_and_back_in)
+{
+	const unsigned long n = 16;
+	unsigned char *src = map_anon(n * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(n * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *ref = map_anon(n * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru_stats before;
+	struct vgru *v;
+
+	if (!zram_swap_on())
+		SKIP("no zram swap in this guest");
+	v = open_ctx();
+	fill(src, n * PAGE, 13);
+	memcpy(ref, src, n * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, src, n * PAGE), 0);
+	before = stats(v);
+
+	CHECK_EQ(madvise(src, n * PAGE, MADV_PAGEOUT), 0);
+	for (unsigned long i = 0; i < n; i++)
+		CHECK(page_swapped(src + i * PAGE));
+	CHECK(stats(v).invalidations > before.invalidations);
+
+	memset(dst, 0, n * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, src, n * PAGE), 0);
+	CHECK(memcmp(ref, dst, n * PAGE) == 0);
+	CHECK_EQ(stats(v).faults, before.faults + n);
+	vgru_close(v);
+}
+
 /* The module unloads cleanly with no file open and loads again. */
 TEST(module_reload)
 {
