@@ -10,13 +10,11 @@
 
 SHELL := /bin/bash
 BUILD ?= $(CURDIR)/build
-CC ?= gcc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 USER_CFLAGS := $(CFLAGS) $(WARN) -Iuserlib -Iinclude
 VERSION := 0.1.0
 
-LIB_SRCS := userlib/libvgru.c
 LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
 GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests
