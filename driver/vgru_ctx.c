@@ -10,13 +10,20 @@
  * the callback removes the device entries before it returns.
  */
 
+#include <linux/delay.h>
 #include <linux/fs.h>
+#include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "vgru.h"
+
+static unsigned int inject_resolve_delay_us;
+module_param(inject_resolve_delay_us, uint, 0644);
+MODULE_PARM_DESC(inject_resolve_delay_us,
+		 "Fault injection for tests: sleep this long between a fault's page lookup and its drop-in, widening the window an invalidation can race into (default 0)");
 
 static void vgru_ctx_free(struct kref *ref)
 {
@@ -108,6 +115,8 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx, u32 cb, u64 va, bool write)
 		ret = vgru_lookup_page(ctx->mm, page_va, write, &pa);
 		if (ret)
 			break;
+		if (inject_resolve_delay_us)
+			fsleep(inject_resolve_delay_us);
 
 		mutex_lock(&ctx->lock);
 		if (ctx->dead) {

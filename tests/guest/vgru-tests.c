@@ -764,6 +764,87 @@ TEST(migration_keeps_no_reference)
 	vgru_close(v);
 }
 
+/*
+ * The retry rule, deterministically: with the driver told to sleep 2 ms
+ * between a fault's page lookup and its drop-in, the faulting page is
+ * replaced (mremap of a page filled beforehand) while the fault sleeps.
+ * The driver must notice the invalidation and look again; a drop-in of the
+ * page it looked up first would leave the device on a freed page, which a
+ * second copy, with nothing changing any more, would read.  Each round
+ * uses a page the device has never seen, so its first copy faults.
+ */
+#define RESOLVE_DELAY "/sys/module/vgru/parameters/inject_resolve_delay_us"
+#define SWAP_ROUNDS 20
+#define OLD_DATA 0x01d01d00
+
+struct swapper {
+	uint32_t *pages;	/* SWAP_ROUNDS + 1 pages, one per round */
+	atomic_uint round;	/* copier: the copy of this round started */
+	atomic_uint swapped;	/* swapper: this round's new page in place */
+};
+
+static void *race_swapper(void *arg)
+{
+	struct swapper *w = arg;
+
+	for (uint32_t round = 1; round <= SWAP_ROUNDS; round++) {
+		uint32_t *page = w->pages + round * (PAGE / sizeof(uint32_t));
+		uint32_t *spare = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (spare == MAP_FAILED)
+			abort();
+		for (size_t i = 0; i < PAGE / sizeof(*spare); i++)
+			spare[i] = round;
+		while (atomic_load(&w->round) < round)
+			sched_yield();
+		usleep(500);	/* the copy's fault is asleep in the driver */
+		if (mremap(spare, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   page) != page)
+			abort();
+		atomic_store(&w->swapped, round);
+	}
+	return NULL;
+}
+
+TEST(race_invalidation_during_resolve)
+{
+	const size_t words = PAGE / sizeof(uint32_t);
+	uint32_t *dst = (uint32_t *)map_anon(PAGE, PROT_READ | PROT_WRITE);
+	struct swapper w = {
+		.pages = (uint32_t *)map_anon((SWAP_ROUNDS + 1) * PAGE,
+					      PROT_READ | PROT_WRITE),
+	};
+	struct vgru *v = open_ctx();
+	pthread_t thread;
+
+	for (size_t i = 0; i < (SWAP_ROUNDS + 1) * words; i++)
+		w.pages[i] = OLD_DATA;
+	write_sysfs(RESOLVE_DELAY, "2000");
+	CHECK_EQ(pthread_create(&thread, NULL, race_swapper, &w), 0);
+	for (uint32_t round = 1; round <= SWAP_ROUNDS; round++) {
+		uint32_t *page = w.pages + round * words;
+
+		atomic_store(&w.round, round);
+		CHECK_EQ(vgru_copy(v, dst, page, PAGE), 0);
+		CHECK(dst[0] == OLD_DATA || dst[0] == round);
+		while (atomic_load(&w.swapped) < round)
+			sched_yield();
+		/* the page is stable now: the device must read the new one */
+		CHECK_EQ(vgru_copy(v, dst, page, PAGE), 0);
+		for (size_t i = 0; i < words; i++)
+			CHECK_EQ(dst[i], round);
+	}
+	CHECK_EQ(pthread_join(thread, NULL), 0);
+	write_sysfs(RESOLVE_DELAY, "0");
+	printf("# %llu faults, %llu retries\n",
+	       (unsigned long long)stats(v).faults,
+	       (unsigned long long)stats(v).retries);
+	/* most swaps landed while a fault slept */
+	CHECK(stats(v).retries >= SWAP_ROUNDS / 2);
+	vgru_close(v);
+}
+
 /* Swap on zram, set up once per boot; false if the guest cannot. */
 static bool zram_swap_on(void)
 {
