@@ -15,7 +15,7 @@
  * nr_open drops to zero before it tears the hardware down.
  *
  * Lock order (outer first):
- *   vgru_devices_lock  -> mmap_lock (notifier registration) -> ctx_lock
+ *   vgru_devices_lock  -> (nothing: held only to look a device up)
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  * No allocation and no page-table work happens under vgru_ctx.lock: the

@@ -203,8 +203,10 @@ static int vgru_open(struct inode *inode, struct file *file)
 	mutex_lock(&vdev->ctx_lock);
 	ret = xa_alloc(&vdev->contexts, &id, NULL,
 		       XA_LIMIT(0, vdev->nr_contexts - 1), GFP_KERNEL);
-	ctx->id = id;
-	ctx->tag = ++vdev->next_tag;
+	if (!ret) {
+		ctx->id = id;
+		ctx->tag = ++vdev->next_tag;
+	}
 	mutex_unlock(&vdev->ctx_lock);
 	if (ret)
 		goto err_put;		/* -EBUSY: all contexts in use */

@@ -21,6 +21,14 @@
 
 static const char *device = VGRU_DEFAULT_DEVICE;
 
+/* The device's name in sysfs: /dev/vgru0 -> vgru0 */
+static const char *device_name(void)
+{
+	const char *slash = strrchr(device, '/');
+
+	return slash ? slash + 1 : device;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -58,13 +66,11 @@ static void print_ctx_stats(struct vgru *v, const char *indent)
 /* Print /sys/class/vgru/NAME/stats/: one "name value" line per counter. */
 static int cmd_stats(void)
 {
-	const char *name = strrchr(device, '/');
 	char dir[256], path[512], value[64];
 	struct dirent **ents;
 	int n;
 
-	snprintf(dir, sizeof(dir), "/sys/class/vgru/%s/stats",
-		 name ? name + 1 : device);
+	snprintf(dir, sizeof(dir), "/sys/class/vgru/%s/stats", device_name());
 	n = scandir(dir, &ents, NULL, alphasort);
 	if (n < 0) {
 		fprintf(stderr, "vgructl: %s: %s\n", dir, strerror(errno));
@@ -208,8 +214,7 @@ static int cmd_demo(void)
 	printf("4. totals of this context: ");
 	print_ctx_stats(v, "");
 	printf("5. device and driver counters since the driver loaded "
-	       "(/sys/class/vgru/%s/stats)\n",
-	       strrchr(device, '/') ? strrchr(device, '/') + 1 : device);
+	       "(/sys/class/vgru/%s/stats)\n", device_name());
 	vgru_close(v);
 	return cmd_stats();
 }

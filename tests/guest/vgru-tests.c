@@ -684,8 +684,8 @@ TEST(garbage_from_a_process)
 		}
 		_exit(0);
 	}
+	/* the child may have hurt itself: how it ended does not matter */
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFEXITED(status) || WIFSIGNALED(status));
 	/* the garbage did reach the device */
 	CHECK(sysfs_stat("device_commands") > cmds + 50);
 	printf("# %llu commands started\n",
