@@ -41,7 +41,7 @@ module: kernel
 		W=1 modules 2>&1 | tee $(BUILD)/logs/module.log; \
 	exit $${PIPESTATUS[0]}
 
-userlib: $(ULIB)/libvgru.a $(ULIB)/libvgru.so $(ULIB)/libvgru.pc $(GUEST_PROGS)
+userlib: $(ULIB)/libvgru.a $(ULIB)/libvgru.so $(GUEST_PROGS)
 
 $(ULIB)/%.o: userlib/%.c $(LIB_HDRS)
 	@mkdir -p $(@D)
@@ -55,26 +55,18 @@ $(ULIB)/libvgru.so: $(ULIB)/libvgru.o userlib/libvgru.map
 		-Wl,--version-script,userlib/libvgru.map -o $@.1 $<
 	ln -sf libvgru.so.1 $@
 
-PREFIX ?= /usr/local
-$(ULIB)/libvgru.pc: userlib/libvgru.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
-
-# Guest programs are static: the initramfs has no C library.
+# The guest runs the host's root, so guest programs are ordinary binaries.
 $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
-	$(CC) $(USER_CFLAGS) -static -o $@ $< $(ULIB)/libvgru.a
+	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a
 
 $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -pthread -static -o $@ $< $(ULIB)/libvgru.a
+	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
 
-# Kernel modules of the guest kernel that tests load: zram swap.
-GUEST_KMODS := kernel/mm/zsmalloc.ko kernel/drivers/block/zram/zram.ko
-
-initramfs: module userlib
-	@kmods=$$(ls -d $(BUILD)/kernel/current/lib/modules/*) && \
-	scripts/mkinitramfs $(patsubst %,-k $$kmods/%,$(GUEST_KMODS)) \
-		$(BUILD)/initramfs.cpio.gz driver/vgru.ko $(GUEST_PROGS)
+# Stage 1 of the guest: busybox and the modules that reach the host's root.
+initramfs: kernel
+	@scripts/mkinitramfs $(BUILD)/initramfs.cpio.gz $(BUILD)/kernel/current
 
 # checkpatch.pl from Debian's linux-source, for the build suite's style checks
 lint-tools: deps
@@ -91,7 +83,9 @@ test: all lint-tools
 	@tests/run-tests --build $(BUILD)
 
 # libvgru for applications: header, static and shared library, pkg-config
-# file, and vgructl.  make install [PREFIX=/usr/local] [DESTDIR=]
+# file (written here, so that it names the PREFIX installed to), and
+# vgructl.  make install [PREFIX=/usr/local] [DESTDIR=]
+PREFIX ?= /usr/local
 install: userlib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/bin
@@ -99,8 +93,10 @@ install: userlib
 	install -m 0644 $(ULIB)/libvgru.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(ULIB)/libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/libvgru.so
-	install -m 0644 $(ULIB)/libvgru.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+		userlib/libvgru.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvgru.pc
 	install -m 0755 $(ULIB)/vgructl $(DESTDIR)$(PREFIX)/bin/
+	@[ -n "$(DESTDIR)" ] || ldconfig
 
 clean:
 	-kabi=$$(basename "$$(readlink $(BUILD)/kernel/current)") && \

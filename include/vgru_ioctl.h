@@ -27,13 +27,16 @@ struct vgru_info {
 	__u64 reserved[4];
 };
 
-/* VGRU_IOC_STATS: counters of this file's context since open. */
+/*
+ * VGRU_IOC_STATS: counters of this file's context since open; what each
+ * counts, and what to expect, is in docs/counters.md.
+ */
 struct vgru_ctx_stats {
 	__u64 faults;		/* device faults handled */
 	__u64 fault_errors;	/* faults failed back to the command */
 	__u64 dropins;		/* translations written to the device TLB */
 	__u64 retries;		/* resolutions redone after an invalidation */
-	__u64 invalidations;	/* notifier ranges flushed from the device */
+	__u64 invalidations;	/* notifier ranges of the mm, held or not */
 	__u64 reserved[3];
 };
 

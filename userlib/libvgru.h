@@ -25,13 +25,20 @@ extern "C" {
 
 struct vgru;
 
-/* Counters of one handle's context since it was opened. */
+/*
+ * Counters of one handle's context since it was opened (docs/counters.md).
+ * A cold copy takes two faults per page, one for the source and one for
+ * the destination; a copy whose pages the device holds takes none.
+ * invalidations counts every range of the process's address space the
+ * kernel reported changed, whether or not the device held a page there,
+ * so a new handle may already show some.
+ */
 struct vgru_stats {
 	uint64_t faults;	/* device faults the driver handled */
 	uint64_t fault_errors;	/* of those, failed back to a command */
 	uint64_t dropins;	/* translations written to the device TLB */
-	uint64_t retries;	/* resolutions redone after an invalidation */
-	uint64_t invalidations;	/* address ranges flushed from the device */
+	uint64_t retries;	/* resolutions redone after an overlapping invalidation */
+	uint64_t invalidations;	/* address ranges changed and flushed */
 };
 
 /*

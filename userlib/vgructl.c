@@ -3,7 +3,8 @@
  * vgructl: look at and exercise a vgru device.
  *
  *   vgructl [-d DEVICE] info     context, geometry and API version
- *   vgructl [-d DEVICE] stats    device and driver counters (sysfs stats/)
+ *   vgructl [-d DEVICE] stats    device and driver counters (sysfs stats/),
+ *                                each with what it counts (docs/counters.md)
  *   vgructl [-d DEVICE] copy N   copy N bytes with the device and verify
  *   vgructl [-d DEVICE] demo     copies, faults, an invalidation, counters
  */
@@ -63,7 +64,39 @@ static void print_ctx_stats(struct vgru *v, const char *indent)
 	       (unsigned long long)st.invalidations);
 }
 
-/* Print /sys/class/vgru/NAME/stats/: one "name value" line per counter. */
+/* What each sysfs counter counts (docs/counters.md says more). */
+static const struct {
+	const char *name;
+	const char *text;
+} counter_text[] = {
+	{ "device_commands", "commands started" },
+	{ "device_completed", "commands ended DONE" },
+	{ "device_errors", "commands ended ERROR" },
+	{ "device_tlb_hits", "translations found in the device TLB" },
+	{ "device_tlb_misses", "translations missing (or read-only for a write): fault records" },
+	{ "device_dropins", "translations written by the driver" },
+	{ "device_invalidations", "invalidation commands" },
+	{ "device_inv_entries", "TLB entries removed by invalidations" },
+	{ "device_bytes", "bytes moved by DMA" },
+	{ "driver_faults", "device faults handled, all contexts" },
+	{ "driver_fault_errors", "faults failed back to their command" },
+	{ "driver_stale_faults", "fault records of contexts already closed" },
+	{ "driver_retries", "resolutions redone after an overlapping invalidation" },
+	{ "driver_invalidations", "address ranges changed and flushed, all contexts" },
+};
+
+static const char *describe_counter(const char *name)
+{
+	for (size_t i = 0; i < sizeof(counter_text) / sizeof(counter_text[0]); i++)
+		if (!strcmp(counter_text[i].name, name))
+			return counter_text[i].text;
+	return "";
+}
+
+/*
+ * Print /sys/class/vgru/NAME/stats/: one "name value  description" line
+ * per counter.
+ */
 static int cmd_stats(void)
 {
 	char dir[256], path[512], value[64];
@@ -83,8 +116,11 @@ static int cmd_stats(void)
 			goto next;
 		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
 		f = fopen(path, "r");
-		if (f && fgets(value, sizeof(value), f))
-			printf("%s %s", ents[i]->d_name, value);
+		if (f && fgets(value, sizeof(value), f)) {
+			value[strcspn(value, "\n")] = '\0';
+			printf("%-22s %14s  %s\n", ents[i]->d_name, value,
+			       describe_counter(ents[i]->d_name));
+		}
 		if (f)
 			fclose(f);
 next:
