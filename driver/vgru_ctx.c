@@ -19,6 +19,7 @@
 #include <linux/uaccess.h>
 
 #include "vgru.h"
+#include "vgru_trace.h"
 
 static unsigned int inject_resolve_delay_us;
 module_param(inject_resolve_delay_us, uint, 0644);
@@ -56,6 +57,8 @@ static bool vgru_invalidate(struct mmu_interval_notifier *mni,
 	if (!ctx->dead) {
 		vgru_tlb_invalidate(ctx->vdev, ctx->id, range->start,
 				    range->end - range->start);
+		trace_vgru_invalidate(ctx->id, range->start, range->end,
+				      range->event);
 		atomic64_inc(&ctx->stats.invalidations);
 		atomic64_inc(&ctx->vdev->counters.invalidations);
 	}
@@ -105,6 +108,7 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx, u32 cb, u64 va, bool write)
 	phys_addr_t pa;
 	int ret;
 
+	trace_vgru_resolve_start(ctx->id, cb, va, write);
 	if (va >= TASK_SIZE_MAX)
 		return -EFAULT;
 	if (!mmget_not_zero(ctx->mm))
@@ -113,6 +117,7 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx, u32 cb, u64 va, bool write)
 	for (;;) {
 		seq = mmu_interval_read_begin(&ctx->notifier);
 		ret = vgru_lookup_page(ctx->mm, page_va, write, &pa);
+		trace_vgru_page_lookup(ctx->id, page_va, ret);
 		if (ret)
 			break;
 		if (inject_resolve_delay_us)
@@ -132,6 +137,7 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx, u32 cb, u64 va, bool write)
 			break;
 		}
 		mutex_unlock(&ctx->lock);
+		trace_vgru_retry(ctx->id, page_va);
 		atomic64_inc(&ctx->stats.retries);
 		atomic64_inc(&ctx->vdev->counters.retries);
 	}
@@ -147,6 +153,7 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 	struct vgru_ctx *ctx;
 	int ret;
 
+	trace_vgru_fault(ctx_id, cb, va, flags);
 	mutex_lock(&vdev->ctx_lock);
 	ctx = xa_load(&vdev->contexts, ctx_id);
 	if (ctx && ctx->tag == tag && cb < vdev->nr_cbs)
@@ -221,6 +228,7 @@ static int vgru_open(struct inode *inode, struct file *file)
 	vgru_ctx_enable(vdev, ctx->id, ctx->tag);
 	xa_store(&vdev->contexts, ctx->id, ctx, GFP_KERNEL);
 	mutex_unlock(&vdev->ctx_lock);
+	trace_vgru_ctx_open(ctx->id, ctx->tag, current->tgid);
 
 	file->private_data = ctx;
 	return 0;
@@ -245,6 +253,7 @@ static int vgru_release(struct inode *inode, struct file *file)
 	ctx->dead = true;
 	vgru_ctx_disable(vdev, ctx->id);
 	mutex_unlock(&ctx->lock);
+	trace_vgru_ctx_close(ctx->id, ctx->tag);
 
 	mmu_interval_notifier_remove(&ctx->notifier);
 

@@ -21,6 +21,9 @@
 
 #include "vgru.h"
 
+#define CREATE_TRACE_POINTS
+#include "vgru_trace.h"
+
 #define VGRU_MAX_DEVICES	16
 #define VGRU_INV_TIMEOUT_US	100000
 
@@ -108,6 +111,7 @@ void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 	vgru_write(vdev, VGRU_REG_TLB_FLAGS, writable ? VGRU_TLB_WRITE : 0);
 	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
 	spin_unlock(&vdev->reg_lock);
+	trace_vgru_dropin(ctx, va, pa, writable);
 }
 
 /*
@@ -151,6 +155,7 @@ void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, int err)
 	vgru_write(vdev, VGRU_REG_RESP_CMD,
 		   err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART);
 	spin_unlock(&vdev->reg_lock);
+	trace_vgru_restart(ctx, cb, err);
 }
 
 /* ---- fault queue ------------------------------------------------------------ */
