@@ -1,0 +1,732 @@
+/*
+ * vgru device-model benchmark (figure 7 of `make bench`): warm COPY run by
+ * the device model alone, driven over qtest with no guest and no TCG,
+ * against host memcpy of the same size; and what a translation costs.
+ *
+ *   cd build/qemu/build && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+ *       ./tests/qtest/vgru-qtest-bench OUT.json
+ *
+ * OUT.json (none or "-": stdout) receives one JSON object,
+ * {"device_model": {...}}, in the shared benchmark result format; a table
+ * goes to stderr.  "--quick" or VGRU_BENCH_QUICK=1 measures four sizes
+ * with fewer repetitions.
+ *
+ * Method.  A size S is measured as a batch of N = max(1, 4 MiB / S)
+ * commands on separate command blocks, each copying the same S bytes
+ * (a program copying one buffer again and again); memcpy copies S bytes
+ * N times between host buffers.  Every page is dropped into the TLB
+ * first, so no command faults (the counters prove it).  The batch is
+ * armed while the device is disabled (doorbells leave the commands
+ * ACTIVE but nothing runs), then the device is enabled and the client
+ * polls the completion counter.
+ *
+ * What is timed is QEMU's own CPU time (its process CPU clock, read
+ * while its main loop is idle) from just before the enabling write to
+ * just after the read that sees the last completion, less the CPU cost
+ * of those qtest accesses, measured at start.  On a shared machine that
+ * leaves out the time QEMU waits for a CPU, which wall time cannot; and
+ * it makes the qtest socket's round trip (about 20 us) irrelevant.  The
+ * client sleeps through the expected time before it polls, so that
+ * typically two accesses are taken off.  memcpy is timed by the
+ * benchmark thread's CPU clock.  Each figure is the best of several runs.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+
+#include "qemu/osdep.h"
+#include <math.h>
+#include "qemu/atomic.h"
+#include "qemu/madvise.h"
+#include "qemu/memalign.h"
+#include "qemu/timer.h"
+#include "qemu/units.h"
+#include "libqtest.h"
+#include "libqos/pci.h"
+#include "libqos/pci-pc.h"
+#include "hw/misc/vgru_regs.h"
+
+#define PAGE        VGRU_PAGE_SIZE
+
+/* 1024 command blocks; 64 Ki TLB entries hold a warm 64 MiB copy. */
+#define CONTEXTS    16
+#define CBS         64
+#define TLB_SETS    8192
+#define TLB_WAYS    8
+
+/*
+ * Guest-physical layout (the qtest guest runs no code; -m 512M) and the
+ * "process": VA_SRC + x is SRC_PA + x, VA_DST + x is DST_PA + x.  The two
+ * virtual ranges are a multiple of SET_SPAN apart, so page i of the
+ * source and of the destination share a TLB set.
+ */
+#define FQ_PA       0x100000ULL
+#define FQ_RECORDS  64
+#define FILLER_PA   (32 * MiB)
+#define SRC_PA      (64 * MiB)
+#define DST_PA      (192 * MiB)
+#define SET_SPAN    ((uint64_t)TLB_SETS * PAGE)
+#define VA_SRC      0x7f0000000000ULL
+#define VA_DST      (VA_SRC + 4 * SET_SPAN)
+
+#define MAX_COPY    (64 * MiB)
+#define BATCH_BYTES (4 * MiB)
+#define TEST_PIECE  (256 * KiB)         /* translation cost tests: */
+#define TEST_CMDS   CBS                 /* one context's CBs */
+#define SKEW        2048                /* splits every page in two */
+
+typedef struct Bench {
+    QTestState *qts;
+    QPCIBus *bus;
+    QPCIDevice *dev;
+    QPCIBar ctrl;
+    QPCIBar win;
+    clockid_t qemu_clock;       /* QEMU's process CPU clock */
+    uint64_t completed;         /* commands the device has completed */
+    uint32_t inv_seq;
+    double rtt_ns;              /* median qtest register read, wall */
+    double access_ns;           /* QEMU CPU time per register access */
+} Bench;
+
+/* N commands in CBs first.. (numbered across contexts), same operands. */
+typedef struct Batch {
+    uint64_t piece;
+    uint32_t first;
+    uint32_t n;
+    uint64_t dst_skew;          /* destination offset into its page */
+    int64_t est;                /* expected QEMU CPU time, to sleep */
+    int64_t cpu;                /* best QEMU CPU time of timed runs */
+} Batch;
+
+typedef struct Result {
+    uint64_t size;
+    uint32_t n;
+    double dev_ns;              /* best QEMU CPU time of the batch */
+    double cpy_ns;              /* best CPU time of N host memcpys */
+} Result;
+
+static Bench *live;
+
+static void G_GNUC_PRINTF(1, 2) die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "vgru-qtest-bench: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    if (live) {
+        qtest_quit(live->qts);
+    }
+    exit(1);
+}
+
+static int64_t clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+
+    if (clock_gettime(clock, &ts)) {
+        die("clock_gettime: %s", strerror(errno));
+    }
+    return ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+static void nap(int64_t ns)
+{
+    if (ns > 0) {
+        g_usleep(ns / 1000);
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static uint32_t rd(Bench *b, uint32_t reg)
+{
+    return qpci_io_readl(b->dev, b->ctrl, reg);
+}
+
+static void wr(Bench *b, uint32_t reg, uint32_t val)
+{
+    qpci_io_writel(b->dev, b->ctrl, reg, val);
+}
+
+static void wr64(Bench *b, uint32_t reg, uint64_t val)
+{
+    qpci_io_writeq(b->dev, b->ctrl, reg, val);
+}
+
+static uint64_t dev_stat(Bench *b, unsigned n)
+{
+    return qpci_io_readq(b->dev, b->ctrl, VGRU_REG_STAT(n));
+}
+
+static uint64_t cb_off(uint32_t g, uint32_t reg)
+{
+    return (uint64_t)(g / CBS) * VGRU_WINDOW_STRIDE +
+           (g % CBS) * VGRU_CB_STRIDE + reg;
+}
+
+static void bench_start(Bench *b)
+{
+    enum { N = 201 };
+    g_autofree char *pidfile = g_strdup_printf("%s/vgru-qtest-bench-%d.pid",
+                                               g_get_tmp_dir(), getpid());
+    g_autofree char *pid = NULL;
+    int64_t t[N];
+
+    memset(b, 0, sizeof(*b));
+    b->qts = qtest_initf("-machine pc -nodefaults -m 512M -pidfile %s "
+                         "-device vgru,addr=04.0,contexts=%d,cbs=%d,"
+                         "tlb-sets=%d,tlb-ways=%d", pidfile,
+                         CONTEXTS, CBS, TLB_SETS, TLB_WAYS);
+    live = b;
+    if (!g_file_get_contents(pidfile, &pid, NULL, NULL) ||
+        clock_getcpuclockid(atoi(pid), &b->qemu_clock)) {
+        die("cannot read QEMU's CPU clock (pid file %s)", pidfile);
+    }
+    unlink(pidfile);
+    b->bus = qpci_new_pc(b->qts, NULL);
+    b->dev = qpci_device_find(b->bus, QPCI_DEVFN(4, 0));
+    if (!b->dev) {
+        die("no vgru device at 00:04.0");
+    }
+    qpci_device_enable(b->dev);
+    b->ctrl = qpci_iomap(b->dev, VGRU_CTRL_BAR, NULL);
+    b->win = qpci_iomap(b->dev, VGRU_WINDOW_BAR, NULL);
+    if (rd(b, VGRU_REG_ID) != VGRU_ID) {
+        die("device at 00:04.0 is not vgru");
+    }
+
+    wr64(b, VGRU_REG_FQ_BASE, FQ_PA);
+    wr(b, VGRU_REG_FQ_SIZE, FQ_RECORDS);
+    for (uint32_t c = 0; c < CONTEXTS; c++) {
+        wr(b, VGRU_REG_CTX_SEL, c);
+        wr(b, VGRU_REG_CTX_TAG, c);
+        wr(b, VGRU_REG_CTX_CMD, VGRU_CTX_CMD_ENABLE);
+    }
+
+    /* what one register access costs, in wall time and in QEMU's CPU */
+    for (int i = 0; i < N; i++) {
+        int64_t t0 = now_ns();
+
+        rd(b, VGRU_REG_STATUS);
+        t[i] = now_ns() - t0;
+    }
+    qsort(t, N, sizeof(t[0]), cmp_i64);
+    b->rtt_ns = t[N / 2];
+    b->access_ns = INFINITY;
+    for (int g = 0; g < 5; g++) {
+        int64_t c0 = clock_ns(b->qemu_clock);
+
+        for (int i = 0; i < N; i++) {
+            dev_stat(b, VGRU_STAT_COMPLETED);
+        }
+        b->access_ns = MIN(b->access_ns,
+                           (clock_ns(b->qemu_clock) - c0) / (double)N);
+    }
+}
+
+static void invalidate_all(Bench *b)
+{
+    wr(b, VGRU_REG_INV_CMD, VGRU_INV_CMD_ALL);
+    if (rd(b, VGRU_REG_INV_DONE) != ++b->inv_seq) {
+        die("invalidation did not complete");
+    }
+}
+
+static void dropin(Bench *b, uint64_t va, uint64_t pa)
+{
+    wr64(b, VGRU_REG_TLB_VADDR, va);
+    wr64(b, VGRU_REG_TLB_PADDR, pa);
+    wr(b, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
+}
+
+/*
+ * Drop in, as the driver would, the pages the batch touches, in each of
+ * its contexts.  With @deep, first fill all but two ways of each set
+ * they use with other pages, so that every lookup scans TLB_WAYS - 2
+ * more entries before it hits.
+ */
+static void batch_map(Bench *b, const Batch *bt, bool deep)
+{
+    uint64_t dst = VA_DST + bt->dst_skew;
+    uint64_t src_pages = DIV_ROUND_UP(bt->piece, PAGE);
+    uint64_t dst_pages = DIV_ROUND_UP(bt->dst_skew + bt->piece, PAGE);
+    uint32_t last = (bt->first + bt->n - 1) / CBS;
+
+    wr(b, VGRU_REG_TLB_FLAGS, VGRU_TLB_WRITE);
+    for (uint32_t ctx = bt->first / CBS; ctx <= last; ctx++) {
+        wr(b, VGRU_REG_TLB_CTX, ctx);
+        for (uint64_t m = 1; deep && m <= (TLB_WAYS - 2) / 2; m++) {
+            for (uint64_t i = 0; i < src_pages; i++) {
+                dropin(b, VA_SRC + m * SET_SPAN + i * PAGE, FILLER_PA);
+                dropin(b, VA_DST + m * SET_SPAN + i * PAGE, FILLER_PA);
+            }
+        }
+        for (uint64_t i = 0; i < src_pages; i++) {
+            dropin(b, VA_SRC + i * PAGE, SRC_PA + i * PAGE);
+        }
+        for (uint64_t i = 0; i < dst_pages; i++) {
+            dropin(b, (dst & ~(PAGE - 1)) + i * PAGE, DST_PA + i * PAGE);
+        }
+    }
+}
+
+/* Write the operands (they stay in the CBs) and the data. */
+static void batch_arm(Bench *b, const Batch *bt, uint8_t val)
+{
+    for (uint32_t i = 0; i < bt->n; i++) {
+        uint32_t g = bt->first + i;
+
+        qpci_io_writel(b->dev, b->win, cb_off(g, VGRU_CB_OPCODE),
+                       VGRU_OP_COPY);
+        qpci_io_writeq(b->dev, b->win, cb_off(g, VGRU_CB_SRC), VA_SRC);
+        qpci_io_writeq(b->dev, b->win, cb_off(g, VGRU_CB_DST),
+                       VA_DST + bt->dst_skew);
+        qpci_io_writeq(b->dev, b->win, cb_off(g, VGRU_CB_LEN), bt->piece);
+    }
+    qtest_memset(b->qts, SRC_PA, val, bt->piece);
+    qtest_memset(b->qts, DST_PA, 0, bt->dst_skew + bt->piece + PAGE);
+}
+
+/*
+ * Run the batch once, keeping its best QEMU CPU time.  The client sleeps
+ * through the expected time (oversleeping costs wall time only), then
+ * polls a few times per expected time; with no expectation yet it backs
+ * off from 20 us.
+ */
+static void batch_run(Bench *b, Batch *bt)
+{
+    uint64_t want = b->completed + bt->n;
+    bool known = bt->est != INT64_MAX;
+    int64_t t0, c0, cpu, gap = known ? bt->est / 4 + 20000 : 20000;
+    unsigned accesses = 1;
+
+    wr(b, VGRU_REG_CTRL, 0);
+    for (uint32_t i = 0; i < bt->n; i++) {
+        qpci_io_writel(b->dev, b->win, cb_off(bt->first + i, VGRU_CB_DOORBELL),
+                       VGRU_CB_START);
+    }
+    rd(b, VGRU_REG_STATUS);         /* QEMU is idle after this one */
+
+    c0 = clock_ns(b->qemu_clock);
+    t0 = now_ns();
+    wr(b, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    nap(known ? bt->est + bt->est / 8 : 0);
+    for (;;) {
+        accesses++;
+        if (dev_stat(b, VGRU_STAT_COMPLETED) == want) {
+            break;
+        }
+        /* a command that faulted or failed would never complete */
+        if (accesses % 64 == 0) {
+            accesses += 2;
+            if (dev_stat(b, VGRU_STAT_ERRORS) || rd(b, VGRU_REG_FQ_TAIL) ||
+                now_ns() - t0 > 60 * NANOSECONDS_PER_SECOND) {
+                die("%u x %" PRIu64 " byte copy did not complete: "
+                    "%" PRIu64 " errors, %u faults",
+                    bt->n, bt->piece, dev_stat(b, VGRU_STAT_ERRORS),
+                    rd(b, VGRU_REG_FQ_TAIL));
+            }
+        }
+        nap(gap);
+        gap = known ? gap : MIN(gap * 2, 5 * 1000 * 1000);
+    }
+    cpu = clock_ns(b->qemu_clock) - c0 - accesses * b->access_ns;
+    bt->est = MIN(bt->est, cpu);
+    bt->cpu = MIN(bt->cpu, cpu);
+    b->completed = want;
+}
+
+/* Check the destination: both ends copied, nothing written past them. */
+static void batch_check(Bench *b, const Batch *bt, uint8_t val)
+{
+    uint64_t d = DST_PA + bt->dst_skew;
+
+    if (qtest_readb(b->qts, d) != val ||
+        qtest_readb(b->qts, d + bt->piece - 1) != val ||
+        qtest_readb(b->qts, d + bt->piece) != 0 ||
+        (bt->dst_skew && qtest_readb(b->qts, d - 1) != 0)) {
+        die("%" PRIu64 " byte copy went wrong", bt->piece);
+    }
+}
+
+/* Arm, run once (a warm-up) and check, then run @reps more times. */
+static void batch_time(Bench *b, Batch *bt, uint8_t val, int reps)
+{
+    batch_arm(b, bt, val);
+    bt->est = INT64_MAX;
+    batch_run(b, bt);
+    batch_check(b, bt, val);
+    bt->cpu = INT64_MAX;
+    for (int r = 0; r < reps; r++) {
+        batch_run(b, bt);
+    }
+}
+
+/* Best CPU time of @n memcpys of @piece bytes, of @reps runs and 50 ms. */
+static double memcpy_time(uint8_t *dst, const uint8_t *src, uint64_t piece,
+                          uint32_t n, int reps)
+{
+    int64_t best = INT64_MAX, spent = 0;
+
+    memcpy(dst, src, piece);                    /* warm-up */
+    for (int r = 0; r < reps || spent < 50 * 1000 * 1000; r++) {
+        int64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), t;
+
+        for (uint32_t i = 0; i < n; i++) {
+            memcpy(dst, src, piece);
+            barrier();                          /* keep every copy */
+        }
+        t = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+        best = MIN(best, t);
+        spent += t;
+    }
+    if (memcmp(dst, src, piece)) {
+        die("host memcpy went wrong");
+    }
+    return best;
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static void json_num(GString *s, double v)
+{
+    if (!isfinite(v)) {
+        g_string_append(s, "null");
+    } else if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) {
+        g_string_append_printf(s, "%" PRId64, (int64_t)v);
+    } else if (v >= 100 || v <= -100) {
+        g_string_append_printf(s, "%.1f", v);
+    } else {
+        g_string_append_printf(s, "%.4g", v);
+    }
+}
+
+static void json_pair(GString *s, bool *first, const char *key, double v)
+{
+    g_string_append_printf(s, "%s\n      \"%s\": ", *first ? "" : ",", key);
+    json_num(s, v);
+    *first = false;
+}
+
+static double mib_s(uint64_t bytes, double ns)
+{
+    return ns > 0 ? bytes / (double)MiB / (ns / 1e9) : NAN;
+}
+
+static double page_ns(const Result *r, bool device)
+{
+    return (device ? r->dev_ns : r->cpy_ns) /
+           ((double)r->n * r->size / PAGE);
+}
+
+static void json_plot(GString *s, const char *name, const char *title,
+                      const char *y_label, const Result *res, int nres,
+                      bool per_page, bool last)
+{
+    g_string_append_printf(s,
+        "      {\n"
+        "        \"name\": \"%s\",\n"
+        "        \"title\": \"%s\",\n"
+        "        \"x_label\": \"copy size (bytes)\",\n"
+        "        \"y_label\": \"%s\",\n"
+        "        \"x_log\": true, \"y_log\": true, \"kind\": \"line\",\n"
+        "        \"series\": [", name, title, y_label);
+    for (int k = 0; k < 2; k++) {
+        g_string_append_printf(s, "%s\n          { \"name\": \"%s\", "
+                               "\"points\": [", k ? "," : "",
+                               k ? "host memcpy" : "device model");
+        for (int i = 0; i < nres; i++) {
+            const Result *r = &res[i];
+
+            g_string_append_printf(s, "%s[%" PRIu64 ", ", i ? ", " : "",
+                                   r->size);
+            json_num(s, per_page ? page_ns(r, !k) :
+                     mib_s(r->n * r->size, k ? r->cpy_ns : r->dev_ns));
+            g_string_append(s, "]");
+        }
+        g_string_append(s, "] }");
+    }
+    g_string_append_printf(s, "\n        ]\n      }%s\n", last ? "" : ",");
+}
+
+static const char *size_name(uint64_t size)
+{
+    static char buf[24];
+
+    if (size >= MiB) {
+        snprintf(buf, sizeof(buf), "%" PRIu64 "m", size / MiB);
+    } else {
+        snprintf(buf, sizeof(buf), "%" PRIu64 "k", size / KiB);
+    }
+    return buf;
+}
+
+/* libqtest's messages must not mix with JSON on stdout */
+static void print_to_stderr(const gchar *msg)
+{
+    fputs(msg, stderr);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    static const uint64_t full[] = {
+        4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1 * MiB, 2 * MiB,
+        4 * MiB, 16 * MiB, 64 * MiB,
+    };
+    static const uint64_t quick_sizes[] = {
+        4 * KiB, 64 * KiB, 2 * MiB, 16 * MiB,
+    };
+    const char *env = getenv("VGRU_BENCH_QUICK");
+    bool quick = env && *env && strcmp(env, "0") != 0;
+    const char *out = "-";
+    const uint64_t *sizes;
+    Result res[ARRAY_SIZE(full)];
+    int nres, reps, treps;
+    uint8_t *hsrc, *hdst;
+    int64_t start = now_ns();
+    uint32_t tn = TEST_CMDS, tpages = TEST_PIECE / PAGE;
+    /* the same copy aligned, with its destination split, and "deep" */
+    Batch al = { TEST_PIECE, 0, tn, 0 };
+    Batch sp = { TEST_PIECE, CBS, tn, SKEW };
+    Batch dp = { TEST_PIECE, 2 * CBS, tn, 0 };
+    double al_ns, sp_ns, dp_ns, cpy_ns, piece_ns, deep_ns, over_ns;
+    g_autoptr(GString) js = g_string_new("");
+    g_autofree char *what = NULL;
+    bool first;
+    Bench b;
+
+    g_set_print_handler(print_to_stderr);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) {
+            quick = true;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: QTEST_QEMU_BINARY=./qemu-system-x86_64 %s "
+                   "[--quick] [OUT.json]\n", argv[0]);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "vgru-qtest-bench: unknown option %s\n", argv[i]);
+            return 2;
+        } else {
+            out = argv[i];
+        }
+    }
+    if (strcmp(out, "-")) {
+        g_autofree char *dir = g_path_get_dirname(out);
+
+        if (access(dir, W_OK)) {
+            fprintf(stderr, "vgru-qtest-bench: cannot write to %s: %s\n", dir,
+                    strerror(errno));
+            return 2;
+        }
+    }
+    if (!getenv("QTEST_QEMU_BINARY")) {
+        fprintf(stderr, "vgru-qtest-bench: set QTEST_QEMU_BINARY to the "
+                "qemu-system-x86_64 built with the vgru device\n");
+        return 2;
+    }
+    sizes = quick ? quick_sizes : full;
+    nres = quick ? ARRAY_SIZE(quick_sizes) : ARRAY_SIZE(full);
+    reps = quick ? 11 : 25;
+    treps = quick ? 60 : 100;
+
+    /* host buffers like guest RAM: 2 MiB aligned, huge pages if allowed */
+    hsrc = qemu_memalign(2 * MiB, MAX_COPY);
+    hdst = qemu_memalign(2 * MiB, MAX_COPY);
+    qemu_madvise(hsrc, MAX_COPY, QEMU_MADV_HUGEPAGE);
+    qemu_madvise(hdst, MAX_COPY, QEMU_MADV_HUGEPAGE);
+    memset(hsrc, 0x5a, MAX_COPY);
+    memset(hdst, 0, MAX_COPY);
+
+    bench_start(&b);
+    fprintf(stderr, "vgru-qtest-bench: qtest register access: "
+            "%.1f us round trip, %.1f us of QEMU CPU\n",
+            b.rtt_ns / 1000, b.access_ns / 1000);
+    fprintf(stderr, "%9s %5s %12s %12s %7s %11s %11s\n", "size", "cmds",
+            "device MiB/s", "memcpy MiB/s", "ratio", "dev ns/page",
+            "cpy ns/page");
+
+    for (int k = 0; k < nres; k++) {
+        Batch bt = { sizes[k], 0, MAX(1, BATCH_BYTES / sizes[k]), 0 };
+        Result *r = &res[k];
+
+        invalidate_all(&b);
+        batch_map(&b, &bt, false);
+        r->size = bt.piece;
+        r->n = bt.n;
+        batch_time(&b, &bt, k + 1, reps);
+        r->dev_ns = bt.cpu;
+        r->cpy_ns = memcpy_time(hdst, hsrc, bt.piece, bt.n, reps);
+        fprintf(stderr, "%9" PRIu64 " %5u %12.0f %12.0f %7.3f %11.1f %11.1f\n",
+                r->size, r->n, mib_s(r->n * r->size, r->dev_ns),
+                mib_s(r->n * r->size, r->cpy_ns), r->cpy_ns / r->dev_ns,
+                page_ns(r, true), page_ns(r, false));
+    }
+
+    /*
+     * What a translation costs, from three batches of the same copy in
+     * three contexts, run in turn so that drift hits them alike.  Split:
+     * the destination 2 KiB into its page, so each page is moved in two
+     * pieces; every extra piece costs two more TLB lookups, two more DMA
+     * dispatches and a loop step, for the same bytes.  Deep: the TLB sets
+     * of its context are full of other pages ahead of the copy's, so that
+     * every lookup scans TLB_WAYS - 2 more entries before it hits.  The
+     * aligned and deep contexts swap halfway (their operands are the
+     * same), so that neither owes anything to its context.
+     */
+    for (int half = 0; half < 2; half++) {
+        uint32_t swap = al.first;
+
+        invalidate_all(&b);
+        batch_map(&b, &al, false);
+        batch_map(&b, &sp, false);
+        batch_map(&b, &dp, true);
+        if (!half) {
+            batch_time(&b, &al, 0x71, 0);
+            batch_time(&b, &sp, 0x72, 0);
+            batch_time(&b, &dp, 0x73, 0);
+        }
+        for (int r = 0; r < treps / 2; r++) {
+            batch_run(&b, &al);
+            batch_run(&b, &sp);
+            batch_run(&b, &dp);
+        }
+        al.first = dp.first;
+        dp.first = swap;
+    }
+    al_ns = al.cpu;
+    sp_ns = sp.cpu;
+    dp_ns = dp.cpu;
+    if (dev_stat(&b, VGRU_STAT_TLB_MISSES) ||
+        dev_stat(&b, VGRU_STAT_ERRORS)) {
+        die("a measured copy faulted or failed");
+    }
+    cpy_ns = memcpy_time(hdst, hsrc, TEST_PIECE, tn, treps);
+    piece_ns = (sp_ns - al_ns) / ((double)tn * tpages);
+    deep_ns = (dp_ns - al_ns) / (2.0 * tn * tpages);
+    over_ns = (al_ns - cpy_ns) / ((double)tn * tpages);
+    fprintf(stderr, "%u x %u KiB: aligned %.0f us, split %.0f us, deep "
+            "%.0f us, memcpy %.0f us\n", tn, (unsigned)(TEST_PIECE / KiB),
+            al_ns / 1000, sp_ns / 1000, dp_ns / 1000, cpy_ns / 1000);
+    fprintf(stderr, "per page: device - memcpy %.1f ns; per extra piece "
+            "%.1f ns; per lookup %d ways deeper %.1f ns\n",
+            over_ns, piece_ns, TLB_WAYS - 2, deep_ns);
+
+    what = g_strdup_printf(
+        "The vgru device model alone in QEMU (qtest accelerator: no guest, "
+        "no TCG; contexts=%d cbs=%d tlb-sets=%d tlb-ways=%d) running warm "
+        "COPY, against host memcpy of the same size. Size S: a batch of "
+        "max(1, 4 MiB / S) commands on separate command blocks, all "
+        "copying the same S bytes, every page dropped into the TLB first "
+        "(no fault taken, checked); memcpy copies S bytes as many times. "
+        "Device time is QEMU's process CPU time from just before the "
+        "register write that enables the device to just after the read "
+        "that sees the last completion, less the measured QEMU CPU cost "
+        "of those qtest accesses (%.1f us each, usually two), so neither "
+        "the %.1f us socket round trip nor time spent waiting for a CPU "
+        "counts (on an idle host it equals wall time); memcpy time is "
+        "thread CPU time. Best of %d runs (memcpy: at least %d runs and "
+        "50 ms). device_over_memcpy_* are throughput ratios. Translation "
+        "cost, from batches of %u copies of %u KiB run in turn, best of "
+        "%d runs each: page_overhead_ns = device minus memcpy time per "
+        "4 KiB page (two TLB lookups, bounce buffer, DMA dispatch, loop); "
+        "tlb_piece_cost_ns = extra time per extra piece when the "
+        "destination starts 2 KiB into its page (two pieces per page, "
+        "same bytes): two TLB lookups, two DMA dispatches and a loop "
+        "step, so an upper bound on two lookups; tlb_deep_lookup_extra_ns "
+        "= extra time per lookup when %d other entries of its set are "
+        "scanned before the hit (tlb_way_scan_ns: per entry).",
+        CONTEXTS, CBS, TLB_SETS, TLB_WAYS, b.access_ns / 1000,
+        b.rtt_ns / 1000, reps, reps, tn, (unsigned)(TEST_PIECE / KiB),
+        treps, TLB_WAYS - 2);
+
+    g_string_append(js, "{\n  \"device_model\": {\n");
+    g_string_append(js, "    \"title\": \"Device model without a guest: "
+                    "warm COPY vs host memcpy\",\n");
+    g_string_append_printf(js, "    \"what\": \"%s\",\n", what);
+    g_string_append(js, "    \"supported\": true,\n    \"ratios\": {");
+    first = true;
+    for (int k = 0; k < nres; k++) {
+        g_autofree char *key = g_strdup_printf("device_over_memcpy_%s",
+                                               size_name(res[k].size));
+
+        json_pair(js, &first, key, res[k].cpy_ns / res[k].dev_ns);
+    }
+    json_pair(js, &first, "split_over_aligned", sp_ns / al_ns);
+    json_pair(js, &first, "deep_over_aligned", dp_ns / al_ns);
+    json_pair(js, &first, "tlb_piece_cost_over_memcpy_page",
+              piece_ns * tn * tpages / cpy_ns);
+    g_string_append(js, "\n    },\n    \"raw\": {");
+    first = true;
+    for (int k = 0; k < nres; k++) {
+        const Result *r = &res[k];
+        const char *sz = size_name(r->size);
+        g_autofree char *d = g_strdup_printf("device_%s_mib_s", sz);
+        g_autofree char *m = g_strdup_printf("memcpy_%s_mib_s", sz);
+        g_autofree char *dpg = g_strdup_printf("device_%s_page_ns", sz);
+        g_autofree char *mp = g_strdup_printf("memcpy_%s_page_ns", sz);
+        g_autofree char *c = g_strdup_printf("commands_%s_count", sz);
+
+        json_pair(js, &first, d, mib_s(r->n * r->size, r->dev_ns));
+        json_pair(js, &first, m, mib_s(r->n * r->size, r->cpy_ns));
+        json_pair(js, &first, dpg, page_ns(r, true));
+        json_pair(js, &first, mp, page_ns(r, false));
+        json_pair(js, &first, c, r->n);
+    }
+    json_pair(js, &first, "page_overhead_ns", over_ns);
+    json_pair(js, &first, "tlb_piece_cost_ns", piece_ns);
+    json_pair(js, &first, "tlb_deep_lookup_extra_ns", deep_ns);
+    json_pair(js, &first, "tlb_way_scan_ns", deep_ns / (TLB_WAYS - 2));
+    json_pair(js, &first, "aligned_batch_us", al_ns / 1000);
+    json_pair(js, &first, "split_batch_us", sp_ns / 1000);
+    json_pair(js, &first, "deep_batch_us", dp_ns / 1000);
+    json_pair(js, &first, "memcpy_batch_us", cpy_ns / 1000);
+    json_pair(js, &first, "test_piece_bytes", TEST_PIECE);
+    json_pair(js, &first, "qtest_round_trip_us", b.rtt_ns / 1000);
+    json_pair(js, &first, "qtest_access_qemu_cpu_us", b.access_ns / 1000);
+    json_pair(js, &first, "batch_bytes", BATCH_BYTES);
+    json_pair(js, &first, "tlb_entries_count", TLB_SETS * TLB_WAYS);
+    json_pair(js, &first, "runs_count", reps);
+    json_pair(js, &first, "elapsed_s", (now_ns() - start) / 1e9);
+    g_string_append(js, "\n    },\n    \"plots\": [\n");
+    json_plot(js, "device_model_throughput",
+              "Warm COPY in the device model (qtest, no guest) vs host memcpy",
+              "throughput (MiB/s)", res, nres, false, false);
+    json_plot(js, "device_model_page_time",
+              "Time per 4 KiB page: device model vs host memcpy",
+              "time per page (ns)", res, nres, true, true);
+    g_string_append(js, "    ]\n  }\n}\n");
+
+    g_free(b.dev);
+    qpci_free_pc(b.bus);
+    qtest_quit(b.qts);
+    live = NULL;
+    qemu_vfree(hsrc);
+    qemu_vfree(hdst);
+
+    if (!strcmp(out, "-")) {
+        fputs(js->str, stdout);
+    } else {
+        g_autoptr(GError) err = NULL;
+
+        if (!g_file_set_contents(out, js->str, js->len, &err)) {
+            fprintf(stderr, "vgru-qtest-bench: %s\n", err->message);
+            return 1;
+        }
+    }
+    return 0;
+}
