@@ -2,11 +2,13 @@
 #
 #   make run    set up everything, boot the guest, run the demo
 #   make test   set up everything, run every test suite
+#   make bench  set up everything, run every benchmark (BENCH=quick: short)
 #
-# Both install missing Debian packages first (as root), so a fresh Debian 12
-# machine needs nothing else.  Everything downloaded or built goes to
-# $(BUILD).  Other targets: deps qemu kernel module userlib initramfs
-# lint-tools install shell clean.
+# All three install missing Debian packages first (as root), so a fresh
+# Debian 12 machine needs nothing else.  Everything downloaded or built goes
+# to $(BUILD), except the debug kernel, cached in /var/cache/vgru.  Other
+# targets: deps qemu kernel module userlib fio-engine initramfs
+# kernel-debug module-debug initramfs-debug lint-tools install shell clean.
 
 SHELL := /bin/bash
 BUILD ?= $(CURDIR)/build
@@ -17,12 +19,13 @@ VERSION := 0.1.0
 
 LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
-GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests
+GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests $(BUILD)/bench/vgru-bench
 
-.PHONY: all run test deps qemu kernel module userlib initramfs lint-tools \
+.PHONY: all run test bench deps qemu kernel module userlib fio-engine \
+	initramfs kernel-debug module-debug initramfs-debug debug lint-tools \
 	install shell clean
 
-all: qemu module userlib initramfs
+all: qemu module userlib fio-engine initramfs
 
 deps:
 	@scripts/install-deps
@@ -64,9 +67,40 @@ $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
 
+$(BUILD)/bench/vgru-bench: bench/vgru-bench.c $(ULIB)/libvgru.a $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a -lm
+
+# The fio ioengine, against Debian's fio source of the installed fio.
+fio-engine: deps userlib
+	@scripts/build-fio-engine $(BUILD)
+
 # Stage 1 of the guest: busybox and the modules that reach the host's root.
 initramfs: kernel
 	@scripts/mkinitramfs $(BUILD)/initramfs.cpio.gz $(BUILD)/kernel/current
+
+# The debug guest kernel (lockdep, KASAN; scripts/debug-kernel.config), the
+# driver built against it (from a copy of the sources: kbuild writes its
+# objects beside them), and its initramfs.  tests/vm --kernel debug boots it.
+kernel-debug: deps
+	@scripts/build-debug-kernel $(BUILD)
+
+MODULE_DEBUG := $(BUILD)/module-debug
+module-debug: kernel-debug
+	@mkdir -p $(MODULE_DEBUG)/driver $(MODULE_DEBUG)/include $(BUILD)/logs
+	@cp -u Kbuild $(MODULE_DEBUG)/
+	@cp -u driver/Kbuild $(filter-out %.mod.c,$(wildcard driver/*.[ch])) \
+		$(MODULE_DEBUG)/driver/
+	@cp -u include/*.h $(MODULE_DEBUG)/include/
+	@rel=$$(basename "$$(ls -d $(BUILD)/kernel-debug/current/lib/modules/*)") && \
+	$(MAKE) --no-print-directory -C $(BUILD)/kernel-debug/current/lib/modules/$$rel/build \
+		M=$(MODULE_DEBUG) W=1 modules 2>&1 | tee $(BUILD)/logs/module-debug.log; \
+	exit $${PIPESTATUS[0]}
+
+initramfs-debug: kernel-debug
+	@scripts/mkinitramfs $(BUILD)/initramfs-debug.cpio.gz $(BUILD)/kernel-debug/current
+
+debug: module-debug initramfs-debug
 
 # checkpatch.pl from Debian's linux-source, for the build suite's style checks
 lint-tools: deps
@@ -79,8 +113,12 @@ run: all
 shell: all
 	tests/vm --build $(BUILD) --interactive -- sh
 
-test: all lint-tools
+test: all debug lint-tools
 	@tests/run-tests --build $(BUILD)
+
+# every benchmark; results, plots and summary.md in $(BUILD)/bench/
+bench: all
+	@bench/run --build $(BUILD) $(if $(filter quick,$(BENCH)),--quick)
 
 # libvgru for applications: header, static and shared library, pkg-config
 # file (written here, so that it names the PREFIX installed to), and
