@@ -935,6 +935,679 @@ TEST(module_reload)
 	vgru_close(v);
 }
 
+/*
+ * ---- Memory-management events (issue 15) ---------------------------------
+ *
+ * Each case changes the process's address space under translations the
+ * device holds, then compares the device's view with the CPU's byte for
+ * byte, and checks the exact error where the device must be refused.
+ */
+
+#define RW (PROT_READ | PROT_WRITE)
+
+/* Every byte of @p is @val. */
+static bool all_bytes(const unsigned char *p, size_t len, unsigned char val)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != val)
+			return false;
+	return true;
+}
+
+/* mprotect: read-only takes device write access away at once (-EPERM,
+ * not a byte written), reads still work, read-write gives it back, and
+ * PROT_NONE takes reads away too (-EFAULT); the data survives it all. */
+TEST(mm_mprotect_device_access)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	unsigned char *ref = map_anon(len, RW);
+	unsigned char *out = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+
+	fill(src, len, 20);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);	/* writable entries */
+	CHECK(memcmp(dst, src, len) == 0);
+	memcpy(ref, dst, len);
+
+	CHECK_EQ(mprotect(dst, len, PROT_READ), 0);
+	fill(src, len, 21);
+	CHECK_EQ(vgru_copy(v, dst, src, len), -EPERM);
+	CHECK_EQ(vgru_last_progress(v), 0);
+	CHECK(memcmp(dst, ref, len) == 0);
+	CHECK_EQ(vgru_copy(v, out, dst, len), 0);	/* reads still work */
+	CHECK(memcmp(out, ref, len) == 0);
+
+	/* only the third page read-only: the copy stops exactly there */
+	CHECK_EQ(mprotect(dst, len, RW), 0);
+	CHECK_EQ(mprotect(dst + 2 * PAGE, PAGE, PROT_READ), 0);
+	CHECK_EQ(vgru_copy(v, dst, src, len), -EPERM);
+	CHECK_EQ(vgru_last_progress(v), 2 * PAGE);
+	CHECK(memcmp(dst, src, 2 * PAGE) == 0);
+	CHECK(memcmp(dst + 2 * PAGE, ref + 2 * PAGE, 2 * PAGE) == 0);
+
+	CHECK_EQ(mprotect(dst, len, RW), 0);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	CHECK(memcmp(dst, src, len) == 0);
+
+	CHECK_EQ(mprotect(dst, len, PROT_NONE), 0);
+	CHECK_EQ(vgru_copy(v, out, dst, len), -EFAULT);
+	CHECK_EQ(vgru_last_progress(v), 0);
+	CHECK_EQ(vgru_copy(v, dst, src, len), -EFAULT);
+	CHECK_EQ(mprotect(dst, len, PROT_READ), 0);
+	CHECK(memcmp(dst, src, len) == 0);	/* nothing written since */
+	CHECK_EQ(vgru_copy(v, out, dst, len), 0);
+	CHECK(memcmp(out, src, len) == 0);
+	vgru_close(v);
+}
+
+/*
+ * The shared zero page is never written through: a device read of
+ * never-touched memory reads zeros over a read-only translation of the
+ * zero page; a device write there then faults once more for a private
+ * page, which the CPU reads; other never-touched memory still reads zeros
+ * for both the CPU and the device.
+ */
+TEST(mm_zero_page_never_written)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *fresh = map_anon(len, RW);	/* never touched */
+	unsigned char *other = map_anon(len, RW);	/* never touched */
+	unsigned char *src = map_anon(PAGE, RW);
+	unsigned char *dst = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, fresh, len), 0);
+	CHECK(all_bytes(dst, len, 0));
+	CHECK_EQ(stats(v).faults, 8);		/* 4 reads, 4 writes */
+
+	fill(src, PAGE, 22);
+	CHECK_EQ(vgru_copy(v, fresh + PAGE, src, PAGE), 0);
+	CHECK_EQ(stats(v).faults, 10);		/* src, the write upgrade */
+	CHECK_EQ(stats(v).fault_errors, 0);
+	CHECK(memcmp(fresh + PAGE, src, PAGE) == 0);
+
+	CHECK(all_bytes(fresh, PAGE, 0));
+	CHECK(all_bytes(fresh + 2 * PAGE, 2 * PAGE, 0));
+	CHECK(all_bytes(other, len, 0));
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, fresh, len), 0);
+	CHECK(memcmp(dst, fresh, len) == 0);
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, other, len), 0);
+	CHECK(all_bytes(dst, len, 0));
+	vgru_close(v);
+}
+
+/* A shmem (memfd) file of @len bytes. */
+static int shmem_file(size_t len)
+{
+	int fd = memfd_create("vgru-test", 0);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, len), 0);
+	return fd;
+}
+
+/*
+ * A MAP_SHARED shmem file: device writes are in the file (pread), file
+ * writes (pwrite) reach the device; MADV_REMOVE punches pages out and the
+ * device reads zeros; ftruncate that shrinks the file makes the device's
+ * access to the cut pages fail with -EFAULT, and once the file grows
+ * again they read zeros, never the freed pages' old data.
+ */
+TEST(mm_shmem_shared_file)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	unsigned char *buf = map_anon(len, RW);
+	int fd = shmem_file(len);
+	unsigned char *m = mmap(NULL, len, RW, MAP_SHARED, fd, 0);
+	struct vgru *v = open_ctx();
+
+	CHECK(m != MAP_FAILED);
+	fill(src, len, 23);
+	CHECK_EQ(vgru_copy(v, m, src, len), 0);
+	CHECK_EQ(pread(fd, buf, len, 0), (ssize_t)len);
+	CHECK(memcmp(buf, src, len) == 0);
+
+	fill(buf, len, 24);
+	CHECK_EQ(pwrite(fd, buf, len, 0), (ssize_t)len);
+	CHECK_EQ(vgru_copy(v, dst, m, len), 0);
+	CHECK(memcmp(dst, buf, len) == 0);
+
+	CHECK_EQ(madvise(m + PAGE, 2 * PAGE, MADV_REMOVE), 0);
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, m, len), 0);
+	CHECK(memcmp(dst, buf, PAGE) == 0);
+	CHECK(all_bytes(dst + PAGE, 2 * PAGE, 0));
+	CHECK(memcmp(dst + 3 * PAGE, buf + 3 * PAGE, PAGE) == 0);
+	CHECK_EQ(pread(fd, buf, len, 0), (ssize_t)len);
+	CHECK(memcmp(dst, buf, len) == 0);
+
+	/* the device holds all four pages, writable: cut two of them */
+	CHECK_EQ(vgru_copy(v, m, src, len), 0);
+	CHECK_EQ(ftruncate(fd, 2 * PAGE), 0);
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, m, len), -EFAULT);
+	CHECK_EQ(vgru_last_progress(v), 2 * PAGE);
+	CHECK(memcmp(dst, src, 2 * PAGE) == 0);
+	CHECK(all_bytes(dst + 2 * PAGE, 2 * PAGE, 0xee));
+	CHECK_EQ(vgru_copy(v, m + 2 * PAGE, src, PAGE), -EFAULT);
+	CHECK_EQ(vgru_copy(v, m + 3 * PAGE, src, PAGE), -EFAULT);
+
+	CHECK_EQ(ftruncate(fd, len), 0);
+	CHECK_EQ(vgru_copy(v, dst, m, len), 0);
+	CHECK(memcmp(dst, src, 2 * PAGE) == 0);
+	CHECK(all_bytes(dst + 2 * PAGE, 2 * PAGE, 0));
+	CHECK_EQ(pread(fd, buf, len, 0), (ssize_t)len);
+	CHECK(memcmp(dst, buf, len) == 0);
+	vgru_close(v);
+	close(fd);
+}
+
+/* mremap move: the device follows the pages to their new address (reads
+ * and writes), and the old address is -EFAULT. */
+TEST(mm_mremap_move)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *a = map_anon(len, RW);
+	unsigned char *target = map_anon(len, PROT_NONE);
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	unsigned char *ref = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+	unsigned char *b;
+
+	fill(src, len, 25);
+	CHECK_EQ(vgru_copy(v, a, src, len), 0);	/* writable entries */
+	memcpy(ref, a, len);
+	b = mremap(a, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+	CHECK(b == target);
+
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, a, len), -EFAULT);
+	CHECK_EQ(vgru_last_progress(v), 0);
+	CHECK_EQ(vgru_copy(v, a, src, len), -EFAULT);
+	CHECK(all_bytes(dst, len, 0xee));
+	CHECK_EQ(vgru_copy(v, dst, b, len), 0);
+	CHECK(memcmp(dst, ref, len) == 0);
+
+	fill(src, len, 26);
+	CHECK_EQ(vgru_copy(v, b, src, len), 0);
+	CHECK(memcmp(b, src, len) == 0);
+	vgru_close(v);
+}
+
+/* mremap grow: the old pages keep their data and the new ones read zeros,
+ * for the device as for the CPU; shrink: the cut tail is -EFAULT, with the
+ * copy stopping exactly at the new end. */
+TEST(mm_mremap_grow_shrink)
+{
+	unsigned char *a = map_anon(2 * PAGE, RW);
+	unsigned char *src = map_anon(6 * PAGE, RW);
+	unsigned char *dst = map_anon(6 * PAGE, RW);
+	unsigned char *ref = map_anon(2 * PAGE, RW);
+	struct vgru *v = open_ctx();
+	unsigned char *n;
+
+	fill(src, 2 * PAGE, 27);
+	CHECK_EQ(vgru_copy(v, a, src, 2 * PAGE), 0);
+	memcpy(ref, a, 2 * PAGE);
+	n = mremap(a, 2 * PAGE, 6 * PAGE, MREMAP_MAYMOVE);
+	CHECK(n != MAP_FAILED);
+	if (n != a)	/* it moved: the old address is gone */
+		CHECK_EQ(vgru_copy(v, dst, a, PAGE), -EFAULT);
+
+	memset(dst, 0xee, 6 * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, n, 6 * PAGE), 0);
+	CHECK(memcmp(dst, ref, 2 * PAGE) == 0);
+	CHECK(all_bytes(dst + 2 * PAGE, 4 * PAGE, 0));
+	CHECK(memcmp(dst, n, 6 * PAGE) == 0);
+
+	fill(src, 6 * PAGE, 28);
+	CHECK_EQ(vgru_copy(v, n, src, 6 * PAGE), 0);
+	CHECK(memcmp(n, src, 6 * PAGE) == 0);
+
+	CHECK(mremap(n, 6 * PAGE, 3 * PAGE, 0) == n);
+	memset(dst, 0xee, 6 * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, n, 4 * PAGE), -EFAULT);
+	CHECK_EQ(vgru_last_progress(v), 3 * PAGE);
+	CHECK(memcmp(dst, src, 3 * PAGE) == 0);
+	CHECK(all_bytes(dst + 3 * PAGE, PAGE, 0xee));
+	CHECK_EQ(vgru_copy(v, n + 3 * PAGE, src, PAGE), -EFAULT);
+	CHECK_EQ(vgru_copy(v, dst, n, 3 * PAGE), 0);
+	CHECK(memcmp(dst, n, 3 * PAGE) == 0);
+	vgru_close(v);
+}
+
+/* MREMAP_DONTUNMAP: the pages move, the old range stays mapped but empty;
+ * the device reads zeros there, and its writes there (it held writable
+ * entries) land in new pages, not in the moved ones. */
+TEST(mm_mremap_dontunmap)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *a = map_anon(len, RW);
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	unsigned char *ref = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+	unsigned char *b;
+
+	fill(src, len, 29);
+	CHECK_EQ(vgru_copy(v, a, src, len), 0);	/* writable entries */
+	memcpy(ref, a, len);
+	b = mremap(a, len, len, MREMAP_MAYMOVE | MREMAP_DONTUNMAP);
+	if (b == MAP_FAILED && errno == EINVAL)
+		SKIP("kernel without MREMAP_DONTUNMAP");
+	CHECK(b != MAP_FAILED && b != a);
+
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, a, len), 0);
+	CHECK(all_bytes(dst, len, 0));
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, b, len), 0);
+	CHECK(memcmp(dst, ref, len) == 0);
+
+	fill(src, len, 30);
+	CHECK_EQ(vgru_copy(v, a, src, len), 0);
+	CHECK(memcmp(a, src, len) == 0);
+	CHECK(memcmp(b, ref, len) == 0);
+	vgru_close(v);
+}
+
+#define PAGEMAP_KEPT (3ULL << 62)	/* present, or swapped */
+
+static uint64_t pagemap_entry(const void *addr)
+{
+	uint64_t entry = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(pread(fd, &entry, sizeof(entry),
+		       (uintptr_t)addr / PAGE * sizeof(entry)),
+		 (ssize_t)sizeof(entry));
+	close(fd);
+	return entry;
+}
+
+/*
+ * Empty every CPU's LRU caches of the @n pages at @p: a page the driver's
+ * lookup faulted in waits in its CPU's cache, off the LRU, and MADV_FREE
+ * and MADV_PAGEOUT pass such pages by.  Moving pages to the node they are
+ * on drains all CPUs' caches and moves nothing.
+ */
+static void drain_lru_caches(unsigned char *p, unsigned long n)
+{
+	void *pages[16];
+	int nodes[16], status[16];
+	long ret;
+
+	CHECK(n <= 16);
+	for (unsigned long i = 0; i < n; i++)
+		pages[i] = p + i * PAGE;
+	ret = move_pages_to(pages, n, NULL, status);
+	if (ret != 0 && errno == ENOSYS)
+		SKIP("kernel without move_pages (NUMA)");
+	CHECK_EQ(ret, 0);
+	for (unsigned long i = 0; i < n; i++) {
+		CHECK(status[i] >= 0);
+		nodes[i] = status[i];
+	}
+	CHECK_EQ(move_pages_to(pages, n, nodes, status), 0);
+}
+
+/*
+ * MADV_FREE: the device sees what the CPU sees.  Pages freed lazily and
+ * then reclaimed (MADV_PAGEOUT) read zeros for both; a page the device
+ * wrote after MADV_FREE (its writable entry had to go, so the write
+ * faulted and dirtied the page) and a page the CPU wrote keep their data
+ * through reclaim.  A device write through a kept entry would leave the
+ * page clean, and reclaim would drop the device's data.
+ */
+TEST(mm_madv_free)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *a = map_anon(len, RW);
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	unsigned char *old = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+	int gone[4];
+
+	fill(src, len, 31);
+	CHECK_EQ(vgru_copy(v, a, src, len), 0);	/* writable entries */
+	memcpy(old, a, len);
+	drain_lru_caches(a, len / PAGE);
+	if (madvise(a, len, MADV_FREE) != 0)
+		SKIP("kernel without MADV_FREE");
+
+	/* not reclaimed yet: data or zeros, the same for both views */
+	CHECK_EQ(vgru_copy(v, dst, a, len), 0);
+	for (size_t p = 0; p < len; p += PAGE)
+		CHECK(memcmp(dst + p, old + p, PAGE) == 0 ||
+		      all_bytes(dst + p, PAGE, 0));
+	CHECK(memcmp(dst, a, len) == 0);
+
+	drain_lru_caches(a, len / PAGE);
+	CHECK_EQ(madvise(a, len, MADV_FREE), 0);
+	fill(src, PAGE, 32);
+	CHECK_EQ(vgru_copy(v, a + PAGE, src, PAGE), 0);	/* device writes */
+	memset(a + 2 * PAGE, 0x77, PAGE);		/* the CPU writes */
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst + PAGE, a + PAGE, 2 * PAGE), 0);
+	CHECK(memcmp(dst + PAGE, src, PAGE) == 0);
+	CHECK(all_bytes(dst + 2 * PAGE, PAGE, 0x77));
+
+	drain_lru_caches(a, len / PAGE);
+	if (madvise(a, len, MADV_PAGEOUT) != 0)
+		SKIP("kernel without MADV_PAGEOUT");
+	for (size_t p = 0; p < len; p += PAGE)	/* neither present nor in swap */
+		gone[p / PAGE] = !(pagemap_entry(a + p) & PAGEMAP_KEPT);
+	CHECK(gone[0] && gone[3]);		/* clean: dropped */
+	CHECK(!gone[1] && !gone[2]);		/* dirty: kept or swapped */
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, a, len), 0);
+	CHECK(memcmp(dst + PAGE, src, PAGE) == 0);
+	CHECK(all_bytes(dst + 2 * PAGE, PAGE, 0x77));
+	CHECK(all_bytes(dst, PAGE, 0) && all_bytes(dst + 3 * PAGE, PAGE, 0));
+	CHECK(memcmp(dst, a, len) == 0);
+	vgru_close(v);
+}
+
+/* MAP_FIXED over a range the device holds (writable): the device reads
+ * the new mapping's data and its writes go to the new mapping (a shmem
+ * file, read back with pread), never to the replaced pages. */
+TEST(mm_map_fixed_replaces_range)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *a = map_anon(len, RW);
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	unsigned char *buf = map_anon(len, RW);
+	int fd = shmem_file(len);
+	struct vgru *v = open_ctx();
+
+	fill(src, len, 33);
+	CHECK_EQ(vgru_copy(v, a, src, len), 0);	/* writable entries */
+	fill(buf, len, 34);
+	CHECK_EQ(pwrite(fd, buf, len, 0), (ssize_t)len);
+	CHECK(mmap(a, len, RW, MAP_SHARED | MAP_FIXED, fd, 0) == a);
+
+	CHECK_EQ(vgru_copy(v, dst, a, len), 0);
+	CHECK(memcmp(dst, buf, len) == 0);
+	fill(src, len, 35);
+	CHECK_EQ(vgru_copy(v, a, src, len), 0);
+	CHECK_EQ(pread(fd, buf, len, 0), (ssize_t)len);
+	CHECK(memcmp(buf, src, len) == 0);
+	CHECK(memcmp(a, src, len) == 0);
+	vgru_close(v);
+	close(fd);
+}
+
+/* MAP_SHARED|MAP_ANONYMOUS across fork: the child's device write is seen
+ * by the parent's CPU and device, and the parent's device write by the
+ * child's CPU. */
+TEST(mm_shared_anon_across_fork)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *s = mmap(NULL, len, RW, MAP_SHARED | MAP_ANONYMOUS,
+				-1, 0);
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+	int to_child[2], to_parent[2], status;
+	char c = 0;
+	pid_t pid;
+
+	CHECK(s != MAP_FAILED);
+	fill(src, len, 36);
+	CHECK_EQ(vgru_copy(v, s, src, len), 0);	/* parent's entries */
+	CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct vgru *w = open_ctx();
+
+		CHECK(memcmp(s, src, len) == 0);
+		fill(src, len, 37);
+		CHECK_EQ(vgru_copy(w, s, src, len), 0);
+		CHECK_EQ(write(to_parent[1], &c, 1), 1);
+		CHECK_EQ(read(to_child[0], &c, 1), 1);
+		fill(src, len, 38);
+		CHECK(memcmp(s, src, len) == 0);
+		vgru_close(w);
+		_exit(0);
+	}
+	CHECK_EQ(read(to_parent[0], &c, 1), 1);
+	fill(src, len, 37);
+	CHECK(memcmp(s, src, len) == 0);
+	memset(dst, 0xee, len);
+	CHECK_EQ(vgru_copy(v, dst, s, len), 0);
+	CHECK(memcmp(dst, src, len) == 0);
+	fill(src, len, 38);
+	CHECK_EQ(vgru_copy(v, s, src, len), 0);
+	CHECK_EQ(write(to_child[1], &c, 1), 1);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
+	vgru_close(v);
+}
+
+/*
+ * execve with a context open: a child opens the device, copies, and execs
+ * /bin/true, once with the file closed on exec (libvgru) and once with it
+ * inherited by the new program while a long command runs in the old mm.
+ * Nothing leaks (every context is free again), and the parent's context,
+ * open throughout, keeps working.
+ */
+TEST(mm_execve_with_context_open)
+{
+	const size_t len = 4 * PAGE;
+	unsigned char *src = map_anon(len, RW);
+	unsigned char *dst = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+	int status;
+
+	fill(src, len, 39);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	for (int round = 0; round < 2; round++) {
+		pid_t pid = fork();
+
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			const size_t big = 16 << 20;
+			unsigned char *a = map_anon(big, RW);
+			unsigned char *b = map_anon(big, RW);
+			volatile uint8_t *cb;
+			struct vgru *w;
+			int fd;
+
+			fill(a, len, 40);
+			if (round == 0) {
+				w = open_ctx();
+				CHECK_EQ(vgru_copy(w, b, a, len), 0);
+				CHECK(memcmp(a, b, len) == 0);
+				execl("/bin/true", "true", (char *)NULL);
+				_exit(126);
+			}
+			fd = open("/dev/vgru0", O_RDWR);	/* no O_CLOEXEC */
+			CHECK(fd >= 0);
+			cb = mmap(NULL, VGRU_WINDOW_SIZE, RW, MAP_SHARED, fd, 0);
+			CHECK(cb != MAP_FAILED);
+			*(volatile uint32_t *)(cb + VGRU_CB_OPCODE) = VGRU_OP_COPY;
+			*(volatile uint64_t *)(cb + VGRU_CB_SRC) = (uintptr_t)a;
+			*(volatile uint64_t *)(cb + VGRU_CB_DST) = (uintptr_t)b;
+			*(volatile uint64_t *)(cb + VGRU_CB_LEN) = big;
+			*(volatile uint32_t *)(cb + VGRU_CB_DOORBELL) =
+				VGRU_CB_START;
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(126);
+		}
+		CHECK_EQ(waitpid(pid, &status, 0), pid);
+		CHECK_EQ(status, 0);
+		fill(src, len, 41 + round);
+		CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+		CHECK(memcmp(dst, src, len) == 0);
+	}
+	vgru_close(v);
+	check_all_contexts_free();
+}
+
+/*
+ * Threads: one thread copies a 4-page source in a loop while another
+ * munmaps it and maps it again (MAP_FIXED_NOREPLACE: nothing else may
+ * take the hole), filled with its generation number, while the freed
+ * pages hold poison.  Every copy either succeeds or fails with -EFAULT,
+ * and the bytes it copied are old or new data (generations g0 .. g1 + 1,
+ * or 0 before the fill), never poison or stale.
+ */
+#define UNMAP_LEN (4 * PAGE)
+#define UNMAP_POISON 0xff	/* never a generation byte */
+
+struct unmapper {
+	struct race r;
+	unsigned char *scratch;	/* UNMAP_LEN, emptied after each round */
+};
+
+static void *race_unmapper(void *arg)
+{
+	struct unmapper *u = arg;
+	struct race *r = &u->r;
+
+	for (unsigned int gen = 1; !atomic_load(&r->stop); gen++) {
+		void *p;
+
+		if (munmap(r->page, UNMAP_LEN) != 0)
+			abort();
+		sched_yield();	/* let copies find the hole */
+		/* the freed pages, likely reused here, hold poison while the
+		 * source gets other pages: a stale translation reads poison */
+		memset(u->scratch, UNMAP_POISON, UNMAP_LEN);
+		p = mmap(r->page, UNMAP_LEN, RW,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0);
+		if (p != r->page)
+			abort();
+		memset(r->page, gen_byte(gen), UNMAP_LEN);
+		if (madvise(u->scratch, UNMAP_LEN, MADV_DONTNEED) != 0)
+			abort();
+		atomic_store(&r->published, gen);
+	}
+	return NULL;
+}
+
+TEST(mm_thread_unmaps_during_copies)
+{
+	unsigned char *dst = map_anon(UNMAP_LEN, RW);
+	struct vgru *v = open_ctx();
+	struct unmapper u = {
+		.r.page = map_anon(UNMAP_LEN, RW),
+		.scratch = map_anon(UNMAP_LEN, RW),
+	};
+	struct race *r = &u.r;
+	unsigned int copies = 0, efaults = 0, judged = 0;
+	struct timespec t0, t;
+	pthread_t thread;
+
+	memset(r->page, gen_byte(0), UNMAP_LEN);
+	CHECK_EQ(pthread_create(&thread, NULL, race_unmapper, &u), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		unsigned int g0 = atomic_load(&r->published), g1, span;
+		size_t done = UNMAP_LEN;
+		int ret;
+
+		ret = vgru_copy(v, dst, r->page, UNMAP_LEN);
+		g1 = atomic_load(&r->published);
+		copies++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (ret == -EFAULT) {
+			efaults++;
+			done = vgru_last_progress(v);
+			CHECK(done < UNMAP_LEN && done % PAGE == 0);
+		} else {
+			CHECK_EQ(ret, 0);
+		}
+		span = g1 + 1 - g0;
+		if (span >= RACE_GENS)
+			continue;
+		judged++;
+		for (size_t i = 0; i < done; i++) {
+			unsigned int ahead = (dst[i] + RACE_GENS - gen_byte(g0)) %
+					     RACE_GENS;
+
+			/* poison, or a generation out of range */
+			if (dst[i] > RACE_GENS ||
+			    (dst[i] != 0 && ahead > span)) {
+				printf("# byte %zu is %u, generations %u..%u\n",
+				       i, dst[i], g0, g1);
+				CHECK(!"stale data");
+			}
+		}
+	} while (t.tv_sec - t0.tv_sec < 3);
+	atomic_store(&r->stop, true);
+	CHECK_EQ(pthread_join(thread, NULL), 0);
+	printf("# %u copies (%u judged, %u -EFAULT), %llu faults, "
+	       "%llu retries, generation %u\n", copies, judged, efaults,
+	       (unsigned long long)stats(v).faults,
+	       (unsigned long long)stats(v).retries, atomic_load(&r->published));
+	CHECK(judged > 10);
+	CHECK(efaults > 0);	/* the holes were hit */
+	vgru_close(v);
+}
+
+/* ---- end of the memory-management events -------------------------------- */
+
+/*
+ * A page the device only read is read-only in the device too: a copy
+ * into it must fault for write, so that the kernel can refuse it (a
+ * read-only mapping: -EPERM) or break copy-on-write (after fork the
+ * child keeps its data).  A read drop-in made writable fails both.
+ */
+TEST(read_dropin_stays_readonly)
+{
+	unsigned char *ro = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *a = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *buf = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	int to_child[2], status;
+	char x = 0;
+	pid_t pid;
+
+	fill(ro, PAGE, 14);
+	fill(buf, PAGE, 15);
+	CHECK_EQ(mprotect(ro, PAGE, PROT_READ), 0);
+	CHECK_EQ(vgru_copy(v, buf + PAGE, ro, PAGE), 0);	/* read drop-in */
+	CHECK(memcmp(buf + PAGE, ro, PAGE) == 0);
+	CHECK_EQ(vgru_copy(v, ro, buf, PAGE), -EPERM);
+	CHECK(memcmp(buf + PAGE, ro, PAGE) == 0);
+
+	memset(a, 'o', PAGE);
+	memset(buf, 'n', PAGE);
+	CHECK(pipe(to_child) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		CHECK_EQ(read(to_child[0], &x, 1), 1);
+		for (size_t i = 0; i < PAGE; i++)
+			CHECK_EQ(a[i], 'o');
+		_exit(0);
+	}
+	/* a read drop-in of the page parent and child share ... */
+	CHECK_EQ(vgru_copy(v, buf + PAGE, a, PAGE), 0);
+	/* ... then a device write to it, which must break COW */
+	CHECK_EQ(vgru_copy(v, a, buf, PAGE), 0);
+	for (size_t i = 0; i < PAGE; i++)
+		CHECK_EQ(a[i], 'n');
+	CHECK_EQ(write(to_child[1], &x, 1), 1);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
+	vgru_close(v);
+}
+
 int main(int argc, char **argv)
 {
 	return run_tests(argc, argv);
