@@ -724,8 +724,8 @@ static void test_inv_in_flight(void)
 }
 
 /*
- * Context DISABLE quiesces: when the write returns, the context's batch
- * in flight has stopped, and nothing is written afterwards.
+ * Context DISABLE and CTRL.RESET quiesce: when the write returns, the
+ * batch in flight has stopped, and nothing is written afterwards.
  */
 static void test_disable_in_flight(void)
 {
@@ -749,6 +749,41 @@ static void test_disable_in_flight(void)
     g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
     g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0);
     g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 0);
+
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 4 * len / PAGE);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+    qtest_memset(v.qts, DATA_PA + dst, 0xdd, len);
+    g_usleep(500 * 1000);
+    assert_filled(&v, dst, len, 0xdd);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMMANDS), ==, 0);
+    vgru_stop(&v);
+}
+
+/*
+ * Unplugging the device with a copy in flight stops its workers: nothing
+ * is written after DEVICE_DELETED, and QEMU carries on.
+ */
+static void test_unplug_in_flight(void)
+{
+    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    Vgru v;
+
+    vgru_start(&v, ",id=vgru0,x-dma-delay-us=200000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 2 * len / PAGE);
+
+    qpci_unplug_acpi_device_test(v.qts, "vgru0", 4);
+    qtest_memset(v.qts, DATA_PA + dst, 0xcc, len);
+    g_usleep(500 * 1000);
+    assert_filled(&v, dst, len, 0xcc);
+    qtest_qmp_assert_success(v.qts, "{ 'execute': 'query-status' }");
     vgru_stop(&v);
 }
 
@@ -1016,6 +1051,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/parallel-cbs", test_parallel_cbs);
     qtest_add_func("/vgru/inv-in-flight", test_inv_in_flight);
     qtest_add_func("/vgru/disable-in-flight", test_disable_in_flight);
+    qtest_add_func("/vgru/unplug-in-flight", test_unplug_in_flight);
     qtest_add_func("/vgru/vm-stop", test_vm_stop);
     qtest_add_func("/vgru/fairness", test_fairness);
     qtest_add_func("/vgru/tlb-one-way", test_tlb_one_way);
