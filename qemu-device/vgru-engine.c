@@ -228,6 +228,7 @@ static bool vgru_batches(VgruState *s, bool all, uint32_t ctx, bool cancel)
  */
 static void vgru_wait_batches(VgruState *s, bool all, uint32_t ctx)
 {
+    assert(qemu_mutex_iothread_locked());
     if (vgru_batches(s, all, ctx, true)) {
         trace_vgru_quiesce(all, ctx);
         while (vgru_batches(s, all, ctx, false)) {

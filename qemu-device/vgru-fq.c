@@ -83,6 +83,7 @@ void vgru_fq_post(VgruState *s)
     VgruCb *cb, *next;
     bool room = true;
 
+    assert(qemu_mutex_iothread_locked());
     if (!vgru_enabled(s) || !s->vm_running) {
         return;
     }
