@@ -23,9 +23,13 @@
 #define DATA_PA     0x200000ULL     /* backing pages of the fake process */
 #define FQ_RECORDS  8
 
-/* The fake process: virtual page VA_BASE + i is backed by DATA_PA + i. */
+/*
+ * The fake process: virtual page VA_BASE + i is backed by DATA_PA + i
+ * (+ Vgru.remap once a test has moved it).
+ */
 #define VA_BASE     0x7f1234500000ULL
-#define NR_PAGES    64
+#define NR_PAGES    1024
+#define PAGE        VGRU_PAGE_SIZE
 
 typedef struct Vgru {
     QTestState *qts;
@@ -36,6 +40,8 @@ typedef struct Vgru {
     uint32_t fq_head;
     uint32_t inv_seq;
     unsigned faults;            /* resolved by vgru_drive */
+    unsigned max_faults;        /* vgru_drive fails beyond (0: no limit) */
+    uint64_t remap;             /* pages added to the backing page */
 } Vgru;
 
 static uint32_t rd(Vgru *v, uint32_t reg)
@@ -129,10 +135,20 @@ static void copy_start(Vgru *v, uint32_t ctx, uint32_t cb, uint64_t src,
                    VGRU_CB_START);
 }
 
-/* Wait (each qtest read lets the main loop run) until the CB leaves ACTIVE. */
+static uint64_t cb_rd64(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t reg)
+{
+    return qpci_io_readq(v->dev, v->win, cb_off(ctx, cb, reg));
+}
+
+/* Polls give up after this long: the engine runs in real time. */
+#define WAIT_US     (30 * G_USEC_PER_SEC)
+
+/* Poll (each qtest read lets the main loop run) until the CB leaves ACTIVE. */
 static uint32_t cb_wait(Vgru *v, uint32_t ctx, uint32_t cb)
 {
-    for (int i = 0; i < 100000; i++) {
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    while (g_get_monotonic_time() < end) {
         uint32_t st = cb_rd(v, ctx, cb, VGRU_CB_STATUS);
 
         if (st != VGRU_CB_ACTIVE) {
@@ -140,6 +156,16 @@ static uint32_t cb_wait(Vgru *v, uint32_t ctx, uint32_t cb)
         }
     }
     g_assert_not_reached();
+}
+
+/* Poll until counter @n has reached @val. */
+static void stat_wait(Vgru *v, unsigned n, uint64_t val)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    while (dev_stat(v, n) < val) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+    }
 }
 
 typedef struct Fault {
@@ -182,14 +208,38 @@ static void respond(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t cmd,
     wr(v, VGRU_REG_RESP_CMD, cmd);
 }
 
-static void invalidate(Vgru *v, uint32_t cmd, uint32_t ctx, uint64_t start,
-                       uint64_t len)
+/* Write an invalidation without waiting for it. */
+static void invalidate_start(Vgru *v, uint32_t cmd, uint32_t ctx,
+                             uint64_t start, uint64_t len)
 {
     wr64(v, VGRU_REG_INV_START, start);
     wr64(v, VGRU_REG_INV_LEN, len);
     wr(v, VGRU_REG_INV_CTX, ctx);
     wr(v, VGRU_REG_INV_CMD, cmd);
-    g_assert_cmpuint(rd(v, VGRU_REG_INV_DONE), ==, ++v->inv_seq);
+    v->inv_seq++;
+}
+
+/* Poll, as the driver does, until INV_DONE has counted the last one. */
+static void invalidate_wait(Vgru *v)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    while (g_get_monotonic_time() < end) {
+        uint32_t done = rd(v, VGRU_REG_INV_DONE);
+
+        if (done == v->inv_seq) {
+            return;
+        }
+        g_assert_cmpint((int32_t)(v->inv_seq - done), >, 0);
+    }
+    g_assert_not_reached();
+}
+
+static void invalidate(Vgru *v, uint32_t cmd, uint32_t ctx, uint64_t start,
+                       uint64_t len)
+{
+    invalidate_start(v, cmd, ctx, start, len);
+    invalidate_wait(v);
 }
 
 /* Resolve one queued fault of @ctx: map its VA_BASE page RW, restart. */
@@ -207,7 +257,7 @@ static void resolve_fault(Vgru *v, uint32_t ctx, uint32_t tag)
     page = (f.va - VA_BASE) >> VGRU_PAGE_SHIFT;
     g_assert_cmpuint(page, <, NR_PAGES);
     dropin(v, ctx, f.va & ~(VGRU_PAGE_SIZE - 1),
-           DATA_PA + page * VGRU_PAGE_SIZE, VGRU_TLB_WRITE);
+           DATA_PA + (page + v->remap) * VGRU_PAGE_SIZE, VGRU_TLB_WRITE);
     respond(v, ctx, f.cb, VGRU_RESP_RESTART, 0);
     v->faults++;
 }
@@ -224,6 +274,7 @@ static uint32_t vgru_drive(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cb)
         g_assert_cmphex(qtest_readl(v->qts, MSI_PA), ==, MSI_DATA);
         qtest_writel(v->qts, MSI_PA, 0);
         resolve_fault(v, ctx, tag);
+        g_assert_true(!v->max_faults || v->faults <= v->max_faults);
     }
     g_assert_false(fault_pop(v, &f));
     return st;
@@ -252,6 +303,35 @@ static void assert_same(Vgru *v, uint64_t a, uint64_t b, size_t len)
 static unsigned pages_spanned(uint64_t off, uint64_t len)
 {
     return ((off + len - 1) >> VGRU_PAGE_SHIFT) - (off >> VGRU_PAGE_SHIFT) + 1;
+}
+
+/* Drop in the fake process's pages [off, off + len) of @ctx, writable. */
+static void map_pages(Vgru *v, uint32_t ctx, uint64_t off, uint64_t len)
+{
+    for (uint64_t p = off & ~(PAGE - 1); p < off + len; p += PAGE) {
+        dropin(v, ctx, VA_BASE + p, DATA_PA + p, VGRU_TLB_WRITE);
+    }
+}
+
+/* Every byte of the data pages [off, off + len) is @val. */
+static void assert_filled(Vgru *v, uint64_t off, size_t len, uint8_t val)
+{
+    g_autofree uint8_t *x = g_malloc(len);
+    g_autofree uint8_t *y = g_malloc(len);
+
+    qtest_memread(v->qts, DATA_PA + off, x, len);
+    memset(y, val, len);
+    g_assert_cmpmem(x, len, y, len);
+}
+
+static void vm_stop(Vgru *v)
+{
+    qtest_qmp_assert_success(v->qts, "{ 'execute': 'stop' }");
+}
+
+static void vm_cont(Vgru *v)
+{
+    qtest_qmp_assert_success(v->qts, "{ 'execute': 'cont' }");
 }
 
 /* Identity and geometry registers reflect the properties. */
@@ -418,6 +498,7 @@ static void test_fault_fail(void)
 /* A full fault queue holds faults back until the driver makes room. */
 static void test_queue_full(void)
 {
+    uint32_t first;
     Vgru v;
     Fault f;
 
@@ -431,14 +512,19 @@ static void test_queue_full(void)
     g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_FAULT);
     g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 1);
 
-    v.fq_head = 0;
-    g_assert_true(qtest_readl(v.qts, FQ_PA + VGRU_FR_CTX) == 0);
+    /* the contexts run on two workers: either may have faulted first */
+    first = qtest_readl(v.qts, FQ_PA + VGRU_FR_CTX);
+    g_assert_cmpuint(first, <=, 1);
     wr(&v, VGRU_REG_FQ_HEAD, ++v.fq_head);
     g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 2);
     f.ctx = qtest_readl(v.qts, FQ_PA + VGRU_FR_CTX);
     f.tag = qtest_readl(v.qts, FQ_PA + VGRU_FR_TAG);
-    g_assert_cmpuint(f.ctx, ==, 1);
-    g_assert_cmphex(f.tag, ==, 11);
+    g_assert_cmpuint(f.ctx, ==, !first);
+    g_assert_cmphex(f.tag, ==, 10 + !first);
+
+    /* the head moves forward only */
+    wr(&v, VGRU_REG_FQ_HEAD, 0);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_HEAD), ==, 1);
     vgru_stop(&v);
 }
 
@@ -593,6 +679,364 @@ static void test_parallel_cbs(void)
     vgru_stop(&v);
 }
 
+/*
+ * The invalidation handshake: an invalidation written while a batch is
+ * moving data through the translations it removes is counted only after
+ * that batch has stopped.  x-dma-delay-us holds each 64 KiB chunk in
+ * flight for 300 ms; the test invalidates the whole 128 KiB destination
+ * during the first chunk, waits for INV_DONE, overwrites the old pages
+ * with a marker and remaps the destination to other pages.  Not one byte
+ * may reach the old pages after INV_DONE: the first chunk went there
+ * before it, the second goes to the new pages.  An engine that counted
+ * the invalidation at once would overwrite the marker when the chunk's
+ * copy ends.
+ */
+static void test_inv_in_flight(void)
+{
+    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    const uint64_t moved = 96;          /* pages the remap adds */
+    const uint64_t done = 16 * PAGE;    /* the chunk in flight */
+    Vgru v;
+
+    vgru_start(&v, ",x-dma-delay-us=300000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    fill_pattern(&v, src, len, 5);
+
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    /* the first batch has translated every page: it is in flight */
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 2 * len / PAGE);
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE + dst, len);
+    qtest_memset(v.qts, DATA_PA + dst, 0xee, len);
+    v.remap = moved;
+    for (uint64_t p = 0; p < len; p += PAGE) {
+        dropin(&v, 0, VA_BASE + dst + p, DATA_PA + dst + moved * PAGE + p,
+               VGRU_TLB_WRITE);
+    }
+
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    assert_filled(&v, dst, len, 0xee);
+    assert_filled(&v, dst + moved * PAGE, done, 0);
+    assert_same(&v, src + done, dst + moved * PAGE + done, len - done);
+    vgru_stop(&v);
+}
+
+/*
+ * Context DISABLE and CTRL.RESET quiesce: when the write returns, the
+ * batch in flight has stopped, and nothing is written afterwards.
+ */
+static void test_disable_in_flight(void)
+{
+    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    Vgru v;
+
+    vgru_start(&v, ",x-dma-delay-us=200000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    fill_pattern(&v, src, len, 6);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 2 * len / PAGE);
+
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_DISABLE);
+    qtest_memset(v.qts, DATA_PA + dst, 0xee, len);
+    g_usleep(500 * 1000);
+    assert_filled(&v, dst, len, 0xee);
+    ctx_cmd(&v, 0, 2, VGRU_CTX_CMD_ENABLE);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 0);
+
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 4 * len / PAGE);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+    qtest_memset(v.qts, DATA_PA + dst, 0xdd, len);
+    g_usleep(500 * 1000);
+    assert_filled(&v, dst, len, 0xdd);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMMANDS), ==, 0);
+    vgru_stop(&v);
+}
+
+/*
+ * Unplugging the device with a copy in flight stops its workers: nothing
+ * is written after DEVICE_DELETED, and QEMU carries on.
+ */
+static void test_unplug_in_flight(void)
+{
+    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    Vgru v;
+
+    vgru_start(&v, ",id=vgru0,x-dma-delay-us=200000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 2 * len / PAGE);
+
+    qpci_unplug_acpi_device_test(v.qts, "vgru0", 4);
+    qtest_memset(v.qts, DATA_PA + dst, 0xcc, len);
+    g_usleep(500 * 1000);
+    assert_filled(&v, dst, len, 0xcc);
+    qtest_qmp_assert_success(v.qts, "{ 'execute': 'query-status' }");
+    vgru_stop(&v);
+}
+
+/*
+ * No DMA while the VM is stopped: a command started then waits, and one
+ * running when the VM stops pauses after its current chunk; both finish
+ * after 'cont'.
+ */
+static void test_vm_stop(void)
+{
+    const uint64_t len = 256 * PAGE, src = 0, dst = 256 * PAGE;
+    uint64_t p;
+    Vgru v;
+
+    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=20000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    fill_pattern(&v, src, len, 7);
+
+    vm_stop(&v);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_usleep(100 * 1000);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, 0);
+
+    vm_cont(&v);
+    stat_wait(&v, VGRU_STAT_BYTES, 1);
+    vm_stop(&v);
+    p = cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS);
+    g_assert_cmpuint(p, <, len);
+    g_usleep(100 * 1000);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, p);
+    assert_filled(&v, dst + p, len - p, 0);
+
+    vm_cont(&v);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, src, dst, len);
+    vgru_stop(&v);
+}
+
+/*
+ * Fair turns: with a long copy and a short one queued on the same worker,
+ * the short one runs after one share of the long one.  The short copy
+ * writes a page the long one reads near its end, so the long copy's
+ * result shows which ran first.  Both are started while the VM is stopped,
+ * so that the queue order is known.
+ */
+static void test_fairness(void)
+{
+    const uint64_t len = 256 * PAGE, src = 0, dst = 256 * PAGE;
+    const uint64_t small_src = 600 * PAGE, small_dst = 200 * PAGE;
+    Vgru v;
+
+    vgru_start(&v, ",tlb-sets=256");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    map_pages(&v, 0, small_src, PAGE);
+    fill_pattern(&v, src, len, 8);
+    fill_pattern(&v, small_src, PAGE, 9);
+
+    vm_stop(&v);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    copy_start(&v, 0, 1, VA_BASE + small_src, VA_BASE + small_dst, PAGE);
+    vm_cont(&v);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_DONE);
+    assert_same(&v, src, dst, small_dst);
+    assert_same(&v, small_src, dst + small_dst, PAGE);
+    assert_same(&v, src + small_dst + PAGE, dst + small_dst + PAGE,
+                len - small_dst - PAGE);
+    vgru_stop(&v);
+}
+
+/*
+ * A one-entry TLB cannot livelock a copy: the translation of a piece's
+ * other page is held by its CB, so each page faults once, even with two
+ * contexts evicting each other's entries; and a hold reused on restart
+ * is not counted again as a TLB hit.
+ */
+static void test_tlb_one_way(void)
+{
+    const uint64_t src = 0x10 + 3, dst = 20 * PAGE + 0x7ff;
+    const uint64_t len = 3 * PAGE + 100;
+    unsigned expect = pages_spanned(src, len) + pages_spanned(dst, len);
+    int64_t end;
+    Vgru v;
+
+    vgru_start(&v, ",tlb-sets=1,tlb-ways=1");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, src, len, 10);
+    v.max_faults = expect;
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, expect);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, expect);
+    assert_same(&v, src, dst, len);
+
+    /* two contexts, faults resolved in arrival order */
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, 40 * PAGE, len, 11);
+    fill_pattern(&v, 60 * PAGE, len, 12);
+    copy_start(&v, 0, 0, VA_BASE + 40 * PAGE, VA_BASE + 50 * PAGE, len);
+    copy_start(&v, 1, 0, VA_BASE + 60 * PAGE, VA_BASE + 70 * PAGE, len);
+    v.faults = 0;
+    end = g_get_monotonic_time() + WAIT_US;
+    while (cb_rd(&v, 0, 0, VGRU_CB_STATUS) != VGRU_CB_DONE ||
+           cb_rd(&v, 1, 0, VGRU_CB_STATUS) != VGRU_CB_DONE) {
+        Fault f;
+
+        g_assert_cmpuint(v.faults, <=, 4 * pages_spanned(0, len));
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        if (rd(&v, VGRU_REG_FQ_TAIL) != v.fq_head) {
+            f.ctx = qtest_readl(v.qts, FQ_PA + (v.fq_head % FQ_RECORDS) *
+                                VGRU_FQ_RECORD_SIZE + VGRU_FR_CTX);
+            resolve_fault(&v, f.ctx, f.ctx + 1);
+        }
+    }
+    assert_same(&v, 40 * PAGE, 50 * PAGE, len);
+    assert_same(&v, 60 * PAGE, 70 * PAGE, len);
+    vgru_stop(&v);
+}
+
+/*
+ * Targets that are not guest RAM fail the command with ERR_DMA from
+ * either end, before any byte moves: another device's registers, this
+ * device's command windows, and ROM (the BIOS).  Nothing is written there
+ * and both devices keep working.
+ */
+static void test_not_ram(void)
+{
+    const uint64_t rom = 0xfffff000ULL;
+    uint64_t other_ctrl, targets[3];
+    g_autofree uint8_t *before = g_malloc(PAGE);
+    g_autofree uint8_t *after = g_malloc(PAGE);
+    QPCIDevice *other;
+    QPCIBar bar;
+    Vgru v;
+
+    vgru_start(&v, ",contexts=4 -device vgru,addr=05.0");
+    other = qpci_device_find(v.bus, QPCI_DEVFN(5, 0));
+    g_assert_nonnull(other);
+    qpci_device_enable(other);
+    bar = qpci_iomap(other, VGRU_CTRL_BAR, NULL);
+    other_ctrl = bar.addr;
+    targets[0] = other_ctrl;
+    targets[1] = v.win.addr;
+    targets[2] = rom;
+    qtest_memread(v.qts, rom, before, PAGE);
+
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, 0, PAGE, 0x30);
+    for (int i = 0; i < 3; i++) {
+        for (int to = 0; to < 2; to++) {
+            /* the RAM end at VA_BASE, the other one at VA_BASE + 1 page */
+            dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+            dropin(&v, 0, VA_BASE + PAGE, targets[i], VGRU_TLB_WRITE);
+            copy_start(&v, 0, 0, VA_BASE + (to ? 0 : PAGE),
+                       VA_BASE + (to ? PAGE : 0) + 0x30, 64);
+            g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+            g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                            VGRU_ERR_DMA);
+            g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0);
+        }
+    }
+    g_assert_cmphex(qpci_io_readq(other, bar, VGRU_REG_FQ_BASE), ==, 0);
+    g_assert_cmphex(qpci_io_readl(other, bar, VGRU_REG_ID), ==, VGRU_ID);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_OPCODE), ==, 0);
+    qtest_memread(v.qts, rom, after, PAGE);
+    g_assert_cmpmem(before, PAGE, after, PAGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 0);
+
+    /* still working */
+    map_pages(&v, 0, 0, 2 * PAGE);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, PAGE);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, PAGE);
+    g_free(other);
+    vgru_stop(&v);
+}
+
+/*
+ * Disabling and enabling the device keeps a fault that waits for the
+ * driver: the new queue gets its record again, and a FQ_HEAD write while
+ * disabled posts nothing.
+ */
+static void test_reenable_keeps_faults(void)
+{
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, 0, 64, 13);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 1);
+
+    wr(&v, VGRU_REG_CTRL, 0);
+    qtest_writel(v.qts, MSI_PA, 0);
+    map_pages(&v, 1, 0, 2 * PAGE);
+    copy_start(&v, 1, 0, VA_BASE, VA_BASE + PAGE, 64);
+    wr(&v, VGRU_REG_FQ_HEAD, 1);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 1);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+
+    /* the new queue starts at 0 with the waiting fault in it */
+    qtest_memset(v.qts, FQ_PA, 0, FQ_RECORDS * VGRU_FQ_RECORD_SIZE);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 1);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.ctx, ==, 0);
+    g_assert_cmphex(f.va, ==, VA_BASE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+    respond(&v, 0, 0, VGRU_RESP_RESTART, 0);
+    v.faults = 1;
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+
+    /* context 1's command, started while disabled, has run */
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_DONE);
+    vgru_stop(&v);
+}
+
+/* A range may end exactly at 2^64; one byte more wraps. */
+static void test_range_end(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    copy_start(&v, 0, 0, -(uint64_t)8, VA_BASE, 8);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_cmphex(cb_rd64(&v, 0, 0, VGRU_CB_FAULT_ADDR), ==,
+                    -(uint64_t)8);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    copy_start(&v, 0, 0, VA_BASE, -(uint64_t)8, 9);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    vgru_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -605,5 +1049,14 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/bad-input", test_bad_input);
     qtest_add_func("/vgru/dma-to-own-bar", test_dma_to_own_bar);
     qtest_add_func("/vgru/parallel-cbs", test_parallel_cbs);
+    qtest_add_func("/vgru/inv-in-flight", test_inv_in_flight);
+    qtest_add_func("/vgru/disable-in-flight", test_disable_in_flight);
+    qtest_add_func("/vgru/unplug-in-flight", test_unplug_in_flight);
+    qtest_add_func("/vgru/vm-stop", test_vm_stop);
+    qtest_add_func("/vgru/fairness", test_fairness);
+    qtest_add_func("/vgru/tlb-one-way", test_tlb_one_way);
+    qtest_add_func("/vgru/not-ram", test_not_ram);
+    qtest_add_func("/vgru/reenable-keeps-faults", test_reenable_keeps_faults);
+    qtest_add_func("/vgru/range-end", test_range_end);
     return g_test_run();
 }

@@ -1,0 +1,238 @@
+/*
+ * vgru device model: what its files share.
+ *
+ *   vgru.c         control registers, command windows, QOM life cycle
+ *   vgru-tlb.c     the TLB and the translations a CB holds
+ *   vgru-engine.c  worker threads, commands, the invalidation handshake,
+ *                  quiescing for context and device state changes
+ *   vgru-fq.c      the fault queue and fault responses
+ *
+ * Threads.  MMIO handlers, bottom halves and the VM state handler run
+ * with the BQL; the workers never take it.  Commands run on the workers,
+ * outside the BQL: a worker translates a share of a command under the
+ * device lock, drops the lock, maps guest RAM and copies once, then
+ * retakes the lock to account for it.  Anything that needs the BQL
+ * (fault records, MSI-X) is handed to a bottom half.
+ *
+ * Lock order: BQL -> VgruState.lock.  Fields marked (L) are protected by
+ * that lock.  Code holding the BQL may wait on VgruState.idle for the
+ * workers (they never need the BQL, so they always get there); nothing
+ * else sleeps with the lock held.
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ */
+#ifndef HW_MISC_VGRU_INTERNAL_H
+#define HW_MISC_VGRU_INTERNAL_H
+
+#include "qemu/queue.h"
+#include "qemu/thread.h"
+#include "qemu/units.h"
+#include "hw/pci/pci.h"
+#include "sysemu/runstate.h"
+#include "hw/misc/vgru_regs.h"
+
+#define TYPE_VGRU "vgru"
+OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
+
+#define VGRU_MAX_CONTEXTS   1024
+#define VGRU_MAX_CBS        (VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE)
+#define VGRU_MAX_TLB        (1u << 20)
+#define VGRU_MAX_WORKERS    16
+#define VGRU_MAX_DMA_DELAY_US   1000000
+
+/*
+ * Bytes a CB may move in one turn on its worker before the next CB of
+ * the run queue gets its turn; also the most one batch can hold back an
+ * invalidation (less: a batch stops early when one waits for it).
+ */
+#define VGRU_SHARE          (256 * KiB)
+/* A share split at every page of source and destination, plus one. */
+#define VGRU_MAX_PIECES     (2 * VGRU_SHARE / VGRU_PAGE_SIZE + 1)
+/* Bytes copied between two looks at VgruWorker.cancel. */
+#define VGRU_CHUNK          (64 * KiB)
+
+typedef struct VgruState VgruState;
+
+typedef struct VgruTlbEntry {
+    uint64_t vpn;               /* virtual page number */
+    uint64_t ppn;               /* bus page number */
+    uint64_t epoch;             /* live only while its context's epoch */
+    uint32_t ctx;
+    bool valid;
+    bool writable;
+} VgruTlbEntry;
+
+/*
+ * A translation a CB keeps for the page its current piece reads (HOLD_SRC)
+ * or writes (HOLD_DST).  Holds let a piece that needs two translations
+ * finish even if each drop-in evicts the other from the TLB; invalidations
+ * remove them exactly like TLB entries.
+ */
+enum { VGRU_HOLD_SRC, VGRU_HOLD_DST, VGRU_NR_HOLDS };
+
+typedef struct VgruHold {
+    uint64_t vpn;
+    uint64_t ppn;
+    bool valid;
+    bool writable;
+    bool counted;               /* already counted in TLB_HITS */
+} VgruHold;
+
+typedef struct VgruCb {
+    /* operands, written by the process (L) */
+    uint32_t opcode;
+    uint32_t flags;
+    uint64_t src;
+    uint64_t dst;
+    uint64_t len;
+
+    /* state the process reads (L) */
+    uint32_t status;            /* VGRU_CB_* */
+    uint32_t error;
+    uint64_t progress;
+    uint64_t fault_addr;
+    uint32_t fault_flags;
+
+    /* engine (L) */
+    uint32_t ctx;               /* fixed at realize */
+    uint32_t index;
+    bool queued;                /* on its worker's run queue */
+    bool busy;                  /* a worker is moving a batch of it */
+    bool faulting;              /* on VgruState.faults */
+    bool fault_posted;          /* its record is in the fault queue */
+    VgruHold hold[VGRU_NR_HOLDS];
+    QTAILQ_ENTRY(VgruCb) run_link;
+    QTAILQ_ENTRY(VgruCb) fault_link;
+} VgruCb;
+
+typedef struct VgruContext {
+    bool enabled;               /* (L) */
+    uint32_t tag;               /* (L) */
+    uint64_t epoch;             /* (L) TLB entries of older epochs are dead */
+    uint32_t nr_entries;        /* (L) live TLB entries */
+    VgruCb *cbs;
+} VgruContext;
+
+/* One physically contiguous run of a batch. */
+typedef struct VgruPiece {
+    dma_addr_t src;
+    dma_addr_t dst;
+    uint64_t len;
+} VgruPiece;
+
+typedef struct VgruWorker {
+    VgruState *s;
+    QemuThread thread;
+    QemuCond wake;              /* work queued, engine resumed, or stop */
+    QTAILQ_HEAD(, VgruCb) runq; /* (L) active CBs of its contexts, FIFO */
+
+    /* the batch in flight (L); cb is NULL when there is none */
+    VgruCb *cb;
+    uint64_t src_first, src_last;   /* virtual pages it translated */
+    uint64_t dst_first, dst_last;
+    bool blocking;              /* an invalidation waits for it ... */
+    uint32_t blocks;            /* ... this one, the first */
+    bool cancel;                /* atomic: stop after the current chunk */
+
+    /* the plan of that batch, private to the worker */
+    unsigned nr_pieces;
+    uint64_t bytes;
+    VgruPiece pieces[VGRU_MAX_PIECES];
+} VgruWorker;
+
+struct VgruState {
+    PCIDevice parent_obj;
+
+    MemoryRegion ctrl_mmio;
+    MemoryRegion window_mmio;
+    QEMUBH *fault_bh;           /* posts fault records, under the BQL */
+    VMChangeStateEntry *vm_change;
+
+    /* geometry and tuning (properties) */
+    uint32_t nr_contexts;
+    uint32_t nr_cbs;
+    uint32_t tlb_sets;
+    uint32_t tlb_ways;
+    uint32_t nr_workers;
+    uint32_t x_dma_delay_us;    /* testing: stall each copy this long */
+
+    QemuMutex lock;
+    QemuCond idle;              /* a batch ended: quiescers look again */
+
+    /* control registers (L) */
+    uint32_t ctrl;
+    uint32_t status;
+    uint64_t fq_base_reg;
+    uint32_t fq_size_reg;
+    uint64_t fq_base;           /* latched at enable */
+    uint32_t fq_size;
+    uint32_t fq_head;
+    uint32_t fq_tail;
+    uint32_t ctx_sel;
+    uint32_t ctx_tag;
+    uint64_t tlb_vaddr;
+    uint64_t tlb_paddr;
+    uint32_t tlb_ctx;
+    uint32_t tlb_flags;
+    uint64_t inv_start;
+    uint64_t inv_len;
+    uint32_t inv_ctx;
+    uint32_t inv_issued;        /* invalidations written */
+    uint32_t inv_done;          /* ... and counted complete (INV_DONE) */
+    uint32_t resp_ctx;
+    uint32_t resp_cb;
+    uint32_t resp_code;
+    uint64_t stats[VGRU_STAT_NR];
+
+    /* engine (L) */
+    bool vm_running;            /* false: workers idle, no DMA */
+    bool stopping;              /* unrealize: workers exit */
+    QTAILQ_HEAD(, VgruCb) faults;   /* faulted CBs in arrival order */
+
+    VgruContext *contexts;
+    VgruTlbEntry *tlb;          /* tlb_sets * tlb_ways (L) */
+    uint32_t *tlb_victim;       /* next way to replace, per set (L) */
+    VgruWorker *workers;
+};
+
+static inline bool vgru_enabled(VgruState *s)
+{
+    return s->ctrl & VGRU_CTRL_ENABLE;
+}
+
+static inline VgruCb *vgru_cb(VgruState *s, uint32_t ctx, uint32_t cbi)
+{
+    return &s->contexts[ctx].cbs[cbi];
+}
+
+/* vgru-tlb.c; all with the lock held */
+void vgru_tlb_dropin(VgruState *s);
+uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
+                        uint64_t first, uint64_t last);
+bool vgru_cb_translate(VgruState *s, VgruCb *cb, int hold, uint64_t va,
+                       dma_addr_t *pa);
+void vgru_cb_drop_holds(VgruCb *cb);
+void vgru_tlb_reset(VgruState *s);
+
+/* vgru-engine.c */
+void vgru_engine_realize(VgruState *s);
+void vgru_engine_unrealize(VgruState *s);
+void vgru_cb_start(VgruState *s, VgruCb *cb);
+void vgru_cb_queue(VgruState *s, VgruCb *cb);
+void vgru_cb_finish(VgruState *s, VgruCb *cb, uint32_t status,
+                    uint32_t error);
+void vgru_ctx_stop(VgruState *s, uint32_t ctx);
+void vgru_engine_quiesce(VgruState *s);
+void vgru_engine_kick(VgruState *s);
+void vgru_invalidate(VgruState *s, uint32_t cmd);
+
+/* vgru-fq.c */
+void vgru_fq_post(VgruState *s);
+void vgru_fq_repost(VgruState *s);
+void vgru_fault_raise(VgruState *s, VgruCb *cb);
+void vgru_fault_forget(VgruState *s, VgruCb *cb);
+void vgru_fault_response(VgruState *s, uint32_t cmd);
+void vgru_fault_bh(void *opaque);
+
+#endif /* HW_MISC_VGRU_INTERNAL_H */
