@@ -87,11 +87,8 @@ kernel-debug: deps
 
 MODULE_DEBUG := $(BUILD)/module-debug
 module-debug: kernel-debug
-	@mkdir -p $(MODULE_DEBUG)/driver $(MODULE_DEBUG)/include $(BUILD)/logs
-	@cp -u Kbuild $(MODULE_DEBUG)/
-	@cp -u driver/Kbuild $(filter-out %.mod.c,$(wildcard driver/*.[ch])) \
-		$(MODULE_DEBUG)/driver/
-	@cp -u include/*.h $(MODULE_DEBUG)/include/
+	@mkdir -p $(BUILD)/logs
+	@scripts/copy-driver $(MODULE_DEBUG)
 	@rel=$$(basename "$$(ls -d $(BUILD)/kernel-debug/current/lib/modules/*)") && \
 	$(MAKE) --no-print-directory -C $(BUILD)/kernel-debug/current/lib/modules/$$rel/build \
 		M=$(MODULE_DEBUG) W=1 modules 2>&1 | tee $(BUILD)/logs/module-debug.log; \
