@@ -45,7 +45,9 @@ struct vgru_ctx_stats {
 	__u64 dropins;		/* translations written to the device TLB */
 	__u64 retries;		/* resolutions redone after an invalidation */
 	__u64 invalidations;	/* notifier ranges of the mm, held or not */
-	__u64 reserved[3];
+	__u64 notices;		/* completion notices of the context */
+	__u64 prefaults;	/* pages VGRU_IOC_PREFAULT dropped in */
+	__u64 reserved[1];
 };
 
 /*
@@ -68,7 +70,8 @@ struct vgru_wait {
  * bytes resolved from @addr on.  Errors: -EFAULT (a page is not mapped,
  * or not memory; @done tells where), -EPERM (write to a read-only
  * mapping), -EINVAL (range wraps, unknown flags, reserved not zero),
- * -EINTR (a signal; @done tells how far it got).
+ * -EINTR (a signal; @done tells how far it got), -EACCES (the caller is
+ * not the process that opened the file).
  */
 #define VGRU_PREFAULT_WRITE	(1u << 0)
 
