@@ -43,6 +43,8 @@ struct vgru_stats {
 	uint64_t dropins;	/* translations written to the device TLB */
 	uint64_t retries;	/* resolutions redone after an overlapping invalidation */
 	uint64_t invalidations;	/* address ranges changed and flushed */
+	uint64_t notices;	/* completion notices of the context */
+	uint64_t prefaults;	/* pages vgru_prefault() dropped in */
 };
 
 /*
@@ -184,7 +186,10 @@ int vgru_submit_batch(struct vgru *v, const struct vgru_desc *list,
  */
 int vgru_wait(struct vgru *v, int t, int timeout_ms, struct vgru_result *res);
 
-/* vgru_test - as vgru_wait() without waiting: -EAGAIN while it runs */
+/*
+ * vgru_test - as vgru_wait() without waiting: -EBUSY while it runs (not
+ * -EAGAIN, which is -EWOULDBLOCK, a NO_BLOCK command's error)
+ */
 int vgru_test(struct vgru *v, int t, struct vgru_result *res);
 
 /*
