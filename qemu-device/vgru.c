@@ -5,8 +5,10 @@
  * name their own virtual addresses.  The device translates them with its
  * own TLB, tagged by context; a miss is never resolved here: the device
  * queues a fault record, raises MSI-X and waits for the driver to drop in
- * the translation and restart the command.  Worker threads move the data
- * (vgru-engine.c).
+ * the translation and restart the command (or, if the command asks, ends
+ * it at once).  Worker threads run the commands (vgru-engine.c); a command
+ * can write a completion record into the process's memory and post a
+ * notice into the event queue when it ends.
  *
  * This file: the control registers, the command windows and the QOM life
  * cycle.  vgru-internal.h maps the other files and the locking rules.  The
@@ -76,23 +78,21 @@ static void vgru_reset_state(VgruState *s)
     s->inv_start = s->inv_len = 0;
     s->inv_ctx = 0;
     s->inv_issued = s->inv_done = 0;
-    s->resp_ctx = s->resp_cb = s->resp_code = 0;
+    s->resp_ctx = s->resp_cb = s->resp_code = s->resp_seq = 0;
+    s->fault_seq = 0;
     memset(s->stats, 0, sizeof(s->stats));
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].enabled = false;
         s->contexts[c].tag = 0;
+        s->contexts[c].starts = 0;
         for (uint32_t b = 0; b < s->nr_cbs; b++) {
-            VgruCb *cb = vgru_cb(s, c, b);
-
-            memset(cb, 0, sizeof(*cb));
-            cb->ctx = c;
-            cb->index = b;
+            vgru_cb_init(vgru_cb(s, c, b), c, b);
         }
     }
     for (uint32_t i = 0; i < s->nr_workers; i++) {
         QTAILQ_INIT(&s->workers[i].runq);
     }
-    QTAILQ_INIT(&s->faults);
+    QTAILQ_INIT(&s->events);
     vgru_tlb_reset(s);
 }
 
@@ -240,6 +240,9 @@ static uint64_t vgru_ctrl_read(void *opaque, hwaddr addr, unsigned size)
     case VGRU_REG_RESP_CODE:
         val = s->resp_code;
         break;
+    case VGRU_REG_RESP_SEQ:
+        val = s->resp_seq;
+        break;
     case VGRU_REG_STAT(0) ... VGRU_REG_STAT(VGRU_STAT_NR) - 1:
         val = vgru_half(s->stats[(addr - VGRU_REG_STAT(0)) / 8], addr);
         break;
@@ -326,6 +329,9 @@ static void vgru_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
     case VGRU_REG_RESP_CODE:
         s->resp_code = val;
         break;
+    case VGRU_REG_RESP_SEQ:
+        s->resp_seq = val;
+        break;
     case VGRU_REG_RESP_CMD:
         vgru_fault_response(s, val);
         break;
@@ -381,18 +387,24 @@ static uint64_t vgru_window_read(void *opaque, hwaddr addr, unsigned size)
     }
     switch (reg) {
     case VGRU_CB_OPCODE:
-        return cb->opcode;
+        return cb->regs.opcode;
     case VGRU_CB_FLAGS:
-        return cb->flags;
+        return cb->regs.flags;
     case VGRU_CB_SRC:
     case VGRU_CB_SRC + 4:
-        return vgru_half(cb->src, reg);
+        return vgru_half(cb->regs.src, reg);
     case VGRU_CB_DST:
     case VGRU_CB_DST + 4:
-        return vgru_half(cb->dst, reg);
+        return vgru_half(cb->regs.dst, reg);
     case VGRU_CB_LEN:
     case VGRU_CB_LEN + 4:
-        return vgru_half(cb->len, reg);
+        return vgru_half(cb->regs.len, reg);
+    case VGRU_CB_ARG:
+    case VGRU_CB_ARG + 4:
+        return vgru_half(cb->regs.arg, reg);
+    case VGRU_CB_COMP:
+    case VGRU_CB_COMP + 4:
+        return vgru_half(cb->regs.comp, reg);
     case VGRU_CB_STATUS:
         return cb->status;
     case VGRU_CB_ERROR_CODE:
@@ -403,6 +415,9 @@ static uint64_t vgru_window_read(void *opaque, hwaddr addr, unsigned size)
     case VGRU_CB_FAULT_ADDR:
     case VGRU_CB_FAULT_ADDR + 4:
         return vgru_half(cb->fault_addr, reg);
+    case VGRU_CB_RESULT:
+    case VGRU_CB_RESULT + 4:
+        return vgru_half(cb->result, reg);
     default:
         return 0;
     }
@@ -424,6 +439,10 @@ static void vgru_window_write(void *opaque, hwaddr addr, uint64_t val,
                       " outside an enabled context's CBs\n", addr);
         return;
     }
+    if (reg == VGRU_CB_DOORBELL) {
+        vgru_cb_doorbell(s, cb, val);
+        return;
+    }
     if (cb->status == VGRU_CB_ACTIVE || cb->status == VGRU_CB_FAULT) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: write to busy CB %u/%u ignored\n", ctx, cbi);
@@ -431,30 +450,30 @@ static void vgru_window_write(void *opaque, hwaddr addr, uint64_t val,
     }
     switch (reg) {
     case VGRU_CB_OPCODE:
-        cb->opcode = val;
+        cb->regs.opcode = val;
         break;
     case VGRU_CB_FLAGS:
-        cb->flags = val;
+        cb->regs.flags = val;
         break;
     case VGRU_CB_SRC:
     case VGRU_CB_SRC + 4:
-        vgru_set_half(&cb->src, reg, val);
+        vgru_set_half(&cb->regs.src, reg, val);
         break;
     case VGRU_CB_DST:
     case VGRU_CB_DST + 4:
-        vgru_set_half(&cb->dst, reg, val);
+        vgru_set_half(&cb->regs.dst, reg, val);
         break;
     case VGRU_CB_LEN:
     case VGRU_CB_LEN + 4:
-        vgru_set_half(&cb->len, reg, val);
+        vgru_set_half(&cb->regs.len, reg, val);
         break;
-    case VGRU_CB_DOORBELL:
-        if (val == VGRU_CB_START) {
-            vgru_cb_start(s, cb);
-        } else {
-            qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad doorbell value %u\n",
-                          (uint32_t)val);
-        }
+    case VGRU_CB_ARG:
+    case VGRU_CB_ARG + 4:
+        vgru_set_half(&cb->regs.arg, reg, val);
+        break;
+    case VGRU_CB_COMP:
+    case VGRU_CB_COMP + 4:
+        vgru_set_half(&cb->regs.comp, reg, val);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR,
@@ -493,7 +512,11 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vgru: cbs must be 1..%u", VGRU_MAX_CBS);
         return;
     }
-    if (s->tlb_sets == 0 || s->tlb_ways == 0 ||
+    if (!is_power_of_2(s->tlb_sets)) {
+        error_setg(errp, "vgru: tlb-sets must be a power of two");
+        return;
+    }
+    if (s->tlb_ways == 0 ||
         (uint64_t)s->tlb_sets * s->tlb_ways > VGRU_MAX_TLB) {
         error_setg(errp, "vgru: tlb-sets * tlb-ways must be 1..%u",
                    VGRU_MAX_TLB);
@@ -517,8 +540,7 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].cbs = g_new0(VgruCb, s->nr_cbs);
         for (uint32_t b = 0; b < s->nr_cbs; b++) {
-            s->contexts[c].cbs[b].ctx = c;
-            s->contexts[c].cbs[b].index = b;
+            vgru_cb_init(&s->contexts[c].cbs[b], c, b);
         }
     }
     s->tlb = g_new0(VgruTlbEntry, s->tlb_sets * s->tlb_ways);
@@ -579,7 +601,7 @@ static const VMStateDescription vmstate_vgru = {
 
 static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("contexts", VgruState, nr_contexts, 16),
-    DEFINE_PROP_UINT32("cbs", VgruState, nr_cbs, 4),
+    DEFINE_PROP_UINT32("cbs", VgruState, nr_cbs, 16),
     DEFINE_PROP_UINT32("tlb-sets", VgruState, tlb_sets, 64),
     DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),

@@ -38,6 +38,7 @@ typedef struct Vgru {
     QPCIBar ctrl;
     QPCIBar win;
     uint32_t fq_head;
+    uint32_t fq_size;
     uint32_t inv_seq;
     unsigned faults;            /* resolved by vgru_drive */
     unsigned max_faults;        /* vgru_drive fails beyond (0: no limit) */
@@ -100,7 +101,7 @@ static void vgru_enable(Vgru *v, uint32_t fq_records)
     uint64_t entry;
 
     qpci_msix_enable(v->dev);
-    entry = v->dev->msix_table_off + VGRU_MSIX_FAULT * PCI_MSIX_ENTRY_SIZE;
+    entry = v->dev->msix_table_off + VGRU_MSIX_EVENT * PCI_MSIX_ENTRY_SIZE;
     qpci_io_writel(v->dev, v->dev->msix_table_bar,
                    entry + PCI_MSIX_ENTRY_LOWER_ADDR, MSI_PA);
     qpci_io_writel(v->dev, v->dev->msix_table_bar,
@@ -113,6 +114,7 @@ static void vgru_enable(Vgru *v, uint32_t fq_records)
     wr64(v, VGRU_REG_FQ_BASE, FQ_PA);
     wr(v, VGRU_REG_FQ_SIZE, fq_records);
     wr(v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    v->fq_size = fq_records;
     g_assert_cmphex(rd(v, VGRU_REG_STATUS), ==, VGRU_STATUS_ENABLED);
 }
 
@@ -123,16 +125,36 @@ static void ctx_cmd(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cmd)
     wr(v, VGRU_REG_CTX_CMD, cmd);
 }
 
+/* A descriptor, as in a CB or an entry of a BATCH list. */
+typedef struct Desc {
+    uint32_t op, flags;
+    uint64_t src, dst, len, arg, comp;
+} Desc;
+
+static void doorbell(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t val)
+{
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DOORBELL), val);
+}
+
+/* Write @d into the CB and ring START. */
+static void cmd_start(Vgru *v, uint32_t ctx, uint32_t cb, const Desc *d)
+{
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_OPCODE), d->op);
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_FLAGS), d->flags);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_SRC), d->src);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DST), d->dst);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_LEN), d->len);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_ARG), d->arg);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_COMP), d->comp);
+    doorbell(v, ctx, cb, VGRU_CB_START);
+}
+
 static void copy_start(Vgru *v, uint32_t ctx, uint32_t cb, uint64_t src,
                        uint64_t dst, uint64_t len)
 {
-    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_OPCODE),
-                   VGRU_OP_COPY);
-    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_SRC), src);
-    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DST), dst);
-    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_LEN), len);
-    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DOORBELL),
-                   VGRU_CB_START);
+    Desc d = { .op = VGRU_OP_COPY, .src = src, .dst = dst, .len = len };
+
+    cmd_start(v, ctx, cb, &d);
 }
 
 static uint64_t cb_rd64(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t reg)
@@ -170,12 +192,12 @@ static void stat_wait(Vgru *v, unsigned n, uint64_t val)
 
 typedef struct Fault {
     uint64_t va;
-    uint32_t ctx, tag, cb, flags;
+    uint32_t ctx, tag, cb, flags, seq, type;
 } Fault;
 
 static bool fault_pop(Vgru *v, Fault *f)
 {
-    uint64_t pa = FQ_PA + (v->fq_head % FQ_RECORDS) * VGRU_FQ_RECORD_SIZE;
+    uint64_t pa = FQ_PA + (v->fq_head % v->fq_size) * VGRU_FQ_RECORD_SIZE;
 
     if (rd(v, VGRU_REG_FQ_TAIL) == v->fq_head) {
         return false;
@@ -185,6 +207,8 @@ static bool fault_pop(Vgru *v, Fault *f)
     f->tag = qtest_readl(v->qts, pa + VGRU_FR_TAG);
     f->cb = qtest_readl(v->qts, pa + VGRU_FR_CB);
     f->flags = qtest_readl(v->qts, pa + VGRU_FR_FLAGS);
+    f->seq = qtest_readl(v->qts, pa + VGRU_FR_SEQ);
+    f->type = qtest_readl(v->qts, pa + VGRU_FR_TYPE);
     wr(v, VGRU_REG_FQ_HEAD, ++v->fq_head);
     return true;
 }
@@ -199,12 +223,13 @@ static void dropin(Vgru *v, uint32_t ctx, uint64_t va, uint64_t pa,
     wr(v, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
 }
 
-static void respond(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t cmd,
-                    uint32_t code)
+/* Answer the fault of record @f. */
+static void respond(Vgru *v, const Fault *f, uint32_t cmd, uint32_t code)
 {
-    wr(v, VGRU_REG_RESP_CTX, ctx);
-    wr(v, VGRU_REG_RESP_CB, cb);
+    wr(v, VGRU_REG_RESP_CTX, f->ctx);
+    wr(v, VGRU_REG_RESP_CB, f->cb);
     wr(v, VGRU_REG_RESP_CODE, code);
+    wr(v, VGRU_REG_RESP_SEQ, f->seq);
     wr(v, VGRU_REG_RESP_CMD, cmd);
 }
 
@@ -249,6 +274,8 @@ static void resolve_fault(Vgru *v, uint32_t ctx, uint32_t tag)
     Fault f;
 
     g_assert_true(fault_pop(v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+    g_assert_cmpuint(f.seq, !=, 0);
     g_assert_cmpuint(f.ctx, ==, ctx);
     g_assert_cmphex(f.tag, ==, tag);
     g_assert_cmphex(f.va, ==, qpci_io_readq(v->dev, v->win,
@@ -258,7 +285,7 @@ static void resolve_fault(Vgru *v, uint32_t ctx, uint32_t tag)
     g_assert_cmpuint(page, <, NR_PAGES);
     dropin(v, ctx, f.va & ~(VGRU_PAGE_SIZE - 1),
            DATA_PA + (page + v->remap) * VGRU_PAGE_SIZE, VGRU_TLB_WRITE);
-    respond(v, ctx, f.cb, VGRU_RESP_RESTART, 0);
+    respond(v, &f, VGRU_RESP_RESTART, 0);
     v->faults++;
 }
 
@@ -332,6 +359,84 @@ static void vm_stop(Vgru *v)
 static void vm_cont(Vgru *v)
 {
     qtest_qmp_assert_success(v->qts, "{ 'execute': 'cont' }");
+}
+
+/* Completion records of the tests live in the fake process's page 900. */
+#define COMP_OFF    (900 * PAGE)
+
+typedef struct Comp {
+    uint32_t status, error;
+    uint64_t progress, fault_addr, result;
+} Comp;
+
+/* The completion record at the fake process's offset @off. */
+static Comp comp_read(Vgru *v, uint64_t off)
+{
+    uint64_t pa = DATA_PA + off;
+
+    return (Comp) {
+        .status = qtest_readl(v->qts, pa + VGRU_COMP_STATUS),
+        .error = qtest_readl(v->qts, pa + VGRU_COMP_ERROR),
+        .progress = qtest_readq(v->qts, pa + VGRU_COMP_PROGRESS),
+        .fault_addr = qtest_readq(v->qts, pa + VGRU_COMP_FAULT_ADDR),
+        .result = qtest_readq(v->qts, pa + VGRU_COMP_RESULT),
+    };
+}
+
+static void assert_comp(Vgru *v, uint64_t off, uint32_t status,
+                        uint32_t error, uint64_t progress,
+                        uint64_t fault_addr, uint64_t result)
+{
+    Comp c = comp_read(v, off);
+
+    g_assert_cmpuint(c.status, ==, status);
+    g_assert_cmphex(c.error, ==, error);
+    g_assert_cmpuint(c.progress, ==, progress);
+    g_assert_cmphex(c.fault_addr, ==, fault_addr);
+    g_assert_cmphex(c.result, ==, result);
+}
+
+/* Poll until FQ_TAIL is @val (records are posted by a bottom half). */
+static void tail_wait(Vgru *v, uint32_t val)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    while (rd(v, VGRU_REG_FQ_TAIL) != val) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+    }
+}
+
+/*
+ * Nothing more is queued, and no MSI-X message sent, for a while: long
+ * enough for workers and bottom halves to have run (each read lets the
+ * main loop run).
+ */
+static void assert_quiet(Vgru *v)
+{
+    int64_t end = g_get_monotonic_time() + 200 * 1000;
+
+    while (g_get_monotonic_time() < end) {
+        g_assert_cmpuint(rd(v, VGRU_REG_FQ_TAIL), ==, v->fq_head);
+    }
+    g_assert_cmphex(qtest_readl(v->qts, MSI_PA), ==, 0);
+}
+
+/* Pop one record, a notice of (@ctx, @tag, @cb) sent with one message. */
+static void notice_pop(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cb)
+{
+    Fault f;
+
+    tail_wait(v, v->fq_head + 1);
+    g_assert_cmphex(qtest_readl(v->qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v->qts, MSI_PA, 0);
+    g_assert_true(fault_pop(v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+    g_assert_cmpuint(f.ctx, ==, ctx);
+    g_assert_cmphex(f.tag, ==, tag);
+    g_assert_cmpuint(f.cb, ==, cb);
+    g_assert_cmphex(f.va, ==, 0);
+    g_assert_cmphex(f.flags, ==, 0);
+    g_assert_cmphex(f.seq, ==, 0);
 }
 
 /* Identity and geometry registers reflect the properties. */
@@ -467,7 +572,7 @@ static void test_permission_fault(void)
     g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
     dropin(&v, 2, VA_BASE + VGRU_PAGE_SIZE, DATA_PA + VGRU_PAGE_SIZE,
            VGRU_TLB_WRITE);
-    respond(&v, 2, 0, VGRU_RESP_RESTART, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
     g_assert_cmpuint(cb_wait(&v, 2, 0), ==, VGRU_CB_DONE);
     vgru_stop(&v);
 }
@@ -482,11 +587,12 @@ static void test_fault_fail(void)
     vgru_enable(&v, FQ_RECORDS);
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
     dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
-    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 0x800, VGRU_PAGE_SIZE);
+    dropin(&v, 0, VA_BASE + 2 * PAGE, DATA_PA + 2 * PAGE, VGRU_TLB_WRITE);
+    copy_start(&v, 0, 0, VA_BASE + 2 * PAGE, VA_BASE + 0x800, PAGE);
     g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
     g_assert_true(fault_pop(&v, &f));
     g_assert_cmphex(f.va, ==, VA_BASE + VGRU_PAGE_SIZE);
-    respond(&v, 0, 0, VGRU_RESP_FAIL, 14);
+    respond(&v, &f, VGRU_RESP_FAIL, 14);
     g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
     g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
                     VGRU_ERR_FAULT | 14 << 16);
@@ -557,8 +663,8 @@ static void test_bad_input(void)
     dropin(&v, 7, VA_BASE, DATA_PA, 0);
     dropin(&v, 0, VA_BASE, DATA_PA, 0);         /* context 0 disabled */
     g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 0);
-    respond(&v, 5, 0, VGRU_RESP_RESTART, 0);
-    respond(&v, 0, 99, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 5 }, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 0, .cb = 99 }, VGRU_RESP_RESTART, 0);
     wr(&v, VGRU_REG_INV_CTX, 9);
     wr(&v, VGRU_REG_INV_CMD, VGRU_INV_CMD_CONTEXT);
     wr(&v, VGRU_REG_INV_CMD, 77);
@@ -570,7 +676,7 @@ static void test_bad_input(void)
 
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
     /* a response to a CB that has no fault is ignored */
-    respond(&v, 0, 0, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 0, .cb = 0 }, VGRU_RESP_RESTART, 0);
     g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
 
     qpci_io_writel(v.dev, v.win, cb_off(0, 0, VGRU_CB_OPCODE), 42);
@@ -598,7 +704,8 @@ static void test_bad_input(void)
                      ==, 8);
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_DISABLE);
     g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
-    respond(&v, 0, 1, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 0, .cb = 1, .seq = 1 }, VGRU_RESP_RESTART,
+            0);
 
     /* a head beyond the tail is refused */
     wr(&v, VGRU_REG_FQ_HEAD, 1000);
@@ -1008,7 +1115,7 @@ static void test_reenable_keeps_faults(void)
     g_assert_cmphex(f.va, ==, VA_BASE);
     qtest_writel(v.qts, MSI_PA, 0);
     dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
-    respond(&v, 0, 0, VGRU_RESP_RESTART, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
     v.faults = 1;
     g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
     assert_same(&v, 0, PAGE, 64);
@@ -1037,6 +1144,379 @@ static void test_range_end(void)
     vgru_stop(&v);
 }
 
+/*
+ * v2 CB layout: CBs 0x80 apart, 16 by default, every descriptor register
+ * reads back, the state registers read zero before a command.
+ */
+static void test_cb_layout(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 16);
+    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020000);
+    g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, 2);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 1, 1, VGRU_CTX_CMD_ENABLE);
+    for (uint32_t cb = 0; cb < 16; cb++) {
+        qpci_io_writel(v.dev, v.win, cb_off(1, cb, VGRU_CB_OPCODE), cb + 1);
+        qpci_io_writel(v.dev, v.win, cb_off(1, cb, VGRU_CB_FLAGS), cb + 2);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_SRC), cb + 3);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_DST), cb + 4);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_LEN), cb + 5);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_ARG),
+                       0x1122334455667788ULL + cb);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_COMP), cb * 32);
+    }
+    for (uint32_t cb = 0; cb < 16; cb++) {
+        g_assert_cmpuint(cb_rd(&v, 1, cb, VGRU_CB_OPCODE), ==, cb + 1);
+        g_assert_cmpuint(cb_rd(&v, 1, cb, VGRU_CB_FLAGS), ==, cb + 2);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_SRC), ==, cb + 3);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_DST), ==, cb + 4);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_LEN), ==, cb + 5);
+        g_assert_cmphex(cb_rd64(&v, 1, cb, VGRU_CB_ARG), ==,
+                        0x1122334455667788ULL + cb);
+        g_assert_cmphex(cb_rd(&v, 1, cb, VGRU_CB_ARG + 4), ==, 0x11223344);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_COMP), ==, cb * 32);
+        g_assert_cmpuint(cb_rd(&v, 1, cb, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_RESULT), ==, 0);
+    }
+    vgru_stop(&v);
+
+    /* the most a 4 KiB window holds */
+    vgru_start(&v, ",cbs=32");
+    g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 32);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    cmd_start(&v, 0, 31, &(Desc) { .op = VGRU_OP_NOP });
+    g_assert_cmpuint(cb_rd(&v, 0, 31, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd(&v, 0, 30, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+    vgru_stop(&v);
+}
+
+/*
+ * Fault records carry TYPE FAULT and a SEQ; a response must echo the
+ * CB's outstanding SEQ: a wrong one (a late answer to an earlier fault,
+ * or zero) is ignored and the CB stays in FAULT.
+ */
+static void test_resp_seq(void)
+{
+    Fault f, g, bad;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, 0, 64, 3);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+    g_assert_cmpuint(f.seq, !=, 0);
+    dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+
+    bad = f;
+    bad.seq = f.seq + 1;
+    respond(&v, &bad, VGRU_RESP_RESTART, 0);
+    bad.seq = 0;
+    respond(&v, &bad, VGRU_RESP_FAIL, 9);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(rd(&v, VGRU_REG_RESP_SEQ), ==, 0);
+
+    /* the right one restarts it: the next fault has a new SEQ */
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &g));
+    g_assert_cmphex(g.va, ==, VA_BASE + PAGE);
+    g_assert_cmpuint(g.seq, !=, f.seq);
+    g_assert_cmpuint(g.seq, !=, 0);
+
+    /* a late answer to the first fault does not touch the second */
+    respond(&v, &f, VGRU_RESP_FAIL, 5);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + PAGE, VGRU_TLB_WRITE);
+    respond(&v, &g, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+    vgru_stop(&v);
+}
+
+/*
+ * The completion record: every field exact over a record pre-filled with
+ * garbage, for DONE and for errors found at start; nothing outside its 32
+ * bytes is written; a misaligned COMP is ERR_ALIGN with no record, and a
+ * record that is not guest RAM ends the CB in ERR_DMA.
+ */
+static void test_completion_record(void)
+{
+    const uint64_t src = 0x10, dst = 8 * PAGE + 3, len = PAGE + 5;
+    const uint64_t rec = COMP_OFF + 64;
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION,
+        .src = VA_BASE + src, .dst = VA_BASE + dst, .len = len,
+        .comp = VA_BASE + rec,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 16 * PAGE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, src, len, 21);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_comp(&v, rec, VGRU_CB_DONE, 0, len, 0, 0);
+    assert_filled(&v, COMP_OFF, 64, 0xff);
+    assert_filled(&v, rec + VGRU_COMP_SIZE, 64, 0xff);
+    assert_same(&v, src, dst, len);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
+
+    /* errors found at start are reported in the record too */
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.dst = d.src + 8;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    assert_comp(&v, rec, VGRU_CB_ERROR, VGRU_ERR_RANGE, 0, 0, 0);
+
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.op = 99;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    assert_comp(&v, rec, VGRU_CB_ERROR, VGRU_ERR_OPCODE, 0, 0, 0);
+
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.op = VGRU_OP_NOP;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_comp(&v, rec, VGRU_CB_DONE, 0, 0, 0, 0);
+
+    /* misaligned: refused at once, nothing written */
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.comp = VA_BASE + rec + 16;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_ALIGN);
+    assert_filled(&v, COMP_OFF, PAGE, 0xff);
+
+    /* a record in ROM cannot be written: the CB says ERR_DMA */
+    dropin(&v, 0, VA_BASE + 20 * PAGE, 0xfffff000ULL, VGRU_TLB_WRITE);
+    d.comp = VA_BASE + 20 * PAGE;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 4);
+    vgru_stop(&v);
+}
+
+/*
+ * A completion record whose page misses is a normal fault (a write), even
+ * with NO_BLOCK: the data is copied, the fault record comes first, the
+ * completion record after RESTART; MMIO STATUS turns DONE only then.
+ */
+static void test_completion_fault(void)
+{
+    const uint64_t len = 200;
+    Desc d = {
+        .op = VGRU_OP_COPY,
+        .flags = VGRU_DF_COMPLETION | VGRU_DF_NO_BLOCK,
+        .src = VA_BASE, .dst = VA_BASE + PAGE, .len = len,
+        .comp = VA_BASE + COMP_OFF + 32,
+    };
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 4, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 2 * PAGE);
+    fill_pattern(&v, 0, len, 22);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    cmd_start(&v, 0, 2, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 2), ==, VGRU_CB_FAULT);
+    assert_same(&v, 0, PAGE, len);
+    assert_filled(&v, COMP_OFF, PAGE, 0xff);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+    g_assert_cmphex(f.va, ==, VA_BASE + COMP_OFF + 32);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE);
+    g_assert_cmpuint(f.cb, ==, 2);
+    g_assert_cmpuint(cb_rd64(&v, 0, 2, VGRU_CB_PROGRESS), ==, len);
+
+    dropin(&v, 0, VA_BASE + COMP_OFF, DATA_PA + COMP_OFF, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 2), ==, VGRU_CB_DONE);
+    assert_comp(&v, COMP_OFF + 32, VGRU_CB_DONE, 0, len,
+                VA_BASE + COMP_OFF + 32, 0);
+    assert_filled(&v, COMP_OFF, 32, 0xff);
+    assert_filled(&v, COMP_OFF + 64, PAGE - 64, 0xff);
+
+    /* a record the driver fails: ERR_FAULT in MMIO, no record */
+    qtest_memset(v.qts, DATA_PA + 2 * PAGE, 0xff, VGRU_COMP_SIZE);
+    d.comp = VA_BASE + 2 * PAGE + PAGE;
+    cmd_start(&v, 0, 2, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 2), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    respond(&v, &f, VGRU_RESP_FAIL, 14);
+    g_assert_cmpuint(cb_rd(&v, 0, 2, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 2, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_FAULT | 14 << 16);
+    vgru_stop(&v);
+}
+
+/*
+ * NO_BLOCK: an operand miss ends the command at once with ERR_PAGE_FAULT
+ * (detail: the access), the bytes done before it and the missing address,
+ * in MMIO and in the record; no fault record, no message, FQ_TAIL stays.
+ */
+static void test_no_block(void)
+{
+    const uint64_t src = 0, dst = 16 * PAGE + 0x100, len = 2 * PAGE;
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK | VGRU_DF_COMPLETION,
+        .src = VA_BASE + src, .dst = VA_BASE + dst, .len = len,
+        .comp = VA_BASE + COMP_OFF,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, 1);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, src, len, 23);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    /* the destination's second page misses: a write */
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT | VGRU_FAULT_WRITE << 16);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, PAGE - 0x100);
+    g_assert_cmphex(cb_rd64(&v, 0, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + 17 * PAGE);
+    assert_comp(&v, COMP_OFF, VGRU_CB_ERROR,
+                VGRU_ERR_PAGE_FAULT | VGRU_FAULT_WRITE << 16, PAGE - 0x100,
+                VA_BASE + 17 * PAGE, 0);
+    assert_same(&v, src, dst, PAGE - 0x100);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 1);
+
+    /* a read-only destination page: WRITE | PERM */
+    dropin(&v, 0, VA_BASE + 17 * PAGE, DATA_PA + 17 * PAGE, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT |
+                    (VGRU_FAULT_WRITE | VGRU_FAULT_PERM) << 16);
+
+    /* a source miss (a read) after resubmitting the rest */
+    map_pages(&v, 0, dst, len);
+    d.src = VA_BASE + 40 * PAGE - 8;
+    d.dst = VA_BASE + dst;
+    d.len = 64;
+    map_pages(&v, 0, 39 * PAGE, 1);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 8);
+    g_assert_cmphex(cb_rd64(&v, 0, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + 40 * PAGE);
+    assert_quiet(&v);
+    vgru_stop(&v);
+}
+
+/*
+ * Notices: FLAGS.INTERRUPT gives exactly one NOTICE record and one MSI-X
+ * message; ARM of a running CB posts one when it ends (two ARMs, one
+ * notice), ARM of an ended CB posts one at once, ARM of an IDLE CB
+ * nothing.
+ */
+static void test_notices(void)
+{
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 2, 0x77, VGRU_CTX_CMD_ENABLE);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    cmd_start(&v, 2, 5, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    notice_pop(&v, 2, 0x77, 5);
+    assert_quiet(&v);
+
+    doorbell(&v, 2, 6, VGRU_CB_ARM);            /* IDLE: nothing */
+    assert_quiet(&v);
+    doorbell(&v, 2, 5, VGRU_CB_ARM);            /* ended: at once */
+    notice_pop(&v, 2, 0x77, 5);
+    assert_quiet(&v);
+
+    /* a running CB (waiting for its fault) armed twice: one notice */
+    fill_pattern(&v, 0, 64, 24);
+    copy_start(&v, 2, 1, VA_BASE, VA_BASE + PAGE, 64);
+    map_pages(&v, 2, PAGE, PAGE);
+    g_assert_cmpuint(cb_wait(&v, 2, 1), ==, VGRU_CB_FAULT);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v.qts, MSI_PA, 0);
+    g_assert_true(fault_pop(&v, &f));
+    doorbell(&v, 2, 1, VGRU_CB_ARM);
+    doorbell(&v, 2, 1, VGRU_CB_ARM);
+    assert_quiet(&v);
+    g_assert_cmpuint(cb_rd(&v, 2, 1, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    dropin(&v, 2, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    notice_pop(&v, 2, 0x77, 1);
+    g_assert_cmpuint(cb_rd(&v, 2, 1, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    assert_quiet(&v);
+    assert_same(&v, 0, PAGE, 64);
+
+    /* an ARM is used up by the command it waited for */
+    copy_start(&v, 2, 1, VA_BASE, VA_BASE + PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 2, 1), ==, VGRU_CB_DONE);
+    assert_quiet(&v);
+    vgru_stop(&v);
+}
+
+/*
+ * Faults waiting for queue room are posted in the order they were
+ * raised, not in CB order: three CBs of one context start while the VM
+ * is stopped (2, 0, 1 in the run queue), the queue has room for one.
+ */
+static void test_fault_order(void)
+{
+    const uint32_t order[3] = { 2, 0, 1 };
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, 1);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vm_stop(&v);
+    for (int i = 0; i < 3; i++) {
+        copy_start(&v, 0, order[i], VA_BASE + order[i] * PAGE,
+                   VA_BASE + (8 + order[i]) * PAGE, 8);
+    }
+    vm_cont(&v);
+    for (int i = 0; i < 3; i++) {
+        tail_wait(&v, v.fq_head + 1);
+        g_usleep(50 * 1000);
+        g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, v.fq_head + 1);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmpuint(f.cb, ==, order[i]);
+    }
+    vgru_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1058,5 +1538,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/not-ram", test_not_ram);
     qtest_add_func("/vgru/reenable-keeps-faults", test_reenable_keeps_faults);
     qtest_add_func("/vgru/range-end", test_range_end);
+    qtest_add_func("/vgru/cb-layout", test_cb_layout);
+    qtest_add_func("/vgru/resp-seq", test_resp_seq);
+    qtest_add_func("/vgru/completion-record", test_completion_record);
+    qtest_add_func("/vgru/completion-fault", test_completion_fault);
+    qtest_add_func("/vgru/no-block", test_no_block);
+    qtest_add_func("/vgru/notices", test_notices);
+    qtest_add_func("/vgru/fault-order", test_fault_order);
     return g_test_run();
 }
