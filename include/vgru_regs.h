@@ -139,8 +139,7 @@
 #define   VGRU_OP_SWAP		4	/* *DST = SRC; RESULT = old *DST */
 #define   VGRU_OP_CAS		5	/* if *DST == ARG: *DST = SRC; RESULT = old */
 #define   VGRU_OP_BATCH		6	/* run LEN descriptors listed at SRC */
-#define   VGRU_OP_FENCE		7	/* ends once every command started
-					 * earlier in this context has ended */
+#define   VGRU_OP_FENCE		7	/* ends after the context's older ones */
 #define VGRU_DESC_FLAGS		0x04
 #define   VGRU_DF_COMPLETION	(1u << 0)	/* write a record at COMP */
 #define   VGRU_DF_INTERRUPT	(1u << 1)	/* post a notice when it ends */
@@ -173,20 +172,17 @@
 #define   VGRU_ERR_DETAIL(e)	((e) >> 16)
 #define   VGRU_ERR_NONE		0
 #define   VGRU_ERR_OPCODE	1	/* unknown opcode or flags; nested BATCH */
-#define   VGRU_ERR_RANGE	2	/* a range wraps, COPY ranges overlap,
-					 * BATCH longer than VGRU_BATCH_MAX */
+#define   VGRU_ERR_RANGE	2	/* wrap, COPY overlap, BATCH too long */
 #define   VGRU_ERR_DMA		3	/* DMA to a translated address failed */
 #define   VGRU_ERR_FAULT	4	/* driver failed the fault; detail: errno */
-#define   VGRU_ERR_ALIGN	5	/* atomic word not 8-byte aligned, COMP
-					 * not 32, BATCH list not 64 */
+#define   VGRU_ERR_ALIGN	5	/* atomic word, COMP, BATCH list */
 #define   VGRU_ERR_PAGE_FAULT	6	/* NO_BLOCK miss; detail: VGRU_FAULT_* */
 #define VGRU_CB_PROGRESS	0x48	/* 64-bit RO: bytes (BATCH: entries) done */
 #define VGRU_CB_FAULT_ADDR	0x50	/* 64-bit RO: last faulting address */
 #define VGRU_CB_RESULT		0x58	/* 64-bit RO: an atomic's old value */
 #define VGRU_CB_DOORBELL	0x60	/* WO */
 #define   VGRU_CB_START		1	/* run the descriptor */
-#define   VGRU_CB_ARM		2	/* post a notice when the command ends,
-					 * at once if it has ended */
+#define   VGRU_CB_ARM		2	/* notice at its end (now if ended) */
 
 /*
  * Completion record: VGRU_COMP_SIZE bytes at COMP (32-byte aligned, a user
@@ -215,7 +211,6 @@
 #define VGRU_FR_SEQ		0x18	/* 32-bit, faults: echo in RESP_SEQ */
 #define VGRU_FR_TYPE		0x1c	/* 32-bit */
 #define   VGRU_FR_FAULT		1	/* the CB waits for a response */
-#define   VGRU_FR_NOTICE	2	/* a command of the CB ended (one
-					 * notice may stand for several) */
+#define   VGRU_FR_NOTICE	2	/* a command ended (coalesced) */
 
 #endif /* VGRU_REGS_H */
