@@ -247,18 +247,19 @@ static int cmd_atomic(void)
 {
 	struct vgru *v = open_or_die();
 	uint64_t *word = (uint64_t *)map_buffer(4096), old = 0;
-	int bad = 0;
+	int bad = 0, ret;
 
 	*word = 40;
 	printf("a word in this process's memory, starting at %" PRIu64 "\n",
 	       *word);
-	bad |= show_atomic("fetch_add(+2)", vgru_fetch_add(v, word, 2, &old),
-			   old, *word);
-	bad |= show_atomic("swap(7)", vgru_swap(v, word, 7, &old), old, *word);
-	bad |= show_atomic("cas(expect 7, store 9)",
-			   vgru_cas(v, word, 7, 9, &old), old, *word);
-	bad |= show_atomic("cas(expect 7, store 11)",
-			   vgru_cas(v, word, 7, 11, &old), old, *word);
+	ret = vgru_fetch_add(v, word, 2, &old);
+	bad |= show_atomic("fetch_add(+2)", ret, old, *word);
+	ret = vgru_swap(v, word, 7, &old);
+	bad |= show_atomic("swap(7)", ret, old, *word);
+	ret = vgru_cas(v, word, 7, 9, &old);
+	bad |= show_atomic("cas(expect 7, store 9)", ret, old, *word);
+	ret = vgru_cas(v, word, 7, 11, &old);
+	bad |= show_atomic("cas(expect 7, store 11)", ret, old, *word);
 	printf("the last CAS failed: the word was %" PRIu64 ", not 7\n", old);
 	vgru_close(v);
 	return bad || *word != 9;
@@ -355,6 +356,8 @@ static int cmd_demo(void)
 	/* stdio's first write, before the context watches this process */
 	printf("vgru demo on %s\n", device);
 	v = open_or_die();
+	/* from here: vgru_open() already prefaulted its record page */
+	vgru_stats(v, &last);
 	printf("context %u\n", vgru_context(v));
 	printf("1. cold copy of %zu KiB (%zu pages each way): every page "
 	       "faults once\n", len >> 10, len >> 12);
