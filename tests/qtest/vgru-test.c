@@ -1517,6 +1517,502 @@ static void test_fault_order(void)
     vgru_stop(&v);
 }
 
+/* Byte @i of a FILL with @pattern. */
+static uint8_t fill_byte(uint64_t pattern, uint64_t i)
+{
+    return pattern >> (i % 8 * 8);
+}
+
+/*
+ * The data pages [off, off + len) hold a FILL with @pattern, and the 16
+ * bytes either side are still @guard.
+ */
+static void assert_fill(Vgru *v, uint64_t off, uint64_t len, uint64_t pattern,
+                        uint8_t guard)
+{
+    g_autofree uint8_t *x = g_malloc(len + 32);
+    g_autofree uint8_t *y = g_malloc(len + 32);
+
+    qtest_memread(v->qts, DATA_PA + off - 16, x, len + 32);
+    memset(y, guard, len + 32);
+    for (uint64_t i = 0; i < len; i++) {
+        y[16 + i] = fill_byte(pattern, i);
+    }
+    g_assert_cmpmem(x, len + 32, y, len + 32);
+}
+
+/*
+ * FILL byte for byte at odd offsets and lengths, across page boundaries
+ * and across the 64 KiB chunks of a batch; each destination page faults
+ * once (a write), no source is translated.
+ */
+static void test_fill(void)
+{
+    static const struct {
+        uint64_t off, len;
+    } cases[] = {
+        { 2 * PAGE, 1 },
+        { 3 * PAGE - 3, 29 },
+        { 5 * PAGE + 7, 8 },
+        { 8 * PAGE - 1, PAGE + 2 },
+        { 12 * PAGE + 5, 3 * PAGE + 13 },
+        { 20 * PAGE + 1, 63 },
+        { 40 * PAGE + 3, 70 * 1024 + 5 },
+    };
+    const uint64_t pattern = 0x0123456789abcdefULL;
+    uint64_t bytes = 0;
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint64_t off = cases[i].off, len = cases[i].len;
+        Desc d = {
+            .op = VGRU_OP_FILL, .src = pattern + i,
+            .dst = VA_BASE + off, .len = len,
+        };
+        unsigned faults = v.faults;
+
+        qtest_memset(v.qts, DATA_PA + off - 16, 0x5a, len + 32);
+        invalidate(&v, VGRU_INV_CMD_ALL, 0, 0, 0);
+        cmd_start(&v, 0, 3, &d);
+        g_assert_cmpuint(vgru_drive(&v, 0, 1, 3), ==, VGRU_CB_DONE);
+        g_assert_cmpuint(v.faults - faults, ==, pages_spanned(off, len));
+        g_assert_cmpuint(cb_rd64(&v, 0, 3, VGRU_CB_PROGRESS), ==, len);
+        assert_fill(&v, off, len, pattern + i, 0x5a);
+        bytes += len;
+    }
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, bytes);
+
+    /* warm, with a record; a read-only page is a permission fault */
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_FILL, .flags = VGRU_DF_COMPLETION, .src = 0xa5,
+        .dst = VA_BASE + 3 * PAGE - 3, .len = 29,
+        .comp = VA_BASE + COMP_OFF });
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 3), ==, VGRU_CB_DONE);
+    assert_fill(&v, 3 * PAGE - 3, 29, 0xa5, 0x5a);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 29, VA_BASE + COMP_OFF, 0);
+    dropin(&v, 0, VA_BASE + 50 * PAGE, DATA_PA + 50 * PAGE, 0);
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_FILL, .dst = VA_BASE + 50 * PAGE, .len = 8 });
+    g_assert_cmpuint(cb_wait(&v, 0, 3), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
+    respond(&v, &f, VGRU_RESP_FAIL, 13);
+    g_assert_cmpuint(cb_rd(&v, 0, 3, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+
+    /* empty, and wrapping */
+    cmd_start(&v, 0, 3, &(Desc) { .op = VGRU_OP_FILL, .dst = 1 });
+    g_assert_cmpuint(cb_rd(&v, 0, 3, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_FILL, .dst = -(uint64_t)8, .len = 9 });
+    g_assert_cmpuint(cb_rd(&v, 0, 3, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 3, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    vgru_stop(&v);
+}
+
+/* Run the atomic @op on the word at data offset @off; returns RESULT. */
+static uint64_t atomic_run(Vgru *v, uint32_t op, uint64_t off, uint64_t src,
+                           uint64_t arg)
+{
+    Desc d = {
+        .op = op, .flags = VGRU_DF_COMPLETION, .src = src,
+        .dst = VA_BASE + off, .arg = arg, .len = 12345,
+        .comp = VA_BASE + COMP_OFF,
+    };
+    uint64_t result;
+
+    qtest_memset(v->qts, DATA_PA + COMP_OFF, 0xff, VGRU_COMP_SIZE);
+    cmd_start(v, 0, 1, &d);
+    g_assert_cmpuint(vgru_drive(v, 0, 1, 1), ==, VGRU_CB_DONE);
+    result = cb_rd64(v, 0, 1, VGRU_CB_RESULT);
+    assert_comp(v, COMP_OFF, VGRU_CB_DONE, 0, 0,
+                cb_rd64(v, 0, 1, VGRU_CB_FAULT_ADDR), result);
+    return result;
+}
+
+/*
+ * FETCH_ADD, SWAP and CAS (matching and not) on a user word: the old
+ * value in RESULT and in the record, the word updated (or not), the
+ * bytes around it untouched; unaligned words are ERR_ALIGN, a read-only
+ * page is a write permission fault, a word that is not RAM ERR_DMA.
+ */
+static void test_atomics(void)
+{
+    const uint64_t w = 5 * PAGE + 8;
+    const uint64_t big = 0xdeadbeefcafef00dULL;
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    qtest_memset(v.qts, DATA_PA + w - 8, 0x5a, 24);
+    qtest_writeq(v.qts, DATA_PA + w, 100);
+
+    /* the first one faults on the word's page, a write */
+    g_assert_cmpuint(atomic_run(&v, VGRU_OP_FETCH_ADD, w, 5, 0), ==, 100);
+    g_assert_cmpuint(v.faults, ==, 1);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 105);
+    g_assert_cmphex(atomic_run(&v, VGRU_OP_SWAP, w, big, 0), ==, 105);
+    g_assert_cmphex(qtest_readq(v.qts, DATA_PA + w), ==, big);
+    g_assert_cmphex(atomic_run(&v, VGRU_OP_CAS, w, 7, big), ==, big);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 7);
+    g_assert_cmpuint(atomic_run(&v, VGRU_OP_CAS, w, 9, 8), ==, 7);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 7);
+    g_assert_cmpuint(atomic_run(&v, VGRU_OP_FETCH_ADD, w, -(uint64_t)8, 0),
+                     ==, 7);
+    g_assert_cmphex(qtest_readq(v.qts, DATA_PA + w), ==, UINT64_MAX);
+    assert_filled(&v, w - 8, 8, 0x5a);
+    assert_filled(&v, w + 8, 8, 0x5a);
+    g_assert_cmpuint(v.faults, ==, 1);
+
+    /* unaligned: refused before anything is touched */
+    for (int i = 1; i < 8; i++) {
+        cmd_start(&v, 0, 1, &(Desc) {
+            .op = VGRU_OP_SWAP, .dst = VA_BASE + w + i, .src = 1 });
+        g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+        g_assert_cmphex(cb_rd(&v, 0, 1, VGRU_CB_ERROR_CODE), ==,
+                        VGRU_ERR_ALIGN);
+    }
+    g_assert_cmphex(qtest_readq(v.qts, DATA_PA + w), ==, UINT64_MAX);
+
+    /* even a CAS that does not match needs write permission */
+    dropin(&v, 0, VA_BASE + 6 * PAGE, DATA_PA + 6 * PAGE, 0);
+    cmd_start(&v, 0, 1, &(Desc) {
+        .op = VGRU_OP_CAS, .dst = VA_BASE + 6 * PAGE, .arg = 1, .src = 2 });
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + 6 * PAGE);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
+    respond(&v, &f, VGRU_RESP_FAIL, 13);
+
+    /* not RAM */
+    dropin(&v, 0, VA_BASE + 7 * PAGE, 0xfffff000ULL, VGRU_TLB_WRITE);
+    cmd_start(&v, 0, 1, &(Desc) {
+        .op = VGRU_OP_FETCH_ADD, .dst = VA_BASE + 7 * PAGE, .src = 1 });
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 1, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    vgru_stop(&v);
+}
+
+/* COPY ranges that overlap, either way round, are ERR_RANGE. */
+static void test_copy_overlap(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 4 * PAGE);
+    fill_pattern(&v, 0, 4 * PAGE, 25);
+    qtest_memset(v.qts, DATA_PA + 2 * PAGE, 0x33, 2 * PAGE);
+
+    copy_start(&v, 0, 0, VA_BASE + PAGE, VA_BASE + PAGE + 199, 200);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    copy_start(&v, 0, 0, VA_BASE + PAGE, VA_BASE + PAGE - 199, 200);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    copy_start(&v, 0, 0, VA_BASE + PAGE, VA_BASE + PAGE, 1);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 0);
+
+    /* adjacent ranges do not overlap */
+    copy_start(&v, 0, 0, VA_BASE + 2 * PAGE - 200, VA_BASE + 2 * PAGE, 200);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 2 * PAGE - 200, 2 * PAGE, 200);
+    copy_start(&v, 0, 0, VA_BASE + 3 * PAGE, VA_BASE + 3 * PAGE - 300, 300);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_filled(&v, 3 * PAGE - 300, 300, 0x33);
+    vgru_stop(&v);
+}
+
+/*
+ * The invalidation handshake holds for FILL as for COPY (see
+ * test_inv_in_flight): after INV_DONE not one byte reaches the old pages.
+ */
+static void test_fill_inv_in_flight(void)
+{
+    const uint64_t len = 32 * PAGE, dst = 64 * PAGE;
+    const uint64_t moved = 96;          /* pages the remap adds */
+    const uint64_t done = 16 * PAGE;    /* the chunk in flight */
+    const uint64_t pattern = 0x1122334455667788ULL;
+    g_autofree uint8_t *x = g_malloc(len - done);
+    Vgru v;
+
+    vgru_start(&v, ",x-dma-delay-us=300000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, dst, len);
+
+    cmd_start(&v, 0, 0, &(Desc) {
+        .op = VGRU_OP_FILL, .src = pattern, .dst = VA_BASE + dst + 3,
+        .len = len - 3 });
+    stat_wait(&v, VGRU_STAT_TLB_HITS, len / PAGE);
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE + dst, len);
+    qtest_memset(v.qts, DATA_PA + dst, 0xee, len);
+    v.remap = moved;
+    for (uint64_t p = 0; p < len; p += PAGE) {
+        dropin(&v, 0, VA_BASE + dst + p, DATA_PA + dst + moved * PAGE + p,
+               VGRU_TLB_WRITE);
+    }
+
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    assert_filled(&v, dst, len, 0xee);
+    /* the chunk in flight went to the old pages, the rest to the new */
+    assert_filled(&v, dst + moved * PAGE, done + 3, 0);
+    qtest_memread(v.qts, DATA_PA + dst + moved * PAGE + done + 3, x,
+                  len - done - 3);
+    for (uint64_t i = 0; i < len - done - 3; i++) {
+        g_assert_cmphex(x[i], ==, fill_byte(pattern, done + i));
+    }
+    vgru_stop(&v);
+}
+
+/* Write descriptor @d at data offset @off (a BATCH list entry). */
+static void desc_write(Vgru *v, uint64_t off, const Desc *d)
+{
+    uint64_t pa = DATA_PA + off;
+
+    qtest_writel(v->qts, pa + VGRU_DESC_OPCODE, d->op);
+    qtest_writel(v->qts, pa + VGRU_DESC_FLAGS, d->flags);
+    qtest_writeq(v->qts, pa + VGRU_DESC_SRC, d->src);
+    qtest_writeq(v->qts, pa + VGRU_DESC_DST, d->dst);
+    qtest_writeq(v->qts, pa + VGRU_DESC_LEN, d->len);
+    qtest_writeq(v->qts, pa + VGRU_DESC_ARG, d->arg);
+    qtest_writeq(v->qts, pa + VGRU_DESC_COMP, d->comp);
+    /* reserved bytes are ignored */
+    qtest_memset(v->qts, pa + 0x30, 0xff, VGRU_DESC_SIZE - 0x30);
+}
+
+#define LIST_OFF    (700 * PAGE)
+
+/*
+ * A BATCH of mixed commands runs in order: each entry writes its own
+ * record and posts its own notice, the batch's record comes last with
+ * PROGRESS = entries; then a failing middle entry ends the batch (its
+ * error, PROGRESS = its index, later entries untouched); a nested BATCH
+ * is ERR_OPCODE for that entry; LEN above VGRU_BATCH_MAX is ERR_RANGE,
+ * LEN 0 is done at once, a misaligned list ERR_ALIGN.
+ */
+static void test_batch(void)
+{
+    const uint64_t w = 30 * PAGE, pattern = 0x0807060504030201ULL;
+    const Desc list[] = {
+        { .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION,
+          .src = VA_BASE + 0x10, .dst = VA_BASE + 8 * PAGE + 3,
+          .len = PAGE + 5, .comp = VA_BASE + COMP_OFF },
+        { .op = VGRU_OP_FILL,
+          .flags = VGRU_DF_COMPLETION | VGRU_DF_INTERRUPT,
+          .src = pattern, .dst = VA_BASE + 16 * PAGE + 1, .len = 77,
+          .comp = VA_BASE + COMP_OFF + 32 },
+        { .op = VGRU_OP_FETCH_ADD, .flags = VGRU_DF_COMPLETION,
+          .dst = VA_BASE + w, .src = 2, .comp = VA_BASE + COMP_OFF + 64 },
+        { .op = VGRU_OP_NOP },
+        { .op = VGRU_OP_CAS, .flags = VGRU_DF_COMPLETION,
+          .dst = VA_BASE + w, .arg = 42, .src = 1000,
+          .comp = VA_BASE + COMP_OFF + 96 },
+        { .op = VGRU_OP_FENCE },
+    };
+    Desc b = {
+        .op = VGRU_OP_BATCH, .flags = VGRU_DF_COMPLETION,
+        .src = VA_BASE + LIST_OFF, .len = ARRAY_SIZE(list),
+        .comp = VA_BASE + COMP_OFF + 192,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 3, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 64 * PAGE);
+    map_pages(&v, 0, LIST_OFF, PAGE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+    fill_pattern(&v, 0, 2 * PAGE, 26);
+    qtest_memset(v.qts, DATA_PA + 16 * PAGE - 15, 0x5a, 77 + 32);
+    qtest_writeq(v.qts, DATA_PA + w, 40);
+    qtest_writel(v.qts, MSI_PA, 0);
+    for (size_t i = 0; i < ARRAY_SIZE(list); i++) {
+        desc_write(&v, LIST_OFF + i * VGRU_DESC_SIZE, &list[i]);
+    }
+
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_wait(&v, 0, 7), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 7, VGRU_CB_PROGRESS), ==, 6);
+    assert_same(&v, 0x10, 8 * PAGE + 3, PAGE + 5);
+    assert_fill(&v, 16 * PAGE + 1, 77, pattern, 0x5a);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 1000);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, PAGE + 5, 0, 0);
+    assert_comp(&v, COMP_OFF + 32, VGRU_CB_DONE, 0, 77, 0, 0);
+    assert_comp(&v, COMP_OFF + 64, VGRU_CB_DONE, 0, 0, 0, 40);
+    assert_comp(&v, COMP_OFF + 96, VGRU_CB_DONE, 0, 0, 0, 42);
+    assert_filled(&v, COMP_OFF + 128, 64, 0xff);
+    assert_comp(&v, COMP_OFF + 192, VGRU_CB_DONE, 0, 6, 0, 0);
+    notice_pop(&v, 0, 3, 7);
+    assert_quiet(&v);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMMANDS), ==, 1);
+
+    /* a failing middle entry */
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+    qtest_memset(v.qts, DATA_PA + 40 * PAGE, 0x5a, PAGE);
+    desc_write(&v, LIST_OFF, &(Desc) {
+        .op = VGRU_OP_FILL, .flags = VGRU_DF_COMPLETION, .src = 1,
+        .dst = VA_BASE + 40 * PAGE, .len = 16,
+        .comp = VA_BASE + COMP_OFF });
+    desc_write(&v, LIST_OFF + 64, &(Desc) {
+        .op = VGRU_OP_FETCH_ADD, .flags = VGRU_DF_COMPLETION,
+        .dst = VA_BASE + w + 4, .src = 1, .comp = VA_BASE + COMP_OFF + 32 });
+    desc_write(&v, LIST_OFF + 128, &(Desc) {
+        .op = VGRU_OP_FILL, .flags = VGRU_DF_COMPLETION, .src = 2,
+        .dst = VA_BASE + 40 * PAGE + 64, .len = 16,
+        .comp = VA_BASE + COMP_OFF + 64 });
+    b.len = 3;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_wait(&v, 0, 7), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_ALIGN);
+    g_assert_cmpuint(cb_rd64(&v, 0, 7, VGRU_CB_PROGRESS), ==, 1);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 16, 0, 0);
+    assert_comp(&v, COMP_OFF + 32, VGRU_CB_ERROR, VGRU_ERR_ALIGN, 0, 0, 0);
+    assert_filled(&v, COMP_OFF + 64, 32, 0xff);
+    assert_filled(&v, 40 * PAGE + 16, PAGE - 16, 0x5a);
+    assert_comp(&v, COMP_OFF + 192, VGRU_CB_ERROR, VGRU_ERR_ALIGN, 1, 0, 0);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 1000);
+
+    /* a nested BATCH is an error of that entry */
+    desc_write(&v, LIST_OFF + 64, &b);
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_wait(&v, 0, 7), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_OPCODE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 7, VGRU_CB_PROGRESS), ==, 1);
+
+    /* lengths and alignment, checked at START */
+    b.flags = 0;
+    b.len = VGRU_BATCH_MAX + 1;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_rd(&v, 0, 7, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    b.len = 0;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_rd(&v, 0, 7, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    b.len = 1;
+    b.src += 32;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_rd(&v, 0, 7, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_ALIGN);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 4);
+    vgru_stop(&v);
+}
+
+/*
+ * A BATCH's list is read through the TLB like a source operand: its page
+ * faults (a read) and the batch goes on after RESTART.  With the batch's
+ * NO_BLOCK a miss of the list or of an entry ends the batch instead (the
+ * entries' own NO_BLOCK bits do not count).
+ */
+static void test_batch_fault(void)
+{
+    Desc b = {
+        .op = VGRU_OP_BATCH, .src = VA_BASE + LIST_OFF, .len = 2,
+    };
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, 0, 100, 27);
+    qtest_memset(v.qts, DATA_PA + 3 * PAGE - 16, 0x5a, 50 + 32);
+    desc_write(&v, LIST_OFF, &(Desc) {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK, .src = VA_BASE,
+        .dst = VA_BASE + PAGE, .len = 100 });
+    desc_write(&v, LIST_OFF + 64, &(Desc) {
+        .op = VGRU_OP_FILL, .src = 0x77, .dst = VA_BASE + 3 * PAGE,
+        .len = 50 });
+
+    cmd_start(&v, 1, 0, &b);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + LIST_OFF);
+    g_assert_cmphex(f.flags, ==, 0);
+    dropin(&v, 1, VA_BASE + LIST_OFF, DATA_PA + LIST_OFF, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(vgru_drive(&v, 1, 2, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 3);
+    g_assert_cmpuint(cb_rd64(&v, 1, 0, VGRU_CB_PROGRESS), ==, 2);
+    assert_same(&v, 0, PAGE, 100);
+    assert_fill(&v, 3 * PAGE, 50, 0x77, 0x5a);
+
+    /* NO_BLOCK: the list misses */
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 1, 0, 0);
+    b.flags = VGRU_DF_NO_BLOCK;
+    cmd_start(&v, 1, 0, &b);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 1, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmpuint(cb_rd64(&v, 1, 0, VGRU_CB_PROGRESS), ==, 0);
+    g_assert_cmphex(cb_rd64(&v, 1, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + LIST_OFF);
+
+    /* NO_BLOCK: the second entry misses (a write) */
+    map_pages(&v, 1, 0, 2 * PAGE);
+    map_pages(&v, 1, LIST_OFF, PAGE);
+    cmd_start(&v, 1, 0, &b);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 1, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT | VGRU_FAULT_WRITE << 16);
+    g_assert_cmpuint(cb_rd64(&v, 1, 0, VGRU_CB_PROGRESS), ==, 1);
+    g_assert_cmphex(cb_rd64(&v, 1, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + 3 * PAGE);
+    assert_quiet(&v);
+    vgru_stop(&v);
+}
+
+/*
+ * FENCE ends only after every command its context started before it:
+ * started behind a long copy on another CB, it ends after that copy; a
+ * FENCE of another context does not wait for it.
+ */
+static void test_fence(void)
+{
+    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    Desc fence = {
+        .op = VGRU_OP_FENCE, .flags = VGRU_DF_COMPLETION,
+        .comp = VA_BASE + COMP_OFF,
+    };
+    Vgru v;
+
+    vgru_start(&v, ",x-dma-delay-us=100000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, src, len, 28);
+
+    /* nothing older: at once */
+    cmd_start(&v, 0, 1, &fence);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_DONE);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 0, 0, 0);
+
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0, VGRU_COMP_SIZE);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    cmd_start(&v, 0, 1, &fence);
+    cmd_start(&v, 1, 0, &(Desc) { .op = VGRU_OP_FENCE });
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    g_assert_cmpuint(comp_read(&v, COMP_OFF).status, ==, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    assert_same(&v, src, dst, len);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 0, 0, 0);
+    vgru_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1545,5 +2041,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/no-block", test_no_block);
     qtest_add_func("/vgru/notices", test_notices);
     qtest_add_func("/vgru/fault-order", test_fault_order);
+    qtest_add_func("/vgru/fill", test_fill);
+    qtest_add_func("/vgru/atomics", test_atomics);
+    qtest_add_func("/vgru/copy-overlap", test_copy_overlap);
+    qtest_add_func("/vgru/fill-inv-in-flight", test_fill_inv_in_flight);
+    qtest_add_func("/vgru/batch", test_batch);
+    qtest_add_func("/vgru/batch-fault", test_batch_fault);
+    qtest_add_func("/vgru/fence", test_fence);
     return g_test_run();
 }
