@@ -1488,9 +1488,10 @@ static void test_notices(void)
 }
 
 /*
- * Faults waiting for queue room are posted in the order they were
- * raised, not in CB order: three CBs of one context start while the VM
- * is stopped (2, 0, 1 in the run queue), the queue has room for one.
+ * Events waiting for queue room are posted in the order they were
+ * raised, not in CB order: a notice, then the faults of three CBs of one
+ * context started while the VM is stopped (2, 0, 1 in the run queue);
+ * the queue has room for one.
  */
 static void test_fault_order(void)
 {
@@ -1506,12 +1507,19 @@ static void test_fault_order(void)
         copy_start(&v, 0, order[i], VA_BASE + order[i] * PAGE,
                    VA_BASE + (8 + order[i]) * PAGE, 8);
     }
+    /* a notice raised before them (NOP ends at START) goes first */
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    g_usleep(50 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
     vm_cont(&v);
+    notice_pop(&v, 0, 1, 3);
     for (int i = 0; i < 3; i++) {
         tail_wait(&v, v.fq_head + 1);
         g_usleep(50 * 1000);
         g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, v.fq_head + 1);
         g_assert_true(fault_pop(&v, &f));
+        g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
         g_assert_cmpuint(f.cb, ==, order[i]);
     }
     vgru_stop(&v);
@@ -2013,6 +2021,38 @@ static void test_fence(void)
     vgru_stop(&v);
 }
 
+/* device_add of a vgru with @prop = @val fails with an error naming @what. */
+static void assert_refused(Vgru *v, const char *prop, int val,
+                           const char *what)
+{
+    QDict *resp = qtest_qmp(v->qts, "{ 'execute': 'device_add', "
+                            "'arguments': { 'driver': 'vgru', %s: %d } }",
+                            prop, val);
+    QDict *err = qdict_get_qdict(resp, "error");
+
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(qdict_get_str(err, "desc"), what));
+    qobject_unref(resp);
+}
+
+/*
+ * Realize refuses bad geometry with an error, QEMU stays up: TLB sets
+ * that are not a power of two, more CBs than a window holds.
+ */
+static void test_realize_checks(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    assert_refused(&v, "tlb-sets", 3, "power of two");
+    assert_refused(&v, "tlb-sets", 0, "power of two");
+    assert_refused(&v, "cbs", 33, "cbs must be 1..32");
+    assert_refused(&v, "cbs", 0, "cbs must be 1..32");
+    assert_refused(&v, "tlb-ways", 0, "tlb-ways");
+    g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
+    vgru_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2048,5 +2088,6 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/batch", test_batch);
     qtest_add_func("/vgru/batch-fault", test_batch_fault);
     qtest_add_func("/vgru/fence", test_fence);
+    qtest_add_func("/vgru/realize-checks", test_realize_checks);
     return g_test_run();
 }
