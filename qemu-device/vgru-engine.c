@@ -688,7 +688,8 @@ static bool vgru_write_record(VgruState *s, VgruCb *cb, dma_addr_t pa)
         return false;
     }
     assert(n == VGRU_COMP_SIZE);        /* aligned: never straddles a page */
-    progress = cb->cur.opcode == VGRU_OP_BATCH ? cb->entry : cb->pos;
+    progress = !cb->in_entry && cb->cur.opcode == VGRU_OP_BATCH ? cb->entry
+                                                                : cb->pos;
     stl_le_p(p + VGRU_COMP_ERROR, cb->cur_error);
     stq_le_p(p + VGRU_COMP_PROGRESS, progress);
     stq_le_p(p + VGRU_COMP_FAULT_ADDR, cb->fault_addr);
@@ -711,7 +712,11 @@ typedef enum VgruNext {
     VGRU_NEXT_NONE,     /* not queued: it waits, has ended, or is stopped */
 } VgruNext;
 
-/* Steps one turn may take (a BATCH of NOPs, say) before the next CB's. */
+/*
+ * Steps one turn may take before the next CB's: a turn ends after this
+ * many, or after VGRU_SHARE bytes (a BATCH of small copies moves several
+ * in one turn), or when the CB waits.
+ */
 #define VGRU_TURN_STEPS     64
 
 static uint64_t vgru_page_left(uint64_t va)
@@ -732,17 +737,18 @@ static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
 }
 
 /*
- * Translate up to a share of @cb's COPY or FILL from pos into @w's
+ * Translate up to @room bytes of @cb's COPY or FILL from pos into @w's
  * pieces, merging physically contiguous ones.  False if a translation
  * missed (the fault is described in @cb); the pieces before it still
  * stand.
  */
-static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb)
+static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
+                      uint64_t room)
 {
     const VgruDesc *d = &cb->cur;
     bool copy = d->opcode == VGRU_OP_COPY;
     uint64_t pos = cb->pos;
-    uint64_t end = d->len - pos > VGRU_SHARE ? pos + VGRU_SHARE : d->len;
+    uint64_t end = d->len - pos > room ? pos + room : d->len;
     bool ok = true;
 
     w->nr_pieces = 0;
@@ -786,19 +792,22 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb)
     return ok;
 }
 
-/* A share of a COPY or FILL; drops the lock while it moves data. */
+/*
+ * What is left of the turn's share (@moved: bytes moved in this turn) of
+ * a COPY or FILL; drops the lock while it moves data.
+ */
 static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
-                              bool *moved)
+                              uint64_t *moved)
 {
     bool planned, failed = false;
     uint64_t done = 0;
 
-    if (*moved) {
-        return VGRU_NEXT_TAIL;          /* one share per turn */
+    if (*moved >= VGRU_SHARE) {
+        return VGRU_NEXT_TAIL;          /* the share of this turn is used */
     }
-    planned = vgru_plan(s, w, cb);
+    planned = vgru_plan(s, w, cb, VGRU_SHARE - *moved);
     if (w->bytes) {
-        *moved = true;
+        *moved += w->bytes;
         w->cb = cb;
         w->blocking = false;
         qatomic_set(&w->cancel, false);
@@ -843,12 +852,12 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
         cb->phase = VGRU_PH_COMP;
         return VGRU_NEXT_STEP;
     }
-    return VGRU_NEXT_TAIL;
+    return VGRU_NEXT_TAIL;              /* a share moved: the next CB's turn */
 }
 
 /* Run cur. */
 static VgruNext vgru_run(VgruState *s, VgruWorker *w, VgruCb *cb,
-                         bool *moved)
+                         uint64_t *moved)
 {
     dma_addr_t pa;
 
@@ -931,7 +940,7 @@ static VgruNext vgru_complete(VgruState *s, VgruCb *cb)
 static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
 {
     VgruNext next = VGRU_NEXT_TAIL;
-    bool moved = false;
+    uint64_t moved = 0;
 
     for (int i = 0; i < VGRU_TURN_STEPS; i++) {
         switch (cb->phase) {
