@@ -651,6 +651,12 @@ TEST(garbage_from_a_process)
 			unsigned int off = (rand_r(&seed) % span) & ~3u;
 			uint32_t val = rand_r(&seed);
 
+			/* a doorbell is 1 word of 32 in a CB: ring more */
+			if (val % 8 == 0)
+				off = val % 4 * VGRU_CB_STRIDE +
+				      VGRU_CB_DOORBELL;
+			val = rand_r(&seed);
+
 			switch (off % VGRU_CB_STRIDE) {
 			case VGRU_CB_OPCODE:
 				val %= 3;	/* NOP, COPY or invalid */
@@ -672,8 +678,8 @@ TEST(garbage_from_a_process)
 			case VGRU_CB_LEN:	/* short: long ones only slow us */
 				val %= 3 * PAGE;
 				break;
-			case VGRU_CB_DOORBELL:
-				val = VGRU_CB_START;
+			case VGRU_CB_DOORBELL:	/* START, sometimes ARM */
+				val = val % 4 ? VGRU_CB_START : VGRU_CB_ARM;
 				break;
 			}
 			*(volatile uint32_t *)(w + off) = val;
@@ -2262,6 +2268,14 @@ TEST(stale_response_after_close)
 	/* the old context's resolution failed: its context was gone */
 	CHECK_EQ(sysfs_stat("driver_fault_errors"), stale + 1);
 	vgru_close(v);
+}
+
+/* The guide's example (docs/libvgru.md) runs as it stands. */
+#include "libvgru-example.c"
+
+TEST(libvgru_example)
+{
+	CHECK_EQ(libvgru_example(NULL), 0);
 }
 
 int main(int argc, char **argv)
