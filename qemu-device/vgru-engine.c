@@ -943,6 +943,11 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
     uint64_t moved = 0;
 
     for (int i = 0; i < VGRU_TURN_STEPS; i++) {
+        if (i && !vgru_runnable(s)) {
+            /* stopped while the lock was dropped: no more DMA for now */
+            next = VGRU_NEXT_HEAD;
+            break;
+        }
         switch (cb->phase) {
         case VGRU_PH_LOAD:
             next = vgru_load(s, cb);

@@ -2021,6 +2021,49 @@ static void test_fence(void)
     vgru_stop(&v);
 }
 
+/*
+ * A VM stop that comes while a BATCH entry moves data stops the batch
+ * there: neither that entry's record nor the next entry is done until
+ * 'cont'.
+ */
+static void test_vm_stop_batch(void)
+{
+    const uint64_t len = 16 * PAGE;     /* one chunk per entry */
+    Vgru v;
+
+    vgru_start(&v, ",x-dma-delay-us=300000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 4 * len);
+    map_pages(&v, 0, LIST_OFF, PAGE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, 0, 2 * len, 29);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0, PAGE);
+    for (int i = 0; i < 2; i++) {
+        desc_write(&v, LIST_OFF + i * VGRU_DESC_SIZE, &(Desc) {
+            .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION,
+            .src = VA_BASE + i * len, .dst = VA_BASE + (2 + i) * len,
+            .len = len, .comp = VA_BASE + COMP_OFF + i * VGRU_COMP_SIZE });
+    }
+    cmd_start(&v, 0, 0, &(Desc) {
+        .op = VGRU_OP_BATCH, .src = VA_BASE + LIST_OFF, .len = 2 });
+    /* the first entry is in flight once its pages are translated */
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 1 + 2 * len / PAGE);
+    vm_stop(&v);
+    g_usleep(500 * 1000);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, len);
+    g_assert_cmpuint(comp_read(&v, COMP_OFF).status, ==, 0);
+    assert_filled(&v, 3 * len, len, 0);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+
+    vm_cont(&v);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, 2 * len, 2 * len);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, len, 0, 0);
+    assert_comp(&v, COMP_OFF + VGRU_COMP_SIZE, VGRU_CB_DONE, 0, len, 0, 0);
+    vgru_stop(&v);
+}
+
 /* device_add of a vgru with @prop = @val fails with an error naming @what. */
 static void assert_refused(Vgru *v, const char *prop, int val,
                            const char *what)
@@ -2089,5 +2132,6 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/batch-fault", test_batch_fault);
     qtest_add_func("/vgru/fence", test_fence);
     qtest_add_func("/vgru/realize-checks", test_realize_checks);
+    qtest_add_func("/vgru/vm-stop-batch", test_vm_stop_batch);
     return g_test_run();
 }
