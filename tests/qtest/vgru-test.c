@@ -1438,7 +1438,7 @@ static void test_no_block(void)
  * Notices: FLAGS.INTERRUPT gives exactly one NOTICE record and one MSI-X
  * message; ARM of a running CB posts one when it ends (two ARMs, one
  * notice), ARM of an ended CB posts one at once, ARM of an IDLE CB
- * nothing.
+ * nothing; notices of a CB waiting to be written merge.
  */
 static void test_notices(void)
 {
@@ -1483,6 +1483,19 @@ static void test_notices(void)
     /* an ARM is used up by the command it waited for */
     copy_start(&v, 2, 1, VA_BASE, VA_BASE + PAGE, 64);
     g_assert_cmpuint(cb_wait(&v, 2, 1), ==, VGRU_CB_DONE);
+    assert_quiet(&v);
+
+    /* notices of one CB not yet written merge into one */
+    wr(&v, VGRU_REG_CTRL, 0);
+    cmd_start(&v, 2, 5, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    cmd_start(&v, 2, 5, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    doorbell(&v, 2, 5, VGRU_CB_ARM);
+    doorbell(&v, 2, 4, VGRU_CB_ARM);
+    v.fq_head = 0;
+    vgru_enable(&v, FQ_RECORDS);
+    notice_pop(&v, 2, 0x77, 5);
     assert_quiet(&v);
     vgru_stop(&v);
 }
@@ -1980,19 +1993,20 @@ static void test_batch_fault(void)
 
 /*
  * FENCE ends only after every command its context started before it:
- * started behind a long copy on another CB, it ends after that copy; a
- * FENCE of another context does not wait for it.
+ * started behind a long copy on another CB, it ends after that copy (the
+ * copy takes two turns, so the FENCE gets a turn while it runs); a FENCE
+ * of another context does not wait for it.
  */
 static void test_fence(void)
 {
-    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    const uint64_t len = 128 * PAGE, src = 0, dst = 128 * PAGE;
     Desc fence = {
         .op = VGRU_OP_FENCE, .flags = VGRU_DF_COMPLETION,
         .comp = VA_BASE + COMP_OFF,
     };
     Vgru v;
 
-    vgru_start(&v, ",x-dma-delay-us=100000");
+    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=100000");
     vgru_enable(&v, FQ_RECORDS);
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
     ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
