@@ -50,7 +50,7 @@ static void vgru_ctx_command(VgruState *s, uint32_t cmd)
         s->contexts[ctx].enabled = true;
         break;
     case VGRU_CTX_CMD_DISABLE:
-        /* stopped CBs leave their queued faults behind: the tag tells */
+        /* records already in the queue stay behind: the tag tells */
         vgru_ctx_stop(s, ctx);
         break;
     default:
@@ -106,7 +106,7 @@ static void vgru_write_ctrl(VgruState *s, uint32_t val)
         if (!is_power_of_2(s->fq_size_reg) ||
             (s->fq_base_reg & (VGRU_FQ_RECORD_SIZE - 1))) {
             qemu_log_mask(LOG_GUEST_ERROR,
-                          "vgru: enable with bad fault queue 0x%" PRIx64
+                          "vgru: enable with bad event queue 0x%" PRIx64
                           " size %u\n", s->fq_base_reg, s->fq_size_reg);
             return;
         }
@@ -132,7 +132,7 @@ static void vgru_write_fq_head(VgruState *s, uint32_t val)
     /* forward only, and not past the tail */
     if (val - s->fq_head > s->fq_tail - s->fq_head) {
         qemu_log_mask(LOG_GUEST_ERROR,
-                      "vgru: fault queue head %u outside %u..%u\n",
+                      "vgru: event queue head %u outside %u..%u\n",
                       val, s->fq_head, s->fq_tail);
         return;
     }
