@@ -52,6 +52,7 @@ struct vgru_comp {
 
 _Static_assert(sizeof(struct vgru_comp) == VGRU_COMP_SIZE, "record size");
 _Static_assert(sizeof(struct vgru_desc) == VGRU_DESC_SIZE, "descriptor size");
+_Static_assert(VGRU_DESC_COMP == VGRU_DESC_OPCODE + 8 * 5, "descriptor words");
 
 struct vgru {
 	int fd;
@@ -61,6 +62,14 @@ struct vgru {
 	void *window;
 	struct vgru_comp *comp;		/* one record per CB */
 	size_t comp_size;
+	/*
+	 * What each CB's descriptor registers hold (START latches them, they
+	 * keep their values): a field that has not changed is not written
+	 * again, which saves an exit to the device per field.  Only the
+	 * CB's current owner touches its row.
+	 */
+	uint64_t regs[VGRU_WINDOW_SIZE / VGRU_CB_STRIDE][6];
+	_Atomic uint32_t regs_known;	/* CBs whose row is valid */
 	_Atomic uint32_t busy;		/* CBs taken by a call or a ticket */
 	_Atomic uint32_t tickets;	/* of those, held by vgru_submit() */
 	_Atomic int policy;
@@ -162,17 +171,26 @@ static int cb_get_wait(struct vgru *v)
 static void cb_start(struct vgru *v, unsigned int cb, const struct vgru_desc *d,
 		     uint32_t flags)
 {
-	uint64_t w0 = (d->raw[0] & 0xffffffffu) |
-		      (uint64_t)(flags | VGRU_DF_COMPLETION) << 32;
+	const uint64_t val[6] = {
+		(d->raw[0] & 0xffffffffu) |
+		(uint64_t)(flags | VGRU_DF_COMPLETION) << 32,
+		d->raw[1], d->raw[2], d->raw[3], d->raw[4],
+		(uintptr_t)&v->comp[cb],
+	};
+	bool known = atomic_load_explicit(&v->regs_known,
+					  memory_order_relaxed) & (1u << cb);
 
 	__atomic_store_n(&v->comp[cb].status, 0, __ATOMIC_RELAXED);
 	atomic_thread_fence(memory_order_seq_cst);
-	cb_write64(v, cb, VGRU_DESC_OPCODE, w0);
-	cb_write64(v, cb, VGRU_DESC_SRC, d->raw[1]);
-	cb_write64(v, cb, VGRU_DESC_DST, d->raw[2]);
-	cb_write64(v, cb, VGRU_DESC_LEN, d->raw[3]);
-	cb_write64(v, cb, VGRU_DESC_ARG, d->raw[4]);
-	cb_write64(v, cb, VGRU_DESC_COMP, (uintptr_t)&v->comp[cb]);
+	/* the descriptor's 64-bit words, VGRU_DESC_OPCODE to VGRU_DESC_COMP */
+	for (unsigned int i = 0; i < 6; i++) {
+		if (known && v->regs[cb][i] == val[i])
+			continue;
+		cb_write64(v, cb, VGRU_DESC_OPCODE + 8 * i, val[i]);
+		v->regs[cb][i] = val[i];
+	}
+	atomic_fetch_or_explicit(&v->regs_known, 1u << cb,
+				 memory_order_relaxed);
 	cb_write32(v, cb, VGRU_CB_DOORBELL, VGRU_CB_START);
 }
 
@@ -544,7 +562,14 @@ static int prefault_miss(struct vgru *v, const struct vgru_desc *d,
 	do
 		ret = prefault_range(v, fa, len, write, &done);
 	while (ret == -EINTR && !done);
-	return ret && !done ? ret : 0;
+	if (ret && !done)
+		return ret;
+	/*
+	 * The chunk may have evicted the completion records' page from its
+	 * TLB set; put it back too, or the next record write would fault.
+	 */
+	prefault_range(v, (uintptr_t)v->comp, VGRU_COMP_SIZE, 1, &done);
+	return 0;
 }
 
 /* Byte i of the result is byte (i + @skip) % 8 of @pattern. */
