@@ -150,106 +150,86 @@ static void vgru_set_half(uint64_t *reg, hwaddr addr, uint32_t val)
     *reg = deposit64(*reg, (addr & 4) * 8, 32, val);
 }
 
+/*
+ * The control registers that are plain state: a field of VgruState, read
+ * back as written (if writable at all).  Identity, statistics and command
+ * registers are handled in vgru_ctrl_read and vgru_ctrl_write.
+ */
+typedef struct VgruCtrlReg {
+    hwaddr addr;
+    size_t offset;              /* of the field in VgruState */
+    bool wide;                  /* uint64_t, as two 32-bit halves */
+    bool writable;
+} VgruCtrlReg;
+
+#define VGRU_REG32(a, field, w) \
+    { (a), offsetof(VgruState, field), false, (w) }
+#define VGRU_REG64(a, field, w) \
+    { (a), offsetof(VgruState, field), true, (w) }
+
+static const VgruCtrlReg vgru_ctrl_regs[] = {
+    VGRU_REG32(VGRU_REG_NR_CONTEXTS, nr_contexts, false),
+    VGRU_REG32(VGRU_REG_NR_CBS, nr_cbs, false),
+    VGRU_REG32(VGRU_REG_TLB_SETS, tlb_sets, false),
+    VGRU_REG32(VGRU_REG_TLB_WAYS, tlb_ways, false),
+    VGRU_REG32(VGRU_REG_CTRL, ctrl, false),
+    VGRU_REG32(VGRU_REG_STATUS, status, false),
+    VGRU_REG64(VGRU_REG_FQ_BASE, fq_base_reg, true),
+    VGRU_REG32(VGRU_REG_FQ_SIZE, fq_size_reg, true),
+    VGRU_REG32(VGRU_REG_FQ_HEAD, fq_head, false),
+    VGRU_REG32(VGRU_REG_FQ_TAIL, fq_tail, false),
+    VGRU_REG32(VGRU_REG_CTX_SEL, ctx_sel, true),
+    VGRU_REG32(VGRU_REG_CTX_TAG, ctx_tag, true),
+    VGRU_REG64(VGRU_REG_TLB_VADDR, tlb_vaddr, true),
+    VGRU_REG64(VGRU_REG_TLB_PADDR, tlb_paddr, true),
+    VGRU_REG32(VGRU_REG_TLB_CTX, tlb_ctx, true),
+    VGRU_REG32(VGRU_REG_TLB_FLAGS, tlb_flags, true),
+    VGRU_REG64(VGRU_REG_INV_START, inv_start, true),
+    VGRU_REG64(VGRU_REG_INV_LEN, inv_len, true),
+    VGRU_REG32(VGRU_REG_INV_CTX, inv_ctx, true),
+    VGRU_REG32(VGRU_REG_RESP_CTX, resp_ctx, true),
+    VGRU_REG32(VGRU_REG_RESP_CB, resp_cb, true),
+    VGRU_REG32(VGRU_REG_RESP_CODE, resp_code, true),
+    VGRU_REG32(VGRU_REG_RESP_SEQ, resp_seq, true),
+};
+
+/* The plain register at @addr (either half of a wide one), or NULL. */
+static const VgruCtrlReg *vgru_ctrl_reg(hwaddr addr)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(vgru_ctrl_regs); i++) {
+        const VgruCtrlReg *r = &vgru_ctrl_regs[i];
+
+        if (addr == r->addr || (r->wide && addr == r->addr + 4)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
 static uint64_t vgru_ctrl_read(void *opaque, hwaddr addr, unsigned size)
 {
     VgruState *s = opaque;
+    const VgruCtrlReg *r = vgru_ctrl_reg(addr);
     uint64_t val = 0;
 
     QEMU_LOCK_GUARD(&s->lock);
-    switch (addr) {
-    case VGRU_REG_ID:
-        val = VGRU_ID;
-        break;
-    case VGRU_REG_VERSION:
-        val = VGRU_VERSION;
-        break;
-    case VGRU_REG_NR_CONTEXTS:
-        val = s->nr_contexts;
-        break;
-    case VGRU_REG_NR_CBS:
-        val = s->nr_cbs;
-        break;
-    case VGRU_REG_TLB_SETS:
-        val = s->tlb_sets;
-        break;
-    case VGRU_REG_TLB_WAYS:
-        val = s->tlb_ways;
-        break;
-    case VGRU_REG_PAGE_SIZES:
-        val = VGRU_PAGE_SIZE;
-        break;
-    case VGRU_REG_CTRL:
-        val = s->ctrl;
-        break;
-    case VGRU_REG_STATUS:
-        val = s->status;
-        break;
-    case VGRU_REG_FQ_BASE:
-    case VGRU_REG_FQ_BASE + 4:
-        val = vgru_half(s->fq_base_reg, addr);
-        break;
-    case VGRU_REG_FQ_SIZE:
-        val = s->fq_size_reg;
-        break;
-    case VGRU_REG_FQ_HEAD:
-        val = s->fq_head;
-        break;
-    case VGRU_REG_FQ_TAIL:
-        val = s->fq_tail;
-        break;
-    case VGRU_REG_CTX_SEL:
-        val = s->ctx_sel;
-        break;
-    case VGRU_REG_CTX_TAG:
-        val = s->ctx_tag;
-        break;
-    case VGRU_REG_TLB_VADDR:
-    case VGRU_REG_TLB_VADDR + 4:
-        val = vgru_half(s->tlb_vaddr, addr);
-        break;
-    case VGRU_REG_TLB_PADDR:
-    case VGRU_REG_TLB_PADDR + 4:
-        val = vgru_half(s->tlb_paddr, addr);
-        break;
-    case VGRU_REG_TLB_CTX:
-        val = s->tlb_ctx;
-        break;
-    case VGRU_REG_TLB_FLAGS:
-        val = s->tlb_flags;
-        break;
-    case VGRU_REG_INV_START:
-    case VGRU_REG_INV_START + 4:
-        val = vgru_half(s->inv_start, addr);
-        break;
-    case VGRU_REG_INV_LEN:
-    case VGRU_REG_INV_LEN + 4:
-        val = vgru_half(s->inv_len, addr);
-        break;
-    case VGRU_REG_INV_CTX:
-        val = s->inv_ctx;
-        break;
-    case VGRU_REG_INV_DONE:
-        val = qatomic_load_acquire(&s->inv_done);
-        break;
-    case VGRU_REG_RESP_CTX:
-        val = s->resp_ctx;
-        break;
-    case VGRU_REG_RESP_CB:
-        val = s->resp_cb;
-        break;
-    case VGRU_REG_RESP_CODE:
-        val = s->resp_code;
-        break;
-    case VGRU_REG_RESP_SEQ:
-        val = s->resp_seq;
-        break;
-    case VGRU_REG_STAT(0) ... VGRU_REG_STAT(VGRU_STAT_NR) - 1:
+    if (r && r->wide) {
+        val = vgru_half(*(uint64_t *)((uint8_t *)s + r->offset), addr);
+    } else if (r) {
+        val = *(uint32_t *)((uint8_t *)s + r->offset);
+    } else if (addr >= VGRU_REG_STAT(0) &&
+               addr < VGRU_REG_STAT(VGRU_STAT_NR)) {
         val = vgru_half(s->stats[(addr - VGRU_REG_STAT(0)) / 8], addr);
-        break;
-    default:
-        /* command registers and holes read as zero */
-        break;
+    } else if (addr == VGRU_REG_ID) {
+        val = VGRU_ID;
+    } else if (addr == VGRU_REG_VERSION) {
+        val = VGRU_VERSION;
+    } else if (addr == VGRU_REG_PAGE_SIZES) {
+        val = VGRU_PAGE_SIZE;
+    } else if (addr == VGRU_REG_INV_DONE) {
+        val = qatomic_load_acquire(&s->inv_done);
     }
+    /* command registers and holes read as zero */
     trace_vgru_ctrl_read(addr, val);
     return val;
 }
@@ -258,46 +238,20 @@ static void vgru_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
                             unsigned size)
 {
     VgruState *s = opaque;
+    const VgruCtrlReg *r = vgru_ctrl_reg(addr);
 
     trace_vgru_ctrl_write(addr, val);
     QEMU_LOCK_GUARD(&s->lock);
     switch (addr) {
     case VGRU_REG_CTRL:
         vgru_write_ctrl(s, val);
-        break;
-    case VGRU_REG_FQ_BASE:
-    case VGRU_REG_FQ_BASE + 4:
-        vgru_set_half(&s->fq_base_reg, addr, val);
-        break;
-    case VGRU_REG_FQ_SIZE:
-        s->fq_size_reg = val;
-        break;
+        return;
     case VGRU_REG_FQ_HEAD:
         vgru_write_fq_head(s, val);
-        break;
-    case VGRU_REG_CTX_SEL:
-        s->ctx_sel = val;
-        break;
-    case VGRU_REG_CTX_TAG:
-        s->ctx_tag = val;
-        break;
+        return;
     case VGRU_REG_CTX_CMD:
         vgru_ctx_command(s, val);
-        break;
-    case VGRU_REG_TLB_VADDR:
-    case VGRU_REG_TLB_VADDR + 4:
-        vgru_set_half(&s->tlb_vaddr, addr, val);
-        break;
-    case VGRU_REG_TLB_PADDR:
-    case VGRU_REG_TLB_PADDR + 4:
-        vgru_set_half(&s->tlb_paddr, addr, val);
-        break;
-    case VGRU_REG_TLB_CTX:
-        s->tlb_ctx = val;
-        break;
-    case VGRU_REG_TLB_FLAGS:
-        s->tlb_flags = val;
-        break;
+        return;
     case VGRU_REG_TLB_CMD:
         if (val == VGRU_TLB_CMD_DROPIN) {
             vgru_tlb_dropin(s);
@@ -305,41 +259,22 @@ static void vgru_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
             qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad TLB command %u\n",
                           (uint32_t)val);
         }
-        break;
-    case VGRU_REG_INV_START:
-    case VGRU_REG_INV_START + 4:
-        vgru_set_half(&s->inv_start, addr, val);
-        break;
-    case VGRU_REG_INV_LEN:
-    case VGRU_REG_INV_LEN + 4:
-        vgru_set_half(&s->inv_len, addr, val);
-        break;
-    case VGRU_REG_INV_CTX:
-        s->inv_ctx = val;
-        break;
+        return;
     case VGRU_REG_INV_CMD:
         vgru_invalidate(s, val);
-        break;
-    case VGRU_REG_RESP_CTX:
-        s->resp_ctx = val;
-        break;
-    case VGRU_REG_RESP_CB:
-        s->resp_cb = val;
-        break;
-    case VGRU_REG_RESP_CODE:
-        s->resp_code = val;
-        break;
-    case VGRU_REG_RESP_SEQ:
-        s->resp_seq = val;
-        break;
+        return;
     case VGRU_REG_RESP_CMD:
         vgru_fault_response(s, val);
-        break;
-    default:
+        return;
+    }
+    if (!r || !r->writable) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: write to read-only or unknown register 0x%"
                       HWADDR_PRIx "\n", addr);
-        break;
+    } else if (r->wide) {
+        vgru_set_half((uint64_t *)((uint8_t *)s + r->offset), addr, val);
+    } else {
+        *(uint32_t *)((uint8_t *)s + r->offset) = val;
     }
 }
 

@@ -439,9 +439,31 @@ static void notice_pop(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cb)
     g_assert_cmphex(f.seq, ==, 0);
 }
 
-/* Identity and geometry registers reflect the properties. */
+/*
+ * Identity and geometry registers reflect the properties; operand
+ * registers read back what was written.
+ */
 static void test_identity(void)
 {
+    static const struct {
+        uint32_t reg;
+        bool wide;
+    } operands[] = {
+        { VGRU_REG_FQ_BASE, true }, { VGRU_REG_FQ_SIZE, false },
+        { VGRU_REG_CTX_SEL, false }, { VGRU_REG_CTX_TAG, false },
+        { VGRU_REG_TLB_VADDR, true }, { VGRU_REG_TLB_PADDR, true },
+        { VGRU_REG_TLB_CTX, false }, { VGRU_REG_TLB_FLAGS, false },
+        { VGRU_REG_INV_START, true }, { VGRU_REG_INV_LEN, true },
+        { VGRU_REG_INV_CTX, false }, { VGRU_REG_RESP_CTX, false },
+        { VGRU_REG_RESP_CB, false }, { VGRU_REG_RESP_CODE, false },
+        { VGRU_REG_RESP_SEQ, false },
+    };
+    static const uint32_t readonly[] = {
+        VGRU_REG_ID, VGRU_REG_VERSION, VGRU_REG_NR_CONTEXTS,
+        VGRU_REG_NR_CBS, VGRU_REG_TLB_SETS, VGRU_REG_TLB_WAYS,
+        VGRU_REG_PAGE_SIZES, VGRU_REG_STATUS, VGRU_REG_FQ_TAIL,
+        VGRU_REG_INV_DONE, VGRU_REG_STAT(0), VGRU_REG_STAT(8) + 4,
+    };
     Vgru v;
 
     vgru_start(&v, ",contexts=5,cbs=2,tlb-sets=16,tlb-ways=2");
@@ -463,6 +485,26 @@ static void test_identity(void)
                     0xfeed00000000ULL);
     wr(&v, VGRU_REG_RESP_CODE, 77);
     g_assert_cmpuint(rd(&v, VGRU_REG_RESP_CODE), ==, 77);
+
+    /* every operand register reads back; read-only ones ignore writes */
+    for (size_t i = 0; i < ARRAY_SIZE(operands); i++) {
+        uint32_t reg = operands[i].reg;
+
+        if (operands[i].wide) {
+            wr64(&v, reg, 0x1111111100000000ULL * (i + 1) + i);
+            g_assert_cmphex(qpci_io_readq(v.dev, v.ctrl, reg), ==,
+                            0x1111111100000000ULL * (i + 1) + i);
+        } else {
+            wr(&v, reg, 0x01010101 * (i + 1));
+            g_assert_cmphex(rd(&v, reg), ==, 0x01010101 * (i + 1));
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(readonly); i++) {
+        uint32_t before = rd(&v, readonly[i]);
+
+        wr(&v, readonly[i], 0x5a5a5a5a);
+        g_assert_cmphex(rd(&v, readonly[i]), ==, before);
+    }
     vgru_stop(&v);
 }
 
