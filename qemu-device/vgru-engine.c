@@ -258,19 +258,20 @@ static bool vgru_cur_end(VgruState *s, VgruCb *cb)
 
 /*
  * The current step of @cb failed with @error (the driver failed a fault,
- * a NO_BLOCK miss, DMA): end what it was part of.  True while @cb has
- * steps left; the caller queues it.
+ * a NO_BLOCK miss, DMA): end what it was part of, at once if no record is
+ * due (so that a FAIL without one ends the command before the register
+ * write returns).  True while @cb has steps left; the caller queues it.
  */
 bool vgru_cb_fail(VgruState *s, VgruCb *cb, uint32_t error)
 {
     switch (cb->phase) {
     case VGRU_PH_LOAD:
         vgru_batch_end(cb, error);
-        return true;
+        return vgru_wants_record(&cb->cur) || vgru_cur_end(s, cb);
     case VGRU_PH_RUN:
         cb->cur_error = error;
         cb->phase = VGRU_PH_COMP;
-        return true;
+        return vgru_wants_record(&cb->cur) || vgru_cur_end(s, cb);
     default:
         /* the record cannot be written: the command ends without it */
         cb->cur_error = error;
