@@ -2087,7 +2087,7 @@ static void test_vm_stop_batch(void)
     const uint64_t len = 16 * PAGE;     /* one chunk per entry */
     Vgru v;
 
-    vgru_start(&v, ",x-dma-delay-us=300000");
+    vgru_start(&v, ",x-dma-delay-us=600000");
     vgru_enable(&v, FQ_RECORDS);
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
     map_pages(&v, 0, 0, 4 * len);
