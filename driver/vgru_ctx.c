@@ -162,6 +162,9 @@ static long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va,
 		trace_vgru_retry(ctx->id, va);
 		atomic64_inc(&ctx->stats.retries);
 		atomic64_inc(&ctx->vdev->counters.retries);
+		/* a prefault racing endless invalidations still ends */
+		if (!fault && signal_pending(current))
+			return -EINTR;
 	}
 }
 
