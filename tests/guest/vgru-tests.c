@@ -1510,7 +1510,7 @@ static void *race_unmapper(void *arg)
 	return NULL;
 }
 
-TEST(mm_thread_unmaps_during_copies)
+static void unmaps_during_copies(enum vgru_fault_policy policy)
 {
 	unsigned char *dst = map_anon(UNMAP_LEN, RW);
 	struct vgru *v = open_ctx();
@@ -1523,6 +1523,7 @@ TEST(mm_thread_unmaps_during_copies)
 	struct timespec t0, t;
 	pthread_t thread;
 
+	CHECK_EQ(vgru_set_fault_policy(v, policy), 0);
 	memset(r->page, gen_byte(0), UNMAP_LEN);
 	CHECK_EQ(pthread_create(&thread, NULL, race_unmapper, &u), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1562,12 +1563,24 @@ TEST(mm_thread_unmaps_during_copies)
 	atomic_store(&r->stop, true);
 	CHECK_EQ(pthread_join(thread, NULL), 0);
 	printf("# %u copies (%u judged, %u -EFAULT), %llu faults, "
-	       "%llu retries, generation %u\n", copies, judged, efaults,
-	       (unsigned long long)stats(v).faults,
+	       "%llu prefaults, %llu retries, generation %u\n", copies, judged,
+	       efaults, (unsigned long long)stats(v).faults,
+	       (unsigned long long)stats(v).prefaults,
 	       (unsigned long long)stats(v).retries, atomic_load(&r->published));
 	CHECK(judged > 10);
 	CHECK(efaults > 0);	/* the holes were hit */
 	vgru_close(v);
+}
+
+TEST(mm_thread_unmaps_during_copies)
+{
+	unmaps_during_copies(VGRU_FAULT_DEVICE);
+}
+
+/* The same race, with the pages resolved by prefaults in this thread. */
+TEST(mm_thread_unmaps_during_prefault_copies)
+{
+	unmaps_during_copies(VGRU_FAULT_PREFAULT);
 }
 
 /* ---- end of the memory-management events -------------------------------- */
