@@ -439,6 +439,12 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct vgru_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	/* the ABI's sizes: new fields come out of the reserved space */
+	BUILD_BUG_ON(sizeof(struct vgru_info) != 48);
+	BUILD_BUG_ON(sizeof(struct vgru_ctx_stats) != 64);
+	BUILD_BUG_ON(sizeof(struct vgru_wait) != 32);
+	BUILD_BUG_ON(sizeof(struct vgru_prefault) != 48);
+
 	switch (cmd) {
 	case VGRU_IOC_INFO: {
 		struct vgru_info info = {

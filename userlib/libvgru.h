@@ -104,9 +104,9 @@ int vgru_cas(struct vgru *v, uint64_t *addr, uint64_t expected,
  *                       while the driver resolves it from its interrupt
  *                       handler, then the command goes on.
  *   VGRU_FAULT_PREFAULT a miss ends the command at once (no driver work);
- *                       the library resolves the rest of the operand with
- *                       vgru_prefault() in the calling thread and resubmits
- *                       what is left.
+ *                       the library resolves the missed operand from there
+ *                       on, at most 256 KiB at a time, with vgru_prefault()
+ *                       in the calling thread and resubmits what is left.
  * Results and errors are the same either way.  Returns 0 or -EINVAL.
  */
 enum vgru_fault_policy {
