@@ -121,6 +121,6 @@ void vgru_dev_put(struct vgru_dev *vdev);
 extern const struct file_operations vgru_fops;
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 		       u32 cb, u32 flags, u32 seq);
-void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag);
+void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb);
 
 #endif /* VGRU_H */

@@ -225,7 +225,7 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
  * Called from the IRQ thread for every notice record: count it and wake
  * the context's waiters.  A notice of a closed context is dropped.
  */
-void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag)
+void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb)
 {
 	struct vgru_ctx *ctx;
 
@@ -233,7 +233,8 @@ void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag)
 	mutex_lock(&vdev->ctx_lock);
 	ctx = xa_load(&vdev->contexts, ctx_id);
 	if (ctx && ctx->tag == tag) {
-		atomic64_inc(&ctx->stats.notices);
+		trace_vgru_notice(ctx_id, cb,
+				  atomic64_inc_return(&ctx->stats.notices));
 		atomic64_inc(&vdev->counters.notices);
 		wake_up_interruptible_poll(&ctx->notice_wq,
 					   EPOLLIN | EPOLLRDNORM);
@@ -320,6 +321,8 @@ static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
 		pf.done = min(va, end) - pf.addr;
 		cond_resched();
 	}
+	trace_vgru_prefault(ctx->id, pf.addr, pf.len,
+			    pf.flags & VGRU_PREFAULT_WRITE, pf.done, ret);
 	if (put_user(pf.done, &uarg->done))
 		return -EFAULT;
 	return ret;

@@ -181,7 +181,8 @@ static void vgru_handle_record(struct vgru_dev *vdev, const u8 *rec)
 				  get_unaligned_le32(rec + VGRU_FR_SEQ));
 		break;
 	case VGRU_FR_NOTICE:
-		vgru_handle_notice(vdev, ctx, tag);
+		vgru_handle_notice(vdev, ctx, tag,
+				   get_unaligned_le32(rec + VGRU_FR_CB));
 		break;
 	default:
 		/* a newer device: nothing waits on a record we do not know */
