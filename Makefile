@@ -15,7 +15,7 @@ BUILD ?= $(CURDIR)/build
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 USER_CFLAGS := $(CFLAGS) $(WARN) -Iuserlib -Iinclude
-VERSION := 0.1.0
+VERSION := 0.2.0
 
 LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
@@ -54,15 +54,16 @@ $(ULIB)/libvgru.a: $(ULIB)/libvgru.o
 	$(AR) rcs $@ $^
 
 $(ULIB)/libvgru.so: $(ULIB)/libvgru.o userlib/libvgru.map
-	$(CC) -shared -Wl,-soname,libvgru.so.1 \
-		-Wl,--version-script,userlib/libvgru.map -o $@.1 $<
-	ln -sf libvgru.so.1 $@
+	$(CC) -shared -Wl,-soname,libvgru.so.2 \
+		-Wl,--version-script,userlib/libvgru.map -o $@.2 $<
+	ln -sf libvgru.so.2 $@
 
 # The guest runs the host's root, so guest programs are ordinary binaries.
 $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
 	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a
 
 $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
+		tests/guest/libvgru-example.c \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
@@ -126,8 +127,8 @@ install: userlib
 		$(DESTDIR)$(PREFIX)/bin
 	install -m 0644 userlib/libvgru.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 $(ULIB)/libvgru.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(ULIB)/libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/libvgru.so
+	install -m 0755 $(ULIB)/libvgru.so.2 $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libvgru.so.2 $(DESTDIR)$(PREFIX)/lib/libvgru.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		userlib/libvgru.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvgru.pc
 	install -m 0755 $(ULIB)/vgructl $(DESTDIR)$(PREFIX)/bin/
