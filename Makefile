@@ -19,7 +19,8 @@ VERSION := 0.2.0
 
 LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
-GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests $(BUILD)/bench/vgru-bench
+GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests $(BUILD)/tests/vgru-fuzz \
+	$(BUILD)/bench/vgru-bench
 
 .PHONY: all run test bench deps qemu kernel module userlib fio-engine \
 	initramfs kernel-debug module-debug initramfs-debug debug lint-tools \
@@ -65,6 +66,10 @@ $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
 $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
 		tests/guest/libvgru-example.c \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
+
+$(BUILD)/tests/vgru-fuzz: tests/guest/vgru-fuzz.c $(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
 
