@@ -14,8 +14,10 @@
  * discard) while commands run.  Sometimes a child process tries to use
  * the inherited files.  Operands point into a private arena, or at
  * addresses that must fail (NULL, kernel, non-canonical, the top of the
- * address space, a window): never at the fuzzer's own heap or stack, so
- * the device cannot corrupt the fuzzer.  A thread that touches a window
+ * address space, a window): never at the fuzzer's own heap or stack, and
+ * guard pages end any range that runs out of the arena, so the device
+ * cannot corrupt the fuzzer.  A sentinel thread checks that no page the
+ * process gave back is written afterwards.  A thread that touches a window
  * or arena page another thread just unmapped catches the signal and goes
  * on.
  *
@@ -51,8 +53,10 @@
 
 #define PAGE		4096UL
 #define ARENA_PAGES	64
-#define MAX_FILES	16
-#define MAX_WINDOWS	16
+#define GUARD_PAGES	16
+/* at most 14 contexts held (files + windows), under the default 16 */
+#define MAX_FILES	6
+#define MAX_WINDOWS	8
 #define MAX_THREADS	16
 
 static const char *device = "/dev/vgru0";
@@ -64,9 +68,35 @@ static volatile uint8_t *windows[MAX_WINDOWS];	/* NULL: free */
 static uint8_t *arena;			/* ARENA_PAGES pages, churned */
 
 static atomic_ulong nr_ops, nr_signals, nr_doorbells, nr_ioctls, nr_children;
+static atomic_ulong nr_opens, nr_open_errors, nr_maps;
 static volatile bool stop;
 
 static __thread sigjmp_buf *fault_jump;
+
+/* Pages that were ever a window: a stale pointer to one may fault. */
+#define MAX_WINDOW_PAGES 4096
+static uintptr_t window_pages[MAX_WINDOW_PAGES];
+static atomic_uint nr_window_pages;
+
+static void window_mapped(void *p)
+{
+	unsigned int i = atomic_fetch_add(&nr_window_pages, 1);
+
+	if (i < MAX_WINDOW_PAGES)
+		window_pages[i] = (uintptr_t)p;
+}
+
+static bool windows_hold(uintptr_t a)
+{
+	unsigned int n = atomic_load(&nr_window_pages);
+
+	if (n >= MAX_WINDOW_PAGES)
+		return true;	/* lost track: assume so */
+	for (unsigned int i = 0; i < n; i++)
+		if (a - window_pages[i] < VGRU_WINDOW_SIZE)
+			return true;
+	return false;
+}
 
 /* xorshift64*: cheap, seedable, per thread */
 static uint64_t next_rand(uint64_t *s)
@@ -82,18 +112,63 @@ static uint64_t below(uint64_t *s, uint64_t n)
 	return n ? next_rand(s) % n : 0;
 }
 
-/* A SIGSEGV/SIGBUS from a page another thread took away. */
-static void on_fault(int sig)
+/* Write "@what 0x@val" to stderr; async-signal-safe. */
+static void say_hex(const char *what, uint64_t val)
 {
-	(void)sig;
-	if (fault_jump)
-		siglongjmp(*fault_jump, 1);
-	_exit(3);
+	char buf[64];
+	size_t n = strlen(what);
+
+	memcpy(buf, what, n);
+	buf[n++] = ' ';
+	buf[n++] = '0';
+	buf[n++] = 'x';
+	for (int shift = 60; shift >= 0; shift -= 4)
+		buf[n++] = "0123456789abcdef"[(val >> shift) & 0xf];
+	buf[n++] = '\n';
+	if (write(2, buf, n) < 0)
+		_exit(4);
 }
 
+/*
+ * A SIGSEGV/SIGBUS from a window or arena page another thread took away:
+ * back to the thread's loop.  Anything else is a real failure.  The
+ * handler runs on its own stack, so even a corrupted stack is reported.
+ */
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+
+	(void)uc;
+	if (fault_jump && ((a >= (uintptr_t)arena &&
+			    a < (uintptr_t)arena + ARENA_PAGES * PAGE) ||
+			   windows_hold(a)))
+		siglongjmp(*fault_jump, 1);
+	say_hex("vgru-fuzz: unexpected fault, signal", sig);
+	say_hex("vgru-fuzz: at address", a);
+	/* the faulting instruction runs again and dumps core */
+	signal(sig, SIG_DFL);
+}
+
+/* An open file, if there is one, else -1. */
 static int pick_file(uint64_t *s)
 {
-	return files[below(s, MAX_FILES)];
+	unsigned int first = below(s, MAX_FILES);
+
+	for (unsigned int i = 0; i < MAX_FILES; i++)
+		if (files[(first + i) % MAX_FILES] >= 0)
+			return files[(first + i) % MAX_FILES];
+	return -1;
+}
+
+/* A mapped window, if there is one, else NULL. */
+static volatile uint8_t *pick_window(uint64_t *s)
+{
+	unsigned int first = below(s, MAX_WINDOWS);
+
+	for (unsigned int i = 0; i < MAX_WINDOWS; i++)
+		if (windows[(first + i) % MAX_WINDOWS])
+			return windows[(first + i) % MAX_WINDOWS];
+	return NULL;
 }
 
 /* An operand address: mostly in the arena, else one that must fail. */
@@ -298,8 +373,8 @@ static void step(uint64_t *s)
 {
 	unsigned int slot = below(s, MAX_FILES);
 	unsigned int wslot = below(s, MAX_WINDOWS);
-	volatile uint8_t *w = windows[wslot];
-	int fd = files[slot];
+	volatile uint8_t *w = pick_window(s);
+	int fd = pick_file(s);
 	uint64_t dice = below(s, 100);
 	struct pollfd pfd;
 	uint64_t val;
@@ -307,9 +382,12 @@ static void step(uint64_t *s)
 
 	if (dice < 6) {
 		pthread_mutex_lock(&table_lock);
-		if (files[slot] < 0)
+		if (files[slot] < 0) {
 			files[slot] = open(device, below(s, 8) ? O_RDWR :
 					   (int)below(s, 4));
+			atomic_fetch_add(files[slot] >= 0 ? &nr_opens :
+					 &nr_open_errors, 1);
+		}
 		pthread_mutex_unlock(&table_lock);
 	} else if (dice < 9) {
 		pthread_mutex_lock(&table_lock);
@@ -327,8 +405,10 @@ static void step(uint64_t *s)
 			return;
 		pthread_mutex_lock(&table_lock);
 		if (!windows[wslot]) {
+			window_mapped(p);
 			windows[wslot] = p;
 			p = NULL;
+			atomic_fetch_add(&nr_maps, 1);
 		}
 		pthread_mutex_unlock(&table_lock);
 		if (p)
@@ -348,11 +428,17 @@ static void step(uint64_t *s)
 		w = windows[wslot];
 		windows[wslot] = NULL;
 		pthread_mutex_unlock(&table_lock);
-		if (w && below(s, 4))
+		if (w && !below(s, 4)) {
+			/* move it (the driver may refuse), then drop it */
+			p = mremap((void *)w, VGRU_WINDOW_SIZE,
+				   VGRU_WINDOW_SIZE, MREMAP_MAYMOVE);
+			if (p != MAP_FAILED) {
+				window_mapped(p);
+				w = p;
+			}
+		}
+		if (w)
 			munmap((void *)w, VGRU_WINDOW_SIZE);
-		else if (w)	/* move it: the old address must go */
-			mremap((void *)w, VGRU_WINDOW_SIZE, VGRU_WINDOW_SIZE,
-			       MREMAP_MAYMOVE);
 	} else if (dice < 60) {
 		if (w)
 			start_command(s, w);
@@ -386,6 +472,47 @@ static void step(uint64_t *s)
 	}
 }
 
+/*
+ * The sentinel: fresh pages (often the very pages the arena just gave
+ * back) filled with a pattern, checked a moment later, given back.  A
+ * device write through a translation the driver should have removed lands
+ * in one sooner or later.
+ */
+#define SENTINEL_PAGES	64
+static atomic_ulong nr_sentinel_rounds;
+static atomic_int sentinel_failed;
+
+static void *sentinel_thread(void *opaque)
+{
+	(void)opaque;
+	while (!stop) {
+		uint8_t *p = mmap(NULL, SENTINEL_PAGES * PAGE,
+				  PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			continue;
+		for (unsigned long i = 0; i < SENTINEL_PAGES * PAGE; i++)
+			p[i] = (uint8_t)(0x5a ^ (i / PAGE));
+		usleep(2000);
+		for (unsigned long i = 0; i < SENTINEL_PAGES * PAGE; i++) {
+			if (p[i] != (uint8_t)(0x5a ^ (i / PAGE))) {
+				fprintf(stderr, "vgru-fuzz: sentinel page %lu "
+					"byte %lu is 0x%02x, not 0x%02x: memory "
+					"written after it was given back\n",
+					i / PAGE, i % PAGE, p[i],
+					(uint8_t)(0x5a ^ (i / PAGE)));
+				atomic_store(&sentinel_failed, 1);
+				stop = true;
+				break;
+			}
+		}
+		munmap(p, SENTINEL_PAGES * PAGE);
+		atomic_fetch_add(&nr_sentinel_rounds, 1);
+	}
+	return NULL;
+}
+
 struct thread_arg {
 	uint64_t seed;
 	time_t deadline;
@@ -395,8 +522,11 @@ static void *fuzz_thread(void *opaque)
 {
 	struct thread_arg *a = opaque;
 	uint64_t s = a->seed;
+	static __thread uint8_t altstack[64 * 1024];
+	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
 	sigjmp_buf jump;
 
+	sigaltstack(&ss, NULL);
 	fault_jump = &jump;
 	if (sigsetjmp(jump, 1))
 		atomic_fetch_add(&nr_signals, 1);
@@ -482,11 +612,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	struct thread_arg args[MAX_THREADS];
-	pthread_t threads[MAX_THREADS];
+	pthread_t threads[MAX_THREADS + 1];
 	unsigned long seconds = 20, nr_threads = 4;
 	uint64_t seed = 1;
 	bool check_only = false;
-	struct sigaction sa = { .sa_handler = on_fault, .sa_flags = SA_NODEFER };
+	struct sigaction sa = {
+		.sa_sigaction = on_fault,
+		.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK,
+	};
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -527,12 +660,20 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 0; i < MAX_FILES; i++)
 		files[i] = -1;
-	arena = mmap(NULL, ARENA_PAGES * PAGE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (arena == MAP_FAILED) {
+	/*
+	 * Inaccessible guard pages on both sides: a long command that starts
+	 * in the arena faults there instead of running on into the fuzzer's
+	 * own memory (which the device may write, as the process could).
+	 */
+	arena = mmap(NULL, (ARENA_PAGES + 2 * GUARD_PAGES) * PAGE, PROT_NONE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (arena == MAP_FAILED ||
+	    mprotect(arena + GUARD_PAGES * PAGE, ARENA_PAGES * PAGE,
+		     PROT_READ | PROT_WRITE)) {
 		perror("vgru-fuzz: arena");
 		return 1;
 	}
+	arena += GUARD_PAGES * PAGE;
 	for (unsigned long t = 0; t < nr_threads; t++) {
 		args[t] = (struct thread_arg){
 			.seed = seed * 0x9e3779b97f4a7c15ULL + t + 1,
@@ -543,7 +684,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	for (unsigned long t = 0; t < nr_threads; t++)
+	if (pthread_create(&threads[nr_threads], NULL, sentinel_thread, NULL)) {
+		fprintf(stderr, "vgru-fuzz: cannot start threads\n");
+		return 1;
+	}
+	for (unsigned long t = 0; t <= nr_threads; t++)
 		pthread_join(threads[t], NULL);
 
 	for (int i = 0; i < MAX_WINDOWS; i++)
@@ -553,9 +698,15 @@ int main(int argc, char **argv)
 		if (files[i] >= 0)
 			close(files[i]);
 	printf("vgru-fuzz: seed %" PRIu64 ", %lu threads, %lu s: %lu steps, "
-	       "%lu doorbells, %lu ioctls, %lu children, %lu signals caught\n",
+	       "%lu opens (%lu refused), %lu windows mapped, %lu doorbells, "
+	       "%lu ioctls, %lu children, %lu signals caught\n",
 	       seed, nr_threads, seconds, atomic_load(&nr_ops),
-	       atomic_load(&nr_doorbells), atomic_load(&nr_ioctls),
-	       atomic_load(&nr_children), atomic_load(&nr_signals));
-	return 0;
+	       atomic_load(&nr_opens), atomic_load(&nr_open_errors),
+	       atomic_load(&nr_maps), atomic_load(&nr_doorbells),
+	       atomic_load(&nr_ioctls), atomic_load(&nr_children),
+	       atomic_load(&nr_signals));
+	printf("vgru-fuzz: %lu sentinel rounds%s\n",
+	       atomic_load(&nr_sentinel_rounds),
+	       atomic_load(&sentinel_failed) ? ", one FAILED" : ", all intact");
+	return atomic_load(&sentinel_failed) ? 5 : 0;
 }
