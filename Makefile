@@ -54,10 +54,15 @@ $(ULIB)/%.o: userlib/%.c $(LIB_HDRS)
 $(ULIB)/libvgru.a: $(ULIB)/libvgru.o
 	$(AR) rcs $@ $^
 
-$(ULIB)/libvgru.so: $(ULIB)/libvgru.o userlib/libvgru.map
-	$(CC) -shared -Wl,-soname,libvgru.so.2 \
-		-Wl,--version-script,userlib/libvgru.map -o $@.2 $<
-	ln -sf libvgru.so.2 $@
+# the soname's number changes with every incompatible ABI change
+SONAME := libvgru.so.2
+
+$(ULIB)/$(SONAME): $(ULIB)/libvgru.o userlib/libvgru.map
+	$(CC) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script,userlib/libvgru.map -o $@ $<
+
+$(ULIB)/libvgru.so: $(ULIB)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 # The guest runs the host's root, so guest programs are ordinary binaries.
 $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
@@ -132,8 +137,8 @@ install: userlib
 		$(DESTDIR)$(PREFIX)/bin
 	install -m 0644 userlib/libvgru.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 $(ULIB)/libvgru.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(ULIB)/libvgru.so.2 $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libvgru.so.2 $(DESTDIR)$(PREFIX)/lib/libvgru.so
+	install -m 0755 $(ULIB)/$(SONAME) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvgru.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		userlib/libvgru.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvgru.pc
 	install -m 0755 $(ULIB)/vgructl $(DESTDIR)$(PREFIX)/bin/
