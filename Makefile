@@ -19,7 +19,8 @@ VERSION := 0.1.0
 
 LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
-GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests $(BUILD)/bench/vgru-bench
+GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests \
+	$(BUILD)/tests/vgru-accept $(BUILD)/bench/vgru-bench
 
 .PHONY: all run test bench deps qemu kernel module userlib fio-engine \
 	initramfs kernel-debug module-debug initramfs-debug debug lint-tools \
@@ -66,6 +67,12 @@ $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
+
+# the acceptance cases (issue 15): huge pages, KSM, a disk file system, ...
+$(BUILD)/tests/vgru-accept: tests/guest/accept-tests.c tests/guest/harness.h \
+		$(ULIB)/libvgru.a $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a
 
 $(BUILD)/bench/vgru-bench: bench/vgru-bench.c $(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
