@@ -125,9 +125,17 @@ bench: all
 	@bench/run --build $(BUILD) $(if $(filter quick,$(BENCH)),--quick)
 
 # libvgru for applications: header, static and shared library, pkg-config
-# file (written here, so that it names the PREFIX installed to), and
-# vgructl.  make install [PREFIX=/usr/local] [DESTDIR=]
+# file (written here, so that it names the PREFIX installed to), vgructl,
+# and the udev rule giving /dev/vgru* to the group vgru.
+# make install [PREFIX=/usr/local] [DESTDIR=] [UDEV_RULES_DIR=]
 PREFIX ?= /usr/local
+# udev reads /etc and /usr/lib, never /usr/local: a local install's rule
+# goes to /etc, a distribution's (PREFIX=/usr) to its own lib directory
+ifeq ($(PREFIX),/usr)
+UDEV_RULES_DIR ?= /usr/lib/udev/rules.d
+else
+UDEV_RULES_DIR ?= /etc/udev/rules.d
+endif
 install: userlib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/bin
@@ -138,6 +146,8 @@ install: userlib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		userlib/libvgru.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvgru.pc
 	install -m 0755 $(ULIB)/vgructl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(UDEV_RULES_DIR)
+	install -m 0644 udev/60-vgru.rules $(DESTDIR)$(UDEV_RULES_DIR)/
 	@[ -n "$(DESTDIR)" ] || ldconfig
 
 clean:

@@ -15,12 +15,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -1244,6 +1246,137 @@ TEST(bad_addresses_and_ranges)
 	CHECK_EQ(vgru_copy(v, buf + PAGE, buf, PAGE), 0);
 	CHECK(memcmp(buf, buf + PAGE, PAGE) == 0);
 	vgru_close(v);
+}
+
+/* ---- device node permissions ---------------------------------------------- */
+
+#define NOBODY_GID 65534
+
+/*
+ * The shipped rule (udev/60-vgru.rules; tests/run-tests names it in
+ * VGRU_UDEV_RULES, else it is looked for beside the build directory).
+ */
+static const char *udev_rules(void)
+{
+	static char path[4096];
+	const char *env = getenv("VGRU_UDEV_RULES");
+	ssize_t n;
+
+	if (env)
+		return env;
+	/* BUILD/tests/vgru-accept -> BUILD/../udev/60-vgru.rules */
+	n = readlink("/proc/self/exe", path, sizeof(path) - 64);
+	CHECK(n > 0);
+	path[n] = 0;
+	for (int up = 0; up < 3; up++)
+		*strrchr(path, '/') = 0;
+	strcat(path, "/udev/60-vgru.rules");
+	return path;
+}
+
+/* Become user @uid with the group vgru (@gid) as a supplementary group,
+ * or with none (@gid < 0). */
+static void become_user(uid_t uid, int gid)
+{
+	gid_t g = gid;
+
+	CHECK_EQ(setgroups(gid < 0 ? 0 : 1, &g), 0);
+	CHECK_EQ(setgid(NOBODY_GID), 0);
+	CHECK_EQ(setuid(uid), 0);
+	CHECK(geteuid() == uid && getegid() == NOBODY_GID);
+}
+
+/* The core copy cases as an unprivileged user: exact data at odd sizes
+ * and offsets, -EFAULT after munmap, -EPERM into a read-only page. */
+static void core_cases_as_user(void)
+{
+	static const size_t sizes[] = { 1, 4095, 4096, 4097, 65537, 1 << 20 };
+	const size_t max = (1 << 20) + 2 * PAGE;
+	unsigned char *src = map_anon(max, RW), *dst = map_anon(max, RW);
+	unsigned char *ro = map_anon(PAGE, PROT_READ);
+	struct vgru *v = open_ctx();
+
+	for (unsigned int i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		fill(src, max, 40 + i);
+		memset(dst, 0xee, max);
+		CHECK_EQ(vgru_copy(v, dst + i, src + 3 * i, sizes[i]), 0);
+		CHECK(memcmp(dst + i, src + 3 * i, sizes[i]) == 0);
+		CHECK(all_bytes(dst, i, 0xee));
+		CHECK_EQ(dst[i + sizes[i]], 0xee);
+	}
+	CHECK_EQ(vgru_copy(v, ro, src, PAGE), -EPERM);
+	CHECK(all_bytes(ro, PAGE, 0));
+	CHECK_EQ(munmap(src, max), 0);
+	CHECK_EQ(vgru_copy(v, dst, src, PAGE), -EFAULT);
+	vgru_close(v);
+}
+
+/*
+ * The udev rule shipped in udev/60-vgru.rules, applied by the host's
+ * systemd-udevd started in the guest: /dev/vgru0, root's and mode 0600
+ * before, becomes group vgru, mode 0660.  A user in that group (any
+ * uid, supplementary group only) opens a context and passes the core
+ * copy cases; a user outside it gets EACCES on open.  Catches a rule
+ * that does not match the node (wrong KERNEL or SUBSYSTEM: the mode
+ * stays 0600 and the group member gets EACCES), or that opens the node
+ * to everyone (the outsider opens it).
+ */
+TEST(udev_rule_gives_the_group_access)
+{
+	const char *rules = udev_rules();
+	struct stat st;
+	struct group *gr;
+	int status;
+	pid_t pid;
+
+	if (access("/lib/systemd/systemd-udevd", X_OK) != 0 ||
+	    sh("command -v udevadm > /dev/null") != 0)
+		SKIP("no udev in this guest (Debian package udev)");
+	CHECK(access(rules, R_OK) == 0);
+	CHECK_EQ(stat("/dev/vgru0", &st), 0);
+	CHECK_EQ(st.st_mode & 07777, 0600);		/* the kernel's default */
+	CHECK_EQ(st.st_gid, 0);
+
+	CHECK_EQ(sh("getent group vgru > /dev/null || groupadd --system vgru"), 0);
+	gr = getgrnam("vgru");
+	CHECK(gr != NULL);
+	CHECK_EQ(sh("mkdir -p /run/udev/rules.d && cp '%s' /run/udev/rules.d/",
+		    rules), 0);
+	/* the guest's init runs the tests chrooted into the host's root,
+	 * where udev would ignore every request: tell it to go on */
+	setenv("SYSTEMD_IGNORE_CHROOT", "1", 1);
+	CHECK_EQ(sh("/lib/systemd/systemd-udevd --daemon 2> /dev/null && "
+		    "udevadm trigger --action=add --subsystem-match=vgru && "
+		    "udevadm settle --timeout=60"), 0);
+	sh("udevadm control --exit");
+	CHECK_EQ(stat("/dev/vgru0", &st), 0);
+	CHECK_EQ(st.st_mode & 07777, 0660);
+	CHECK_EQ(st.st_gid, gr->gr_gid);
+	CHECK_EQ(st.st_uid, 0);
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		become_user(4242, gr->gr_gid);
+		core_cases_as_user();
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
+
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct vgru *v = NULL;
+
+		become_user(4243, -1);
+		CHECK_EQ(open("/dev/vgru0", O_RDWR), -1);
+		CHECK_EQ(errno, EACCES);
+		CHECK_EQ(vgru_open(NULL, &v), -EACCES);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(status, 0);
 }
 
 int main(int argc, char **argv)
