@@ -597,8 +597,13 @@ TEST(thp_collapse_keeps_device_view)
 	drain_lru_caches(p, 64);
 	CHECK_EQ(madvise(p, HPAGE, MADV_HUGEPAGE), 0);
 	if (madvise(p, HPAGE, MADV_COLLAPSE) != 0) {
-		printf("# MADV_COLLAPSE: %s; waiting for khugepaged\n",
-		       strerror(errno));
+		/* only a kernel without it may fall back: any other error
+		 * (EAGAIN: a page held by someone) fails the case */
+		if (errno != EINVAL) {
+			printf("# MADV_COLLAPSE: %s\n", strerror(errno));
+			CHECK(!"MADV_COLLAPSE failed");
+		}
+		printf("# no MADV_COLLAPSE; waiting for khugepaged\n");
 		write_knob(KHUGEPAGED "scan_sleep_millisecs", "10");
 		for (int i = 0; i < 200 && anon_huge_kb(p) < 2048; i++)
 			usleep(100 * 1000);
@@ -706,7 +711,8 @@ TEST(hugetlb_copy_and_munmap)
  * that page alone -- the CPU sees the device's data there, and every
  * other page keeps the shared data.  Catches a writable translation kept
  * over the merge: the device would write the shared KSM page (every
- * merged page changes) or a freed one (the CPU never sees the write).
+ * merged page changes) or a freed one (the CPU never sees the write),
+ * and a page reference kept by the driver (KSM merges no such page).
  */
 TEST(ksm_merge_then_device_write_breaks_cow)
 {
@@ -744,8 +750,11 @@ TEST(ksm_merge_then_device_write_breaks_cow)
 	CHECK(write_knob(KSM "run", "%lld", run));
 	write_knob(KSM "sleep_millisecs", "%lld", sleep_ms);
 	write_knob(KSM "pages_to_scan", "%lld", scan);
+	/* KSM merges only pages no one else holds: not merging in 30 s
+	 * (the guest takes about a second) means a reference is kept */
 	if (merged < KSM_PAGES)
-		SKIP("KSM did not merge the pages in 30 s");
+		printf("# %d of %d pages merged in 30 s\n", merged, KSM_PAGES);
+	CHECK_EQ(merged, KSM_PAGES);
 
 	memset(dst, 0xee, len);
 	CHECK_EQ(vgru_copy(v, dst, a, len), 0);	/* reads the KSM page */
