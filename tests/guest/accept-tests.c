@@ -943,16 +943,16 @@ TEST(madv_cold_and_pageout)
 	vgru_close(v);
 }
 
-#define PRESSURE_PAGES 32
+#define PRESSURE_PAGES	32
+#define LRU_GEN		"/sys/kernel/mm/lru_gen/enabled"
 
 /*
  * Memory pressure from another process evicts pages the device holds:
  * with zram swap on, a child goes over and over more memory than is free
  * (most of it first taken by reserved huge pages, so the child's share is
- * small) until the kernel's reclaim has swapped the parent's
- * device-mapped pages out (MADV_COLD only put them first in line; see
- * below).  The device then reads the data written before and its writes
- * reach the CPU.  Catches translations kept over reclaim (the device
+ * small) until the kernel's reclaim -- no madvise -- has swapped the
+ * parent's device-mapped pages out.  The device then reads the data
+ * written before and its writes reach the CPU.  Catches translations kept over reclaim (the device
  * would read or write freed frames).
  */
 TEST(reclaim_by_another_process)
@@ -965,6 +965,7 @@ TEST(reclaim_by_another_process)
 		  swappiness = read_knob("/proc/sys/vm/swappiness"), huge;
 	unsigned int swapped = 0;
 	pid_t parent = getpid(), pid;
+	bool lru_gen_was_off;
 	struct vgru *v;
 	int status;
 
@@ -978,14 +979,20 @@ TEST(reclaim_by_another_process)
 	CHECK(memcmp(dst, src, len) == 0);
 	/*
 	 * The device's lookups marked the pages accessed, which puts them
-	 * on the active list, where reclaim by a process that only ever
-	 * adds new pages does not reach them in any bounded time (tried:
-	 * 800 MiB of churn).  MADV_COLD moves them to the inactive list,
-	 * as time without access would; it evicts nothing.
+	 * on the active list, where the classic LRU's reclaim for a process
+	 * that only adds new pages does not reach them in any bounded time
+	 * (tried: 800 MiB of churn).  The multi-generational LRU ages them
+	 * by when they were last used, so the parent's pages go first:
+	 * switch it on for the case.  Without it, MADV_COLD puts them first
+	 * in line (it evicts nothing).
 	 */
+	lru_gen_was_off = sh("grep -q 0x0000 " LRU_GEN) == 0;
 	drain_lru_caches(a, PRESSURE_PAGES);
-	CHECK_EQ(madvise(a, len, MADV_COLD), 0);
-	drain_lru_caches(a, PRESSURE_PAGES);
+	if (!write_knob(LRU_GEN, "y")) {
+		printf("# no multi-generational LRU: MADV_COLD\n");
+		CHECK_EQ(madvise(a, len, MADV_COLD), 0);
+		drain_lru_caches(a, PRESSURE_PAGES);
+	}
 	for (size_t p = 0; p < len; p += PAGE)
 		CHECK(pagemap(0, a + p) & PM_PRESENT);
 
@@ -1023,6 +1030,8 @@ TEST(reclaim_by_another_process)
 		write_knob(NR_HUGEPAGES, "%lld", nr);
 	if (swappiness >= 0)
 		write_knob("/proc/sys/vm/swappiness", "%lld", swappiness);
+	if (lru_gen_was_off)
+		write_knob(LRU_GEN, "n");
 	for (size_t p = 0; p < len; p += PAGE)
 		swapped += !!(pagemap(0, a + p) & PM_SWAPPED);
 	printf("# child status 0x%x, %u of %d pages swapped out, "
