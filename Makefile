@@ -15,11 +15,11 @@ BUILD ?= $(CURDIR)/build
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 USER_CFLAGS := $(CFLAGS) $(WARN) -Iuserlib -Iinclude
-VERSION := 0.1.0
+VERSION := 0.2.0
 
 LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
-GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests \
+GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests $(BUILD)/tests/vgru-fuzz \
 	$(BUILD)/tests/vgru-accept $(BUILD)/bench/vgru-bench
 
 .PHONY: all run test bench deps qemu kernel module userlib fio-engine \
@@ -54,16 +54,22 @@ $(ULIB)/%.o: userlib/%.c $(LIB_HDRS)
 $(ULIB)/libvgru.a: $(ULIB)/libvgru.o
 	$(AR) rcs $@ $^
 
-$(ULIB)/libvgru.so: $(ULIB)/libvgru.o userlib/libvgru.map
-	$(CC) -shared -Wl,-soname,libvgru.so.1 \
-		-Wl,--version-script,userlib/libvgru.map -o $@.1 $<
-	ln -sf libvgru.so.1 $@
+# the soname's number changes with every incompatible ABI change
+SONAME := libvgru.so.2
+
+$(ULIB)/$(SONAME): $(ULIB)/libvgru.o userlib/libvgru.map
+	$(CC) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script,userlib/libvgru.map -o $@ $<
+
+$(ULIB)/libvgru.so: $(ULIB)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 # The guest runs the host's root, so guest programs are ordinary binaries.
 $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
 	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a
 
 $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
+		tests/guest/libvgru-example.c \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
@@ -73,6 +79,10 @@ $(BUILD)/tests/vgru-accept: tests/guest/accept-tests.c tests/guest/harness.h \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a
+
+$(BUILD)/tests/vgru-fuzz: tests/guest/vgru-fuzz.c $(ULIB)/libvgru.a $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
 
 $(BUILD)/bench/vgru-bench: bench/vgru-bench.c $(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
@@ -141,8 +151,8 @@ install: userlib
 		$(DESTDIR)$(PREFIX)/bin
 	install -m 0644 userlib/libvgru.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 $(ULIB)/libvgru.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(ULIB)/libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libvgru.so.1 $(DESTDIR)$(PREFIX)/lib/libvgru.so
+	install -m 0755 $(ULIB)/$(SONAME) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvgru.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		userlib/libvgru.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvgru.pc
 	install -m 0755 $(ULIB)/vgructl $(DESTDIR)$(PREFIX)/bin/

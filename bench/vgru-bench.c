@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * vgru-bench: the guest-side vgru benchmarks (figures 1-6), one JSON
+ * vgru-bench: the guest-side vgru benchmarks (figures 1-6, 9, 10), one JSON
  * object out.
  *
  *   vgru-bench [--quick] [--json FILE] [--device DEV] [FIGURE...]
@@ -83,6 +83,20 @@
  *       contexts_count, copy_bytes, seconds_s
  *   ratios {warm,cold}_2p_over_1p, {warm,cold}_4p_over_1p
  *   plots concurrency_throughput, concurrency_faults (line)
+ * fault_policy (9): a cold 16 MiB copy (--quick: 4 MiB) per page of copy:
+ *   libvgru's VGRU_FAULT_DEVICE (the device faults, the driver's IRQ
+ *   thread resolves) vs VGRU_FAULT_PREFAULT (NO_BLOCK misses, the calling
+ *   thread prefaults) vs the CPU's own cold memcpy (first touch)
+ *   raw {device,prefault,cpu}_us_per_page, {device,prefault}_faults_count,
+ *       prefault_prefaults_count, copy_bytes, reps_count
+ *   ratios prefault_over_device, device_over_cpu, prefault_over_cpu
+ *   plots fault_policy (bar)
+ * async (10): 64 B warm copies, commands per second: one blocking call at
+ *   a time vs 8 in flight (a ring of tickets: wait the oldest, submit it
+ *   again) vs batches of 64 (one submit and one wait per 64)
+ *   raw blocking_ops_per_s, inflight8_ops_per_s, batch64_ops_per_s
+ *   ratios inflight8_over_blocking, batch64_over_blocking
+ *   plots async_ops (bar)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -2538,6 +2552,216 @@ static int fig_concurrency(struct figure *f)
 	return 0;
 }
 
+/* ---- figure 9: fault policies ------------------------------------------- */
+
+/* One cold copy of @len fresh bytes under @policy; time and counters. */
+static int fp_copy(struct figure *f, enum vgru_fault_policy policy,
+		   size_t len, double *us, uint64_t *faults, uint64_t *prefaults)
+{
+	struct vgru *v;
+	struct vgru_stats a, b;
+	int ret;
+
+	if (open_device(f, &v))
+		return -1;
+	ret = vgru_set_fault_policy(v, policy);
+	if (ret) {
+		vgru_close(v);
+		return vgru_error(f, "vgru_set_fault_policy", ret);
+	}
+	ret = get_stats(f, v, &a) || cold_copy(f, v, len, us, faults) ||
+	      get_stats(f, v, &b);
+	*prefaults = b.prefaults - a.prefaults;
+	vgru_close(v);
+	return ret ? -1 : 0;
+}
+
+static int fig_fault_policy(struct figure *f)
+{
+	const size_t len = (opt.quick ? 4 : 16) * MIB;
+	const unsigned int reps = opt.quick ? 3 : 5;
+	const double pages = (double)len / PAGE;
+	double dev[5], pre[5], cpu[5];
+	uint64_t dev_faults = 0, pre_faults = 0, pre_prefaults = 0, unused;
+	struct plot *p;
+
+	for (unsigned int r = 0; r < reps; r++) {
+		progress("fault_policy: round %u of %u", r + 1, reps);
+		if (fp_copy(f, VGRU_FAULT_DEVICE, len, &dev[r], &dev_faults,
+			    &unused) ||
+		    fp_copy(f, VGRU_FAULT_PREFAULT, len, &pre[r], &pre_faults,
+			    &pre_prefaults) ||
+		    cpu_cold_copy(f, len, &cpu[r]))
+			return -1;
+	}
+	double d = median(dev, reps) / pages, q = median(pre, reps) / pages,
+	       c = median(cpu, reps) / pages;
+
+	fig_raw(f, d, "device_us_per_page");
+	fig_raw(f, q, "prefault_us_per_page");
+	fig_raw(f, c, "cpu_us_per_page");
+	fig_raw(f, (double)dev_faults, "device_faults_count");
+	fig_raw(f, (double)pre_faults, "prefault_faults_count");
+	fig_raw(f, (double)pre_prefaults, "prefault_prefaults_count");
+	fig_raw(f, (double)len, "copy_bytes");
+	fig_raw(f, reps, "reps_count");
+	fig_ratio(f, ratio(q, d), "prefault_over_device");
+	fig_ratio(f, ratio(d, c), "device_over_cpu");
+	fig_ratio(f, ratio(q, c), "prefault_over_cpu");
+	p = fig_plot(f, "fault_policy", "Cold copy per page by fault policy",
+		     "", "time per page of copy (us)", true);
+	plot_bar(p, "median", "device faults", d);
+	plot_bar(p, "median", "prefault (NO_BLOCK)", q);
+	plot_bar(p, "median", "CPU memcpy, first touch", c);
+	fig_what(f, "A cold %zu MiB copy between fresh buffers (a new context "
+		 "each), time per 4 KiB page of copy, median of %u: "
+		 "VGRU_FAULT_DEVICE (every page a device fault resolved by "
+		 "the driver's IRQ thread), VGRU_FAULT_PREFAULT (a miss ends "
+		 "the command; libvgru prefaults up to 256 KiB of the operand "
+		 "in the calling thread and resubmits) and the CPU's memcpy "
+		 "of the same cold buffers.", len / MIB, reps);
+	return 0;
+}
+
+/* ---- figure 10: asynchronous commands ------------------------------------ */
+
+#define ASYNC_DEPTH	8
+#define ASYNC_BATCH	64
+
+struct async_arg {
+	struct vgru *v;
+	unsigned char *src, *dst;	/* one warm page each */
+	struct vgru_desc *list;		/* ASYNC_BATCH entries */
+	int ticket[ASYNC_DEPTH];
+	unsigned int next;
+};
+
+/* Wait for the oldest of the ring's commands and submit it again. */
+static int op_ring(void *arg)
+{
+	struct async_arg *a = arg;
+	unsigned int k = a->next;
+	struct vgru_desc d;
+	int ret;
+
+	ret = vgru_wait(a->v, a->ticket[k], -1, NULL);
+	if (ret)
+		return ret;
+	vgru_prep_copy(&d, a->dst + k * SMALL_OP, a->src + k * SMALL_OP,
+		       SMALL_OP);
+	ret = vgru_submit(a->v, &d, 0);
+	if (ret < 0)
+		return ret;
+	a->ticket[k] = ret;
+	a->next = (k + 1) % ASYNC_DEPTH;
+	return 0;
+}
+
+static int op_batch(void *arg)
+{
+	struct async_arg *a = arg;
+	int t = vgru_submit_batch(a->v, a->list, ASYNC_BATCH, 0);
+
+	return t < 0 ? t : vgru_wait(a->v, t, -1, NULL);
+}
+
+static int async_measure(struct figure *f, struct async_arg *a,
+			 double *blocking, double *ring, double *batch)
+{
+	struct copy_arg c = { .v = a->v, .src = a->src, .dst = a->dst,
+			      .len = SMALL_OP };
+	struct budget b = budget();
+	struct vgru_desc d;
+	struct timing t;
+	int ret;
+
+	ret = measure(op_device, &c, &b, &t);
+	if (ret)
+		return vgru_error(f, "blocking 64 B copy", ret);
+	*blocking = 1e9 / t.ns;
+
+	for (unsigned int k = 0; k < ASYNC_DEPTH; k++) {
+		vgru_prep_copy(&d, a->dst + k * SMALL_OP,
+			       a->src + k * SMALL_OP, SMALL_OP);
+		a->ticket[k] = vgru_submit(a->v, &d, 0);
+		if (a->ticket[k] < 0)
+			return vgru_error(f, "vgru_submit", a->ticket[k]);
+	}
+	a->next = 0;
+	ret = measure(op_ring, a, &b, &t);
+	for (unsigned int k = 0; k < ASYNC_DEPTH; k++)
+		vgru_wait(a->v, a->ticket[k], -1, NULL);
+	if (ret)
+		return vgru_error(f, "8 in flight", ret);
+	*ring = 1e9 / t.ns;
+
+	for (unsigned int k = 0; k < ASYNC_BATCH; k++)
+		vgru_prep_copy(&a->list[k], a->dst + k * SMALL_OP,
+			       a->src + k * SMALL_OP, SMALL_OP);
+	ret = measure(op_batch, a, &b, &t);
+	if (ret)
+		return vgru_error(f, "batch of 64", ret);
+	*batch = 1e9 * ASYNC_BATCH / t.ns;
+	return 0;
+}
+
+static int fig_async(struct figure *f)
+{
+	struct async_arg a = { 0 };
+	unsigned char *buf = map_anon(3 * PAGE);
+	double blocking = NAN, ring = NAN, batch = NAN;
+	struct plot *p;
+	int ret = -1;
+
+	if (!buf)
+		return map_error(f, 3 * PAGE);
+	a.src = buf;
+	a.dst = buf + PAGE;
+	a.list = (struct vgru_desc *)(buf + 2 * PAGE);	/* 64-byte aligned */
+	memset(buf, 1, 3 * PAGE);
+	if (open_device(f, &a.v))
+		goto out;
+	progress("async: blocking, %u in flight, batches of %u", ASYNC_DEPTH,
+		 ASYNC_BATCH);
+	/* warm: the device holds both pages and the list */
+	ret = vgru_copy(a.v, a.dst, a.src, PAGE);
+	if (!ret)
+		ret = vgru_prefault(a.v, a.list, PAGE, 0);
+	if (ret) {
+		ret = vgru_error(f, "warming up", ret);
+		goto out_close;
+	}
+	ret = async_measure(f, &a, &blocking, &ring, &batch);
+	if (ret)
+		goto out_close;
+	fig_raw(f, blocking, "blocking_ops_per_s");
+	fig_raw(f, ring, "inflight8_ops_per_s");
+	fig_raw(f, batch, "batch64_ops_per_s");
+	fig_ratio(f, ratio(ring, blocking), "inflight8_over_blocking");
+	fig_ratio(f, ratio(batch, blocking), "batch64_over_blocking");
+	p = fig_plot(f, "async_ops", "64 B commands per second", "",
+		     "commands per second", true);
+	plot_bar(p, "median", "blocking", blocking);
+	plot_bar(p, "median", "8 in flight", ring);
+	plot_bar(p, "median", "batch of 64", batch);
+	{
+		struct budget b = budget();
+
+		fig_what(f, "64 B warm device copies per second: one blocking "
+			 "vgru_copy() at a time; %u in flight on %u command "
+			 "blocks (wait the oldest ticket, submit it again); "
+			 "and one BATCH of %u copies per submit and wait.  "
+			 "Median over at least %u samples and %.2f s each.",
+			 ASYNC_DEPTH, ASYNC_DEPTH, ASYNC_BATCH, b.min_reps,
+			 b.target_ns / 1e9);
+	}
+out_close:
+	vgru_close(a.v);
+out:
+	unmap(buf, 3 * PAGE);
+	return ret;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 struct fig_def {
@@ -2559,6 +2783,10 @@ static const struct fig_def fig_defs[] = {
 	  "mprotect", fig_invalidation },
 	{ "concurrency", "Concurrent contexts: aggregate throughput and "
 	  "faults", fig_concurrency },
+	{ "fault_policy", "Cold copy by fault policy: device faults vs "
+	  "prefault vs CPU first touch", fig_fault_policy },
+	{ "async", "64 B commands: blocking vs in flight vs batched",
+	  fig_async },
 };
 
 #define NR_FIGS ARRAY_SIZE(fig_defs)

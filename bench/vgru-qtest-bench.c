@@ -49,8 +49,8 @@
 #define PAGE        VGRU_PAGE_SIZE
 
 /* 1024 command blocks; 64 Ki TLB entries hold a warm 64 MiB copy. */
-#define CONTEXTS    16
-#define CBS         64
+#define CONTEXTS    32
+#define CBS         32
 #define TLB_SETS    8192
 #define TLB_WAYS    8
 

@@ -3,10 +3,11 @@
  * vgru driver internals.
  *
  * Objects:
- *   struct vgru_dev - one PCI function: registers, fault queue, IRQ, the
+ *   struct vgru_dev - one PCI function: registers, event queue, IRQ, the
  *                     char device and the table of open contexts.
  *   struct vgru_ctx - one open file: a device context bound to the opener's
- *                     mm, its window, and an interval notifier over that mm.
+ *                     mm, its window, an interval notifier over that mm and
+ *                     the count of its completion notices.
  *
  * Lifetime: a context holds a reference on its mm (mmgrab) and is freed by
  * its last kref, which the file and an in-flight fault each hold.  A device
@@ -30,6 +31,7 @@
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 #include "vgru_regs.h"
@@ -40,6 +42,7 @@ struct vgru_counters {
 	atomic64_t faults;
 	atomic64_t fault_errors;
 	atomic64_t stale_faults;	/* records of contexts already gone */
+	atomic64_t notices;		/* completion notices, all contexts */
 	atomic64_t retries;
 	atomic64_t invalidations;
 };
@@ -56,7 +59,7 @@ struct vgru_dev {
 	atomic_t nr_open;		/* open files; remove waits for 0 */
 	int irq;
 
-	/* fault queue, consumed by the IRQ thread only */
+	/* event queue (faults, notices), consumed by the IRQ thread only */
 	void *fq;
 	dma_addr_t fq_dma;
 	u32 fq_size;
@@ -86,12 +89,18 @@ struct vgru_ctx {
 	struct mutex lock;
 	bool dead;			/* disabled on the device */
 
+	/* completion notices: stats.notices counts them (IRQ thread) */
+	wait_queue_head_t notice_wq;
+	atomic64_t waited;		/* count VGRU_IOC_WAIT last returned */
+
 	struct {
 		atomic64_t faults;
 		atomic64_t fault_errors;
 		atomic64_t dropins;
 		atomic64_t retries;
 		atomic64_t invalidations;
+		atomic64_t notices;
+		atomic64_t prefaults;
 	} stats;
 };
 
@@ -101,7 +110,8 @@ void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
 void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 		     bool writable);
 int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len);
-void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, int err);
+void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
+			int err);
 
 /* vgru_main.c: the device of an opened minor, with nr_open raised */
 struct vgru_dev *vgru_dev_get(unsigned int minor);
@@ -110,6 +120,7 @@ void vgru_dev_put(struct vgru_dev *vdev);
 /* vgru_ctx.c */
 extern const struct file_operations vgru_fops;
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
-		       u32 cb, u32 flags);
+		       u32 cb, u32 flags, u32 seq);
+void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb);
 
 #endif /* VGRU_H */

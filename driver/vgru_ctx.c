@@ -8,12 +8,17 @@
  * dropped in only if no invalidation ran since mmu_interval_read_begin()
  * (checked under ctx->lock, which the invalidate callback also takes), and
  * the callback removes the device entries before it returns.
+ * VGRU_IOC_PREFAULT runs the same resolution in the caller's own thread.
+ *
+ * Completion notices are counted per context; VGRU_IOC_WAIT and poll()
+ * sleep on that count.
  */
 
 #include <linux/delay.h>
 #include <linux/fs.h>
 #include <linux/module.h>
 #include <linux/mm.h>
+#include <linux/poll.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -72,22 +77,32 @@ static const struct mmu_interval_notifier_ops vgru_mni_ops = {
 
 /* ---- fault resolution ----------------------------------------------------- */
 
+/* pages looked up under one mmap lock hold and dropped in under one lock */
+#define VGRU_MAP_CHUNK	16
+
+/* the fault a resolution answers */
+struct vgru_fault_id {
+	u32 cb;
+	u32 seq;
+};
+
 /*
- * Look the page up in the process, without keeping a reference.  Returns
- * its physical address, or -EFAULT (nothing mapped there, or not memory
- * the device may reach) or -EPERM (a write to a read-only mapping).
+ * Look up to @nr pages from @va on in the process, without keeping a
+ * reference.  Returns how many were found (their physical addresses in
+ * @pa), or -EFAULT (nothing mapped at @va, or not memory the device may
+ * reach) or -EPERM (a write to a read-only mapping).
  */
-static int vgru_lookup_page(struct mm_struct *mm, unsigned long va,
-			    bool write, phys_addr_t *pa)
+static long vgru_lookup_pages(struct mm_struct *mm, unsigned long va,
+			      unsigned long nr, bool write, phys_addr_t *pa)
 {
+	struct page *pages[VGRU_MAP_CHUNK];
 	struct vm_area_struct *vma;
-	struct page *page;
-	long n;
+	long n, i;
 
 	mmap_read_lock(mm);
-	n = get_user_pages_remote(mm, va, 1, write ? FOLL_WRITE : 0, &page,
+	n = get_user_pages_remote(mm, va, nr, write ? FOLL_WRITE : 0, pages,
 				  NULL, NULL);
-	if (n != 1) {
+	if (n <= 0) {
 		vma = vma_lookup(mm, va);
 		mmap_read_unlock(mm);
 		if (write && vma && (vma->vm_flags & VM_READ) &&
@@ -96,60 +111,85 @@ static int vgru_lookup_page(struct mm_struct *mm, unsigned long va,
 		return n == -ENOMEM ? -ENOMEM : -EFAULT;
 	}
 	mmap_read_unlock(mm);
-	*pa = page_to_phys(page);
-	put_page(page);
-	return 0;
+	for (i = 0; i < n; i++) {
+		pa[i] = page_to_phys(pages[i]);
+		put_page(pages[i]);
+	}
+	return n;
 }
 
-static int vgru_ctx_resolve(struct vgru_ctx *ctx, u32 cb, u64 va, bool write)
+/*
+ * Resolve up to @nr (at most VGRU_MAP_CHUNK) pages from the page @va on and
+ * drop them into the device TLB, starting over if an invalidation
+ * overlapped.  With @fault, answer that fault under the same lock hold, so
+ * that the command goes on only with its translation in.  The caller holds
+ * a user of ctx->mm.  Returns the number of pages dropped in, or -errno.
+ */
+static long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va,
+			 unsigned long nr, bool write,
+			 const struct vgru_fault_id *fault)
 {
-	unsigned long page_va = va & PAGE_MASK;
+	phys_addr_t pa[VGRU_MAP_CHUNK];
 	unsigned long seq;
-	phys_addr_t pa;
-	int ret;
-
-	trace_vgru_resolve_start(ctx->id, cb, va, write);
-	if (va >= TASK_SIZE_MAX)
-		return -EFAULT;
-	if (!mmget_not_zero(ctx->mm))
-		return -ESRCH;		/* the process is exiting */
+	long n, i;
 
 	for (;;) {
 		seq = mmu_interval_read_begin(&ctx->notifier);
-		ret = vgru_lookup_page(ctx->mm, page_va, write, &pa);
-		trace_vgru_page_lookup(ctx->id, page_va, ret);
-		if (ret)
-			break;
+		n = vgru_lookup_pages(ctx->mm, va, nr, write, pa);
+		trace_vgru_page_lookup(ctx->id, va, n < 0 ? n : 0);
+		if (n < 0)
+			return n;
 		if (inject_resolve_delay_us)
 			fsleep(inject_resolve_delay_us);
 
 		mutex_lock(&ctx->lock);
 		if (ctx->dead) {
 			mutex_unlock(&ctx->lock);
-			ret = -ESRCH;
-			break;
+			return -ESRCH;
 		}
 		if (!mmu_interval_read_retry(&ctx->notifier, seq)) {
-			vgru_tlb_dropin(ctx->vdev, ctx->id, page_va, pa, write);
-			atomic64_inc(&ctx->stats.dropins);
-			vgru_fault_respond(ctx->vdev, ctx->id, cb, 0);
+			for (i = 0; i < n; i++)
+				vgru_tlb_dropin(ctx->vdev, ctx->id,
+						va + i * PAGE_SIZE, pa[i], write);
+			atomic64_add(n, &ctx->stats.dropins);
+			if (fault)
+				vgru_fault_respond(ctx->vdev, ctx->id, fault->cb,
+						   fault->seq, 0);
 			mutex_unlock(&ctx->lock);
-			break;
+			return n;
 		}
 		mutex_unlock(&ctx->lock);
-		trace_vgru_retry(ctx->id, page_va);
+		trace_vgru_retry(ctx->id, va);
 		atomic64_inc(&ctx->stats.retries);
 		atomic64_inc(&ctx->vdev->counters.retries);
+		/* a prefault racing endless invalidations still ends */
+		if (!fault && signal_pending(current))
+			return -EINTR;
 	}
+}
+
+static int vgru_ctx_resolve(struct vgru_ctx *ctx,
+			    const struct vgru_fault_id *fault, u64 va,
+			    bool write)
+{
+	long n;
+
+	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
+	if (va >= TASK_SIZE_MAX)
+		return -EFAULT;
+	if (!mmget_not_zero(ctx->mm))
+		return -ESRCH;		/* the process is exiting */
+	n = vgru_ctx_map(ctx, va & PAGE_MASK, 1, write, fault);
 	/* the last user of an exiting mm: tear it down elsewhere */
 	mmput_async(ctx->mm);
-	return ret;
+	return n < 0 ? n : 0;
 }
 
 /* Called from the IRQ thread for every fault record, in queue order. */
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
-		       u32 cb, u32 flags)
+		       u32 cb, u32 flags, u32 seq)
 {
+	struct vgru_fault_id fault = { .cb = cb, .seq = seq };
 	struct vgru_ctx *ctx;
 	int ret;
 
@@ -169,16 +209,123 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 
 	atomic64_inc(&ctx->stats.faults);
 	atomic64_inc(&vdev->counters.faults);
-	ret = vgru_ctx_resolve(ctx, cb, va, flags & VGRU_FAULT_WRITE);
+	ret = vgru_ctx_resolve(ctx, &fault, va, flags & VGRU_FAULT_WRITE);
 	if (ret) {
 		atomic64_inc(&ctx->stats.fault_errors);
 		atomic64_inc(&vdev->counters.fault_errors);
 		mutex_lock(&ctx->lock);
 		if (!ctx->dead)
-			vgru_fault_respond(vdev, ctx->id, cb, ret);
+			vgru_fault_respond(vdev, ctx->id, cb, seq, ret);
 		mutex_unlock(&ctx->lock);
 	}
 	vgru_ctx_put(ctx);
+}
+
+/*
+ * Called from the IRQ thread for every notice record: count it and wake
+ * the context's waiters.  A notice of a closed context is dropped.
+ */
+void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb)
+{
+	struct vgru_ctx *ctx;
+
+	/* a context in the table is not freed before ctx_lock is dropped */
+	mutex_lock(&vdev->ctx_lock);
+	ctx = xa_load(&vdev->contexts, ctx_id);
+	if (ctx && ctx->tag == tag) {
+		trace_vgru_notice(ctx_id, cb,
+				  atomic64_inc_return(&ctx->stats.notices));
+		atomic64_inc(&vdev->counters.notices);
+		wake_up_interruptible_poll(&ctx->notice_wq,
+					   EPOLLIN | EPOLLRDNORM);
+	}
+	mutex_unlock(&vdev->ctx_lock);
+}
+
+/* ---- notices and prefault, for the opener ------------------------------- */
+
+static bool vgru_notices_changed(struct vgru_ctx *ctx, u64 seen)
+{
+	return atomic64_read(&ctx->stats.notices) != seen;
+}
+
+static long vgru_ioctl_wait(struct vgru_ctx *ctx,
+			    struct vgru_wait __user *uarg)
+{
+	struct vgru_wait w;
+	long ret = 0;
+	u64 seen;
+
+	if (copy_from_user(&w, uarg, sizeof(w)))
+		return -EFAULT;
+	if (w.reserved[0] || w.reserved[1])
+		return -EINVAL;
+	seen = w.notices;
+	if (w.timeout_ns < 0)
+		ret = wait_event_interruptible(ctx->notice_wq,
+					       vgru_notices_changed(ctx, seen));
+	else if (w.timeout_ns > 0)
+		ret = wait_event_interruptible_hrtimeout(ctx->notice_wq,
+							 vgru_notices_changed(ctx, seen),
+							 ns_to_ktime(w.timeout_ns));
+	/* not restarted: a restart would begin the timeout anew */
+	if (ret == -ERESTARTSYS)
+		return -EINTR;
+
+	w.notices = atomic64_read(&ctx->stats.notices);
+	atomic64_set(&ctx->waited, w.notices);
+	if (put_user(w.notices, &uarg->notices))
+		return -EFAULT;
+	return w.notices == seen ? -ETIMEDOUT : 0;
+}
+
+static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
+				struct vgru_prefault __user *uarg)
+{
+	struct vgru_prefault pf;
+	unsigned long va, end, nr;
+	long n, ret = 0;
+
+	if (copy_from_user(&pf, uarg, sizeof(pf)))
+		return -EFAULT;
+	if ((pf.flags & ~VGRU_PREFAULT_WRITE) || pf.reserved0 ||
+	    pf.reserved[0] || pf.reserved[1] || pf.addr + pf.len < pf.addr)
+		return -EINVAL;
+	/* translations of another mm would be wrong for this context */
+	if (current->mm != ctx->mm)
+		return -EACCES;
+
+	pf.done = 0;
+	va = pf.addr & PAGE_MASK;
+	end = pf.addr + pf.len;
+	while (va < end) {
+		/* a long range must not hold off a signal */
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (va >= TASK_SIZE_MAX) {
+			ret = -EFAULT;
+			break;
+		}
+		nr = min_t(unsigned long, VGRU_MAP_CHUNK,
+			   ((end - 1 - va) >> PAGE_SHIFT) + 1);
+		n = vgru_ctx_map(ctx, va, nr, pf.flags & VGRU_PREFAULT_WRITE,
+				 NULL);
+		if (n < 0) {
+			ret = n;
+			break;
+		}
+		atomic64_add(n, &ctx->stats.prefaults);
+		va += n << PAGE_SHIFT;
+		pf.done = min(va, end) - pf.addr;
+		cond_resched();
+	}
+	trace_vgru_prefault(ctx->id, pf.addr, pf.len,
+			    pf.flags & VGRU_PREFAULT_WRITE, pf.done, ret);
+	if (put_user(pf.done, &uarg->done))
+		return -EFAULT;
+	return ret;
 }
 
 /* ---- file operations ------------------------------------------------------ */
@@ -203,6 +350,7 @@ static int vgru_open(struct inode *inode, struct file *file)
 	ctx->vdev = vdev;
 	kref_init(&ctx->ref);
 	mutex_init(&ctx->lock);
+	init_waitqueue_head(&ctx->notice_wq);
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
 
@@ -294,6 +442,12 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct vgru_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	/* the ABI's sizes: new fields come out of the reserved space */
+	BUILD_BUG_ON(sizeof(struct vgru_info) != 48);
+	BUILD_BUG_ON(sizeof(struct vgru_ctx_stats) != 64);
+	BUILD_BUG_ON(sizeof(struct vgru_wait) != 32);
+	BUILD_BUG_ON(sizeof(struct vgru_prefault) != 48);
+
 	switch (cmd) {
 	case VGRU_IOC_INFO: {
 		struct vgru_info info = {
@@ -313,13 +467,30 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			.retries = atomic64_read(&ctx->stats.retries),
 			.invalidations =
 				atomic64_read(&ctx->stats.invalidations),
+			.notices = atomic64_read(&ctx->stats.notices),
+			.prefaults = atomic64_read(&ctx->stats.prefaults),
 		};
 
 		return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;
 	}
+	case VGRU_IOC_WAIT:
+		return vgru_ioctl_wait(ctx, uarg);
+	case VGRU_IOC_PREFAULT:
+		return vgru_ioctl_prefault(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}
+}
+
+/* EPOLLIN: notices came since the count VGRU_IOC_WAIT last returned */
+static __poll_t vgru_poll(struct file *file, poll_table *wait)
+{
+	struct vgru_ctx *ctx = file->private_data;
+
+	poll_wait(file, &ctx->notice_wq, wait);
+	if (atomic64_read(&ctx->stats.notices) != atomic64_read(&ctx->waited))
+		return EPOLLIN | EPOLLRDNORM;
+	return 0;
 }
 
 const struct file_operations vgru_fops = {
@@ -327,6 +498,7 @@ const struct file_operations vgru_fops = {
 	.open		= vgru_open,
 	.release	= vgru_release,
 	.mmap		= vgru_mmap,
+	.poll		= vgru_poll,
 	.unlocked_ioctl	= vgru_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,

@@ -3,7 +3,7 @@
  * vgru: driver for the vgru secondary-TLB copy engine.
  *
  * This file owns the PCI function: probe and remove, the register
- * sequences the device understands, the fault queue and its interrupt,
+ * sequences the device understands, the event queue and its interrupt,
  * the char device and the sysfs counters.  Contexts live in vgru_ctx.c.
  */
 
@@ -146,11 +146,18 @@ int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len)
 	return ret;
 }
 
-void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, int err)
+/*
+ * Answer the fault @seq of a CB.  The device ignores an answer whose @seq
+ * is not the CB's outstanding fault, so a late one cannot touch a command
+ * of a context opened since.
+ */
+void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
+			int err)
 {
 	spin_lock(&vdev->reg_lock);
 	vgru_write(vdev, VGRU_REG_RESP_CTX, ctx);
 	vgru_write(vdev, VGRU_REG_RESP_CB, cb);
+	vgru_write(vdev, VGRU_REG_RESP_SEQ, seq);
 	vgru_write(vdev, VGRU_REG_RESP_CODE, err ? -err : 0);
 	vgru_write(vdev, VGRU_REG_RESP_CMD,
 		   err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART);
@@ -158,10 +165,35 @@ void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, int err)
 	trace_vgru_restart(ctx, cb, err);
 }
 
-/* ---- fault queue ------------------------------------------------------------ */
+/* ---- event queue ------------------------------------------------------------ */
 
-/* Threaded IRQ handler: resolves every queued fault (may sleep). */
-static irqreturn_t vgru_fault_thread(int irq, void *data)
+static void vgru_handle_record(struct vgru_dev *vdev, const u8 *rec)
+{
+	u32 type = get_unaligned_le32(rec + VGRU_FR_TYPE);
+	u32 ctx = get_unaligned_le32(rec + VGRU_FR_CTX);
+	u32 tag = get_unaligned_le32(rec + VGRU_FR_TAG);
+
+	switch (type) {
+	case VGRU_FR_FAULT:
+		vgru_handle_fault(vdev, get_unaligned_le64(rec + VGRU_FR_VADDR),
+				  ctx, tag, get_unaligned_le32(rec + VGRU_FR_CB),
+				  get_unaligned_le32(rec + VGRU_FR_FLAGS),
+				  get_unaligned_le32(rec + VGRU_FR_SEQ));
+		break;
+	case VGRU_FR_NOTICE:
+		vgru_handle_notice(vdev, ctx, tag,
+				   get_unaligned_le32(rec + VGRU_FR_CB));
+		break;
+	default:
+		/* a newer device: nothing waits on a record we do not know */
+		dev_warn_once(&vdev->pdev->dev,
+			      "unknown event record type %u skipped\n", type);
+		break;
+	}
+}
+
+/* Threaded IRQ handler: handles every queued record in order (may sleep). */
+static irqreturn_t vgru_event_thread(int irq, void *data)
 {
 	struct vgru_dev *vdev = data;
 	u32 tail;
@@ -169,7 +201,7 @@ static irqreturn_t vgru_fault_thread(int irq, void *data)
 	while ((tail = vgru_read(vdev, VGRU_REG_FQ_TAIL)) != vdev->fq_head) {
 		if (tail - vdev->fq_head > vdev->fq_size) {
 			dev_err_ratelimited(&vdev->pdev->dev,
-					    "fault queue tail %u is past head %u\n",
+					    "event queue tail %u is past head %u\n",
 					    tail, vdev->fq_head);
 			break;
 		}
@@ -179,15 +211,10 @@ static irqreturn_t vgru_fault_thread(int irq, void *data)
 			u8 *rec = vdev->fq + (vdev->fq_head % vdev->fq_size) *
 				  VGRU_FQ_RECORD_SIZE;
 
-			vgru_handle_fault(vdev,
-					  get_unaligned_le64(rec + VGRU_FR_VADDR),
-					  get_unaligned_le32(rec + VGRU_FR_CTX),
-					  get_unaligned_le32(rec + VGRU_FR_TAG),
-					  get_unaligned_le32(rec + VGRU_FR_CB),
-					  get_unaligned_le32(rec + VGRU_FR_FLAGS));
+			vgru_handle_record(vdev, rec);
 			vdev->fq_head++;
 		}
-		/* room for faults the device is holding back */
+		/* room for records the device is holding back */
 		vgru_write(vdev, VGRU_REG_FQ_HEAD, vdev->fq_head);
 	}
 	return IRQ_HANDLED;
@@ -244,6 +271,7 @@ VGRU_DEVICE_STAT(bytes, VGRU_STAT_BYTES);
 VGRU_DRIVER_STAT(faults);
 VGRU_DRIVER_STAT(fault_errors);
 VGRU_DRIVER_STAT(stale_faults);
+VGRU_DRIVER_STAT(notices);
 VGRU_DRIVER_STAT(retries);
 VGRU_DRIVER_STAT(invalidations);
 
@@ -260,6 +288,7 @@ static struct attribute *vgru_stat_attrs[] = {
 	&vgru_stat_driver_faults.attr.attr,
 	&vgru_stat_driver_fault_errors.attr.attr,
 	&vgru_stat_driver_stale_faults.attr.attr,
+	&vgru_stat_driver_notices.attr.attr,
 	&vgru_stat_driver_retries.attr.attr,
 	&vgru_stat_driver_invalidations.attr.attr,
 	NULL,
@@ -327,8 +356,12 @@ static int vgru_hw_init(struct vgru_dev *vdev)
 			vdev->nr_contexts, vdev->nr_cbs);
 		return -ENODEV;
 	}
-	/* one record per CB can never overflow the queue */
-	vdev->fq_size = roundup_pow_of_two(vdev->nr_contexts * vdev->nr_cbs);
+	/*
+	 * A CB has at most one fault and one notice queued: with room for
+	 * both the device never has to hold a record back.
+	 */
+	vdev->fq_size = roundup_pow_of_two(2 * vdev->nr_contexts *
+					   vdev->nr_cbs);
 	return 0;
 }
 
@@ -398,8 +431,8 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 				    PCI_IRQ_MSIX);
 	if (ret < 0)
 		goto err_release_window;
-	vdev->irq = pci_irq_vector(pdev, VGRU_MSIX_FAULT);
-	ret = request_threaded_irq(vdev->irq, NULL, vgru_fault_thread,
+	vdev->irq = pci_irq_vector(pdev, VGRU_MSIX_EVENT);
+	ret = request_threaded_irq(vdev->irq, NULL, vgru_event_thread,
 				   IRQF_ONESHOT, KBUILD_MODNAME, vdev);
 	if (ret)
 		goto err_free_vectors;
@@ -430,7 +463,7 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	/* now open() can find it */
 	xa_store(&vgru_devices, vdev->minor, vdev, GFP_KERNEL);
 
-	dev_info(&pdev->dev, "vgru%u: %u contexts, %u CBs each, fault queue %u\n",
+	dev_info(&pdev->dev, "vgru%u: %u contexts, %u CBs each, event queue %u\n",
 		 vdev->minor, vdev->nr_contexts, vdev->nr_cbs, vdev->fq_size);
 	return 0;
 

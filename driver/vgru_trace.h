@@ -2,7 +2,8 @@
 /*
  * vgru tracepoints, system "vgru": one device fault from its record to the
  * response, in phases (record, resolution start, each page lookup, drop-in
- * or retry, response), the notifier's flushes, and context lifetime.
+ * or retry, response), the notifier's flushes, completion notices,
+ * prefaults, and context lifetime.
  *
  * ctx is the device context index, the one fault records and registers
  * name.  vgru_fault and vgru_resolve_start carry the faulting address;
@@ -137,6 +138,41 @@ TRACE_EVENT(vgru_invalidate,
 				       { MMU_NOTIFY_RELEASE, "release" },
 				       { MMU_NOTIFY_MIGRATE, "migrate" },
 				       { MMU_NOTIFY_EXCLUSIVE, "exclusive" }))
+);
+
+TRACE_EVENT(vgru_notice,
+	    TP_PROTO(u32 ctx, u32 cb, u64 notices),
+	    TP_ARGS(ctx, cb, notices),
+	    TP_STRUCT__entry(__field(u32, ctx)
+			     __field(u32, cb)
+			     __field(u64, notices)),
+	    TP_fast_assign(__entry->ctx = ctx;
+			   __entry->cb = cb;
+			   __entry->notices = notices;),
+	    TP_printk("ctx=%u cb=%u notices=%llu", __entry->ctx, __entry->cb,
+		      __entry->notices)
+);
+
+TRACE_EVENT(vgru_prefault,
+	    TP_PROTO(u32 ctx, u64 addr, u64 len, bool write, u64 done,
+		     long ret),
+	    TP_ARGS(ctx, addr, len, write, done, ret),
+	    TP_STRUCT__entry(__field(u32, ctx)
+			     __field(u64, addr)
+			     __field(u64, len)
+			     __field(bool, write)
+			     __field(u64, done)
+			     __field(long, ret)),
+	    TP_fast_assign(__entry->ctx = ctx;
+			   __entry->addr = addr;
+			   __entry->len = len;
+			   __entry->write = write;
+			   __entry->done = done;
+			   __entry->ret = ret;),
+	    TP_printk("ctx=%u addr=0x%llx len=%llu %s done=%llu ret=%ld",
+		      __entry->ctx, __entry->addr, __entry->len,
+		      __entry->write ? "write" : "read", __entry->done,
+		      __entry->ret)
 );
 
 TRACE_EVENT(vgru_ctx_open,

@@ -6,7 +6,15 @@
  * open() gives the caller one device context, bound to the caller's mm.
  * mmap() of VGRU_WINDOW_SIZE bytes at offset 0 maps the context's command
  * window (layout in vgru_regs.h: VGRU_CB_*), MAP_SHARED, by the opening
- * process only.  Structures use fixed-width fields, are padded to 8
+ * process only.
+ *
+ * Completion notices: a command started with VGRU_DF_INTERRUPT, or armed
+ * with VGRU_CB_ARM, makes the device post a notice when it ends; the
+ * driver counts the notices of each context.  VGRU_IOC_WAIT sleeps until
+ * that count differs from a value the caller saw; poll()/epoll report
+ * EPOLLIN while it differs from the value VGRU_IOC_WAIT last returned on
+ * this file.  A notice says "look at your completion records", nothing
+ * more: one notice may stand for several commands.  Structures use fixed-width fields, are padded to 8
  * bytes, and keep reserved fields (zero today) for later growth.
  */
 #ifndef VGRU_IOCTL_H
@@ -15,7 +23,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define VGRU_API_VERSION	1
+#define VGRU_API_VERSION	2
 #define VGRU_WINDOW_SIZE	4096
 
 /* VGRU_IOC_INFO: what this open file is. */
@@ -37,11 +45,49 @@ struct vgru_ctx_stats {
 	__u64 dropins;		/* translations written to the device TLB */
 	__u64 retries;		/* resolutions redone after an invalidation */
 	__u64 invalidations;	/* notifier ranges of the mm, held or not */
-	__u64 reserved[3];
+	__u64 notices;		/* completion notices of the context */
+	__u64 prefaults;	/* pages VGRU_IOC_PREFAULT dropped in */
+	__u64 reserved[1];
+};
+
+/*
+ * VGRU_IOC_WAIT: sleep until the context's notice count is not @notices,
+ * or @timeout_ns passes (negative: no limit; 0: do not sleep).  Returns 0
+ * with @notices set to the current count; -ETIMEDOUT (count unchanged,
+ * @notices set to it); -EINTR on a signal.
+ */
+struct vgru_wait {
+	__u64 notices;		/* in: last count seen; out: current count */
+	__s64 timeout_ns;
+	__u64 reserved[2];
+};
+
+/*
+ * VGRU_IOC_PREFAULT: resolve [addr, addr + len) of the caller's address
+ * space now and write its translations into the device TLB (writable ones
+ * with VGRU_PREFAULT_WRITE), as device faults would, without a fault.
+ * What the TLB cannot hold at once is evicted as usual.  @done returns the
+ * bytes resolved from @addr on.  Errors: -EFAULT (a page is not mapped,
+ * or not memory; @done tells where), -EPERM (write to a read-only
+ * mapping), -EINVAL (range wraps, unknown flags, reserved not zero),
+ * -EINTR (a signal; @done tells how far it got), -EACCES (the caller is
+ * not the process that opened the file).
+ */
+#define VGRU_PREFAULT_WRITE	(1u << 0)
+
+struct vgru_prefault {
+	__u64 addr;
+	__u64 len;
+	__u32 flags;
+	__u32 reserved0;
+	__u64 done;		/* out */
+	__u64 reserved[2];
 };
 
 #define VGRU_IOC_MAGIC		0xb7
 #define VGRU_IOC_INFO		_IOR(VGRU_IOC_MAGIC, 0x00, struct vgru_info)
 #define VGRU_IOC_STATS		_IOR(VGRU_IOC_MAGIC, 0x01, struct vgru_ctx_stats)
+#define VGRU_IOC_WAIT		_IOWR(VGRU_IOC_MAGIC, 0x02, struct vgru_wait)
+#define VGRU_IOC_PREFAULT	_IOWR(VGRU_IOC_MAGIC, 0x03, struct vgru_prefault)
 
 #endif /* VGRU_IOCTL_H */

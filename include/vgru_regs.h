@@ -15,7 +15,7 @@
 
 #define VGRU_PCI_VENDOR_ID	0x1234
 #define VGRU_PCI_DEVICE_ID	0x7672
-#define VGRU_PCI_REVISION	1
+#define VGRU_PCI_REVISION	2
 
 /* BARs */
 #define VGRU_CTRL_BAR		0	/* control registers */
@@ -25,7 +25,7 @@
 #define VGRU_MSIX_BAR		4
 
 /* MSI-X vectors */
-#define VGRU_MSIX_FAULT		0	/* fault records were queued */
+#define VGRU_MSIX_EVENT		0	/* records were queued (faults, notices) */
 #define VGRU_MSIX_NR		1
 
 /* Device pages: the unit of translation. */
@@ -44,7 +44,7 @@
 #define VGRU_REG_PAGE_SIZES	0x018	/* bit n set: 2^n-byte pages */
 
 #define VGRU_ID			0x55524756	/* "VGRU" */
-#define VGRU_VERSION		0x00010000
+#define VGRU_VERSION		0x00020000
 
 /* device control */
 #define VGRU_REG_CTRL		0x020
@@ -55,8 +55,9 @@
 #define   VGRU_STATUS_FQ_ERROR	(1u << 1)	/* fault queue DMA failed */
 
 /*
- * Fault queue: a ring of VGRU_FQ_RECORD_SIZE-byte records in guest memory,
- * written by the device.  FQ_TAIL and FQ_HEAD are free-running counters;
+ * Event queue ("fault queue"): a ring of VGRU_FQ_RECORD_SIZE-byte records
+ * in guest memory, written by the device; each is a fault or a completion
+ * notice (VGRU_FR_TYPE).  FQ_TAIL and FQ_HEAD are free-running counters;
  * the record for counter n is at FQ_BASE + (n % FQ_SIZE) * record size.
  * FQ_BASE and FQ_SIZE are latched when CTRL.ENABLE is set.
  */
@@ -94,11 +95,16 @@
 #define   VGRU_INV_CMD_ALL	3
 #define VGRU_REG_INV_DONE	0x098	/* completed invalidations (RO) */
 
-/* fault response: name the CB, then write a command */
+/*
+ * Fault response: name the CB and the fault's sequence (VGRU_FR_SEQ of its
+ * record), then write a command.  A response whose sequence is not the
+ * CB's outstanding fault is ignored (a late answer to a closed context).
+ */
 #define VGRU_REG_RESP_CTX	0x0a0
 #define VGRU_REG_RESP_CB	0x0a4
 #define VGRU_REG_RESP_CODE	0x0a8	/* detail reported with FAIL */
 #define VGRU_REG_RESP_CMD	0x0ac
+#define VGRU_REG_RESP_SEQ	0x0b0
 #define   VGRU_RESP_RESTART	1	/* translation dropped in: go on */
 #define   VGRU_RESP_FAIL	2	/* end the command with ERR_FAULT */
 
@@ -117,44 +123,94 @@
 
 /* ---- command window (BAR 2) --------------------------------------------
  * Context c owns the page at c * VGRU_WINDOW_STRIDE; its command block b
- * is at b * VGRU_CB_STRIDE in that page.  Operand registers may be written
- * only while the CB is not ACTIVE or FAULT.
+ * is at b * VGRU_CB_STRIDE in that page.  A CB starts with a descriptor
+ * (the same layout a BATCH list holds in memory), then its state.  The
+ * descriptor may be written only while the CB is not ACTIVE or FAULT.
  */
-#define VGRU_CB_STRIDE		0x40
-#define VGRU_CB_OPCODE		0x00
-#define   VGRU_OP_NOP		0
-#define   VGRU_OP_COPY		1	/* LEN bytes from SRC to DST */
-#define VGRU_CB_FLAGS		0x04	/* must be zero */
-#define VGRU_CB_SRC		0x08	/* 64-bit process virtual address */
-#define VGRU_CB_DST		0x10	/* 64-bit process virtual address */
-#define VGRU_CB_LEN		0x18	/* 64-bit */
-#define VGRU_CB_STATUS		0x20	/* RO */
+#define VGRU_CB_STRIDE		0x80
+
+/* descriptor: in a CB, and each VGRU_DESC_SIZE-byte entry of a BATCH list */
+#define VGRU_DESC_SIZE		0x40	/* 0x30..0x3f reserved, ignored */
+#define VGRU_DESC_OPCODE	0x00
+#define   VGRU_OP_NOP		0	/* ends at once */
+#define   VGRU_OP_COPY		1	/* LEN bytes SRC -> DST; no overlap */
+#define   VGRU_OP_FILL		2	/* LEN bytes at DST <- pattern SRC */
+#define   VGRU_OP_FETCH_ADD	3	/* *DST += SRC; RESULT = old *DST */
+#define   VGRU_OP_SWAP		4	/* *DST = SRC; RESULT = old *DST */
+#define   VGRU_OP_CAS		5	/* if *DST == ARG: *DST = SRC; RESULT = old */
+#define   VGRU_OP_BATCH		6	/* run LEN descriptors listed at SRC */
+#define   VGRU_OP_FENCE		7	/* ends after the context's older ones */
+#define VGRU_DESC_FLAGS		0x04
+#define   VGRU_DF_COMPLETION	(1u << 0)	/* write a record at COMP */
+#define   VGRU_DF_INTERRUPT	(1u << 1)	/* post a notice when it ends */
+#define   VGRU_DF_NO_BLOCK	(1u << 2)	/* a miss ends the command */
+#define   VGRU_DF_ALL		0x7		/* other bits: ERR_OPCODE */
+#define VGRU_DESC_SRC		0x08	/* 64-bit: address, pattern or operand */
+#define VGRU_DESC_DST		0x10	/* 64-bit: address */
+#define VGRU_DESC_LEN		0x18	/* 64-bit: bytes, or BATCH entries */
+#define VGRU_DESC_ARG		0x20	/* 64-bit: CAS's expected value */
+#define VGRU_DESC_COMP		0x28	/* 64-bit: completion record address */
+
+#define VGRU_BATCH_MAX		4096	/* entries in one BATCH */
+
+/* CB registers after its descriptor (the descriptor is at offset 0) */
+#define VGRU_CB_OPCODE		VGRU_DESC_OPCODE
+#define VGRU_CB_FLAGS		VGRU_DESC_FLAGS
+#define VGRU_CB_SRC		VGRU_DESC_SRC
+#define VGRU_CB_DST		VGRU_DESC_DST
+#define VGRU_CB_LEN		VGRU_DESC_LEN
+#define VGRU_CB_ARG		VGRU_DESC_ARG
+#define VGRU_CB_COMP		VGRU_DESC_COMP
+#define VGRU_CB_STATUS		0x40	/* RO */
 #define   VGRU_CB_IDLE		0
 #define   VGRU_CB_ACTIVE	1
 #define   VGRU_CB_FAULT		2	/* waiting for the driver */
 #define   VGRU_CB_DONE		3
 #define   VGRU_CB_ERROR		4
-#define VGRU_CB_ERROR_CODE	0x24	/* RO: class | detail << 16 */
+#define VGRU_CB_ERROR_CODE	0x44	/* RO: class | detail << 16 */
 #define   VGRU_ERR_CLASS(e)	((e) & 0xffff)
-#define   VGRU_ERR_DETAIL(e)	((e) >> 16)	/* driver's FAIL code */
+#define   VGRU_ERR_DETAIL(e)	((e) >> 16)
 #define   VGRU_ERR_NONE		0
-#define   VGRU_ERR_OPCODE	1	/* unknown opcode or flags */
-#define   VGRU_ERR_RANGE	2	/* operand range wraps */
+#define   VGRU_ERR_OPCODE	1	/* unknown opcode or flags; nested BATCH */
+#define   VGRU_ERR_RANGE	2	/* wrap, COPY overlap, BATCH too long */
 #define   VGRU_ERR_DMA		3	/* DMA to a translated address failed */
-#define   VGRU_ERR_FAULT	4	/* driver could not resolve a fault */
-#define VGRU_CB_PROGRESS	0x28	/* 64-bit RO: bytes completed */
-#define VGRU_CB_FAULT_ADDR	0x30	/* 64-bit RO: last faulting address */
-#define VGRU_CB_DOORBELL	0x38	/* WO */
-#define   VGRU_CB_START		1
+#define   VGRU_ERR_FAULT	4	/* driver failed the fault; detail: errno */
+#define   VGRU_ERR_ALIGN	5	/* atomic word, COMP, BATCH list */
+#define   VGRU_ERR_PAGE_FAULT	6	/* NO_BLOCK miss; detail: VGRU_FAULT_* */
+#define VGRU_CB_PROGRESS	0x48	/* 64-bit RO: bytes (BATCH: entries) done */
+#define VGRU_CB_FAULT_ADDR	0x50	/* 64-bit RO: last faulting address */
+#define VGRU_CB_RESULT		0x58	/* 64-bit RO: an atomic's old value */
+#define VGRU_CB_DOORBELL	0x60	/* WO */
+#define   VGRU_CB_START		1	/* run the descriptor */
+#define   VGRU_CB_ARM		2	/* notice at its end (now if ended) */
 
-/* ---- fault record (in the fault queue) ---------------------------------- */
+/*
+ * Completion record: VGRU_COMP_SIZE bytes at COMP (32-byte aligned, a user
+ * virtual address translated like any operand), written when a command
+ * with VGRU_DF_COMPLETION ends; STATUS (VGRU_CB_DONE or VGRU_CB_ERROR) is
+ * written last, so a reader that sees it non-zero sees the whole record.
+ * In a BATCH, PROGRESS counts the entries that completed, which is the
+ * index of the failed one.
+ */
+#define VGRU_COMP_SIZE		0x20
+#define VGRU_COMP_STATUS	0x00	/* 32-bit; software zeroes it first */
+#define VGRU_COMP_ERROR		0x04	/* 32-bit, as VGRU_CB_ERROR_CODE */
+#define VGRU_COMP_PROGRESS	0x08	/* 64-bit */
+#define VGRU_COMP_FAULT_ADDR	0x10	/* 64-bit */
+#define VGRU_COMP_RESULT	0x18	/* 64-bit */
+
+/* ---- event record (in the fault queue) ---------------------------------- */
 #define VGRU_FQ_RECORD_SIZE	32
 #define VGRU_FR_VADDR		0x00	/* 64-bit faulting virtual address */
 #define VGRU_FR_CTX		0x08	/* 32-bit context */
 #define VGRU_FR_TAG		0x0c	/* 32-bit CTX_TAG of the context */
 #define VGRU_FR_CB		0x10	/* 32-bit command block */
-#define VGRU_FR_FLAGS		0x14	/* 32-bit */
+#define VGRU_FR_FLAGS		0x14	/* 32-bit, faults only */
 #define   VGRU_FAULT_WRITE	(1u << 0)	/* the access was a write */
 #define   VGRU_FAULT_PERM	(1u << 1)	/* a read-only entry was hit */
+#define VGRU_FR_SEQ		0x18	/* 32-bit, faults: echo in RESP_SEQ */
+#define VGRU_FR_TYPE		0x1c	/* 32-bit */
+#define   VGRU_FR_FAULT		1	/* the CB waits for a response */
+#define   VGRU_FR_NOTICE	2	/* a command ended (coalesced) */
 
 #endif /* VGRU_REGS_H */

@@ -4,14 +4,24 @@
  * Worker threads run the commands outside the BQL.  Context c belongs to
  * worker c % workers, which keeps one FIFO run queue of the active CBs of
  * its contexts and gives each a turn of at most VGRU_SHARE bytes before
- * it goes to the back of the queue.  A turn:
+ * it goes to the back of the queue.
+ *
+ * A command runs in steps (VgruCb.phase): a BATCH reads its next entry
+ * (LOAD), a command runs (RUN), its completion record is written (COMP),
+ * then the BATCH goes on with the next entry or the CB ends.  Any step
+ * may miss in the TLB; the CB then waits for the driver and repeats that
+ * step, or, with NO_BLOCK, an operand miss ends the command.  COPY and
+ * FILL move data in turns:
  *
  *   1. under the lock, translate the CB's next pieces (stopping at the
  *      first miss) and publish them as the worker's batch;
- *   2. without the lock, map source and destination, copy once, unmap
+ *   2. without the lock, map the guest RAM, copy or fill once, unmap
  *      with the exact length (dirty tracking, TCG code invalidation);
  *   3. under the lock, account for the bytes, retire the batch and update
- *      INV_DONE, then finish, fault or requeue the CB.
+ *      INV_DONE, then go on, fault or requeue the CB.
+ *
+ * Every other step touches at most 64 bytes and does so with the lock
+ * held, so no invalidation can come between its translation and its DMA.
  *
  * Only guest RAM is ever mapped: a target that is anything else (a BAR,
  * ROM, nothing) fails the command with ERR_DMA, because touching MMIO from
@@ -78,43 +88,248 @@ static void vgru_cb_unqueue(VgruState *s, VgruCb *cb)
     }
 }
 
-void vgru_cb_finish(VgruState *s, VgruCb *cb, uint32_t status, uint32_t error)
+void vgru_cb_init(VgruCb *cb, uint32_t ctx, uint32_t index)
 {
-    cb->status = status;
-    cb->error = error;
-    vgru_cb_drop_holds(cb);
-    s->stats[status == VGRU_CB_DONE ? VGRU_STAT_COMPLETED
-                                    : VGRU_STAT_ERRORS]++;
-    trace_vgru_cb_finish(cb->ctx, cb->index, status, error, cb->progress);
+    memset(cb, 0, sizeof(*cb));
+    cb->ctx = ctx;
+    cb->index = index;
+    cb->fault.cb = cb;
+    cb->fault.type = VGRU_FR_FAULT;
+    cb->notice.cb = cb;
+    cb->notice.type = VGRU_FR_NOTICE;
 }
 
-void vgru_cb_start(VgruState *s, VgruCb *cb)
+static bool vgru_running(VgruCb *cb)
 {
-    trace_vgru_cb_start(cb->ctx, cb->index, cb->opcode, cb->src, cb->dst,
-                        cb->len);
+    return cb->status == VGRU_CB_ACTIVE || cb->status == VGRU_CB_FAULT;
+}
+
+/* No command of @cb's context started before @cb's is still running. */
+static bool vgru_fence_clear(VgruState *s, VgruCb *cb)
+{
+    VgruCb *cbs = s->contexts[cb->ctx].cbs;
+
+    for (uint32_t b = 0; b < s->nr_cbs; b++) {
+        if (&cbs[b] != cb && vgru_running(&cbs[b]) &&
+            cbs[b].start_seq < cb->start_seq) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The command of @cb has ended with cur_error: publish it. */
+static void vgru_cb_finish(VgruState *s, VgruCb *cb)
+{
+    VgruCb *cbs = s->contexts[cb->ctx].cbs;
+    uint32_t error = cb->cur_error;
+
+    cb->status = error ? VGRU_CB_ERROR : VGRU_CB_DONE;
+    cb->error = error;
+    cb->result = cb->cur_result;
+    cb->progress = cb->top.opcode == VGRU_OP_BATCH ? cb->entry : cb->pos;
+    vgru_cb_drop_holds(cb);
+    s->stats[error ? VGRU_STAT_ERRORS : VGRU_STAT_COMPLETED]++;
+    trace_vgru_cb_finish(cb->ctx, cb->index, cb->status, error,
+                         cb->progress);
+    if (cb->armed || (cb->top.flags & VGRU_DF_INTERRUPT)) {
+        cb->armed = false;
+        vgru_notice(s, cb);
+    }
+    for (uint32_t b = 0; b < s->nr_cbs; b++) {
+        if (cbs[b].fencing && vgru_fence_clear(s, &cbs[b])) {
+            cbs[b].fencing = false;
+            vgru_cb_queue(s, &cbs[b]);
+        }
+    }
+}
+
+static bool vgru_wraps(uint64_t addr, uint64_t len)
+{
+    /* the last byte may be at 2^64 - 1, not beyond */
+    return len && len - 1 > UINT64_MAX - addr;
+}
+
+/* The error a descriptor ends with before it runs, or VGRU_ERR_NONE. */
+static uint32_t vgru_desc_check(const VgruDesc *d, bool entry)
+{
+    if (d->flags & ~VGRU_DF_ALL) {
+        return VGRU_ERR_OPCODE;
+    }
+    switch (d->opcode) {
+    case VGRU_OP_NOP:
+    case VGRU_OP_FENCE:
+        break;
+    case VGRU_OP_COPY:
+        if (vgru_wraps(d->src, d->len) || vgru_wraps(d->dst, d->len)) {
+            return VGRU_ERR_RANGE;
+        }
+        if (d->len && d->src <= d->dst + (d->len - 1) &&
+            d->dst <= d->src + (d->len - 1)) {
+            return VGRU_ERR_RANGE;      /* the ranges overlap */
+        }
+        break;
+    case VGRU_OP_FILL:
+        if (vgru_wraps(d->dst, d->len)) {
+            return VGRU_ERR_RANGE;
+        }
+        break;
+    case VGRU_OP_FETCH_ADD:
+    case VGRU_OP_SWAP:
+    case VGRU_OP_CAS:
+        if (d->dst & 7) {
+            return VGRU_ERR_ALIGN;
+        }
+        break;
+    case VGRU_OP_BATCH:
+        if (entry) {
+            return VGRU_ERR_OPCODE;
+        }
+        if (d->len > VGRU_BATCH_MAX ||
+            vgru_wraps(d->src, d->len * VGRU_DESC_SIZE)) {
+            return VGRU_ERR_RANGE;
+        }
+        if (d->len && (d->src & (VGRU_DESC_SIZE - 1))) {
+            return VGRU_ERR_ALIGN;
+        }
+        break;
+    default:
+        return VGRU_ERR_OPCODE;
+    }
+    if ((d->flags & VGRU_DF_COMPLETION) && (d->comp & (VGRU_COMP_SIZE - 1))) {
+        return VGRU_ERR_ALIGN;
+    }
+    return VGRU_ERR_NONE;
+}
+
+/* A record is written for a command with COMPLETION and an aligned COMP. */
+static bool vgru_wants_record(const VgruDesc *d)
+{
+    return (d->flags & VGRU_DF_COMPLETION) &&
+           !(d->comp & (VGRU_COMP_SIZE - 1));
+}
+
+/* cur is checked (cur_error): where it starts. */
+static uint32_t vgru_first_phase(VgruCb *cb)
+{
+    const VgruDesc *d = &cb->cur;
+
+    if (cb->cur_error || d->opcode == VGRU_OP_NOP ||
+        ((d->opcode == VGRU_OP_COPY || d->opcode == VGRU_OP_FILL ||
+          d->opcode == VGRU_OP_BATCH) && d->len == 0)) {
+        return VGRU_PH_COMP;
+    }
+    return d->opcode == VGRU_OP_BATCH ? VGRU_PH_LOAD : VGRU_PH_RUN;
+}
+
+/* The BATCH of @cb ends with @error: its own record is next. */
+static void vgru_batch_end(VgruCb *cb, uint32_t error)
+{
+    cb->in_entry = false;
+    cb->cur = cb->top;
+    cb->cur_error = error;
+    cb->cur_result = 0;
+    cb->phase = VGRU_PH_COMP;
+}
+
+/*
+ * cur has ended and its record is written (or not due): go on with the
+ * BATCH, or end the CB.  True while @cb has steps left.
+ */
+static bool vgru_cur_end(VgruState *s, VgruCb *cb)
+{
+    if (!cb->in_entry) {
+        vgru_cb_finish(s, cb);
+        return false;
+    }
+    if (cb->cur.flags & VGRU_DF_INTERRUPT) {
+        vgru_notice(s, cb);
+    }
+    if (cb->cur_error) {
+        vgru_batch_end(cb, cb->cur_error);
+    } else if (++cb->entry == cb->top.len) {
+        vgru_batch_end(cb, VGRU_ERR_NONE);
+    } else {
+        cb->phase = VGRU_PH_LOAD;
+    }
+    cb->progress = cb->entry;
+    return true;
+}
+
+/*
+ * The current step of @cb failed with @error (the driver failed a fault,
+ * a NO_BLOCK miss, DMA): end what it was part of, at once if no record is
+ * due (so that a FAIL without one ends the command before the register
+ * write returns).  True while @cb has steps left; the caller queues it.
+ */
+bool vgru_cb_fail(VgruState *s, VgruCb *cb, uint32_t error)
+{
+    switch (cb->phase) {
+    case VGRU_PH_LOAD:
+        vgru_batch_end(cb, error);
+        return vgru_wants_record(&cb->cur) || vgru_cur_end(s, cb);
+    case VGRU_PH_RUN:
+        cb->cur_error = error;
+        cb->phase = VGRU_PH_COMP;
+        return vgru_wants_record(&cb->cur) || vgru_cur_end(s, cb);
+    default:
+        /* the record cannot be written: the command ends without it */
+        cb->cur_error = error;
+        return vgru_cur_end(s, cb);
+    }
+}
+
+static void vgru_cb_start(VgruState *s, VgruCb *cb)
+{
+    VgruContext *c = &s->contexts[cb->ctx];
+
+    trace_vgru_cb_start(cb->ctx, cb->index, cb->regs.opcode, cb->regs.flags,
+                        cb->regs.src, cb->regs.dst, cb->regs.len);
     s->stats[VGRU_STAT_COMMANDS]++;
+    cb->top = cb->regs;
+    cb->cur = cb->top;
+    cb->in_entry = false;
+    cb->pos = cb->entry = 0;
     cb->progress = 0;
     cb->fault_addr = 0;
+    cb->result = cb->cur_result = 0;
     cb->error = VGRU_ERR_NONE;
+    cb->armed = false;
+    cb->start_seq = ++c->starts;
     vgru_cb_drop_holds(cb);
 
-    if (cb->flags || (cb->opcode != VGRU_OP_NOP &&
-                      cb->opcode != VGRU_OP_COPY)) {
-        vgru_cb_finish(s, cb, VGRU_CB_ERROR, VGRU_ERR_OPCODE);
-        return;
-    }
-    if (cb->opcode == VGRU_OP_NOP || cb->len == 0) {
-        vgru_cb_finish(s, cb, VGRU_CB_DONE, VGRU_ERR_NONE);
-        return;
-    }
-    /* the last byte may be at 2^64 - 1, not beyond */
-    if (cb->len - 1 > UINT64_MAX - cb->src ||
-        cb->len - 1 > UINT64_MAX - cb->dst) {
-        vgru_cb_finish(s, cb, VGRU_CB_ERROR, VGRU_ERR_RANGE);
-        return;
-    }
     cb->status = VGRU_CB_ACTIVE;
+    cb->cur_error = vgru_desc_check(&cb->cur, false);
+    cb->phase = vgru_first_phase(cb);
+    if (cb->phase == VGRU_PH_COMP && !vgru_wants_record(&cb->cur)) {
+        vgru_cur_end(s, cb);    /* nothing for a worker to do */
+        return;
+    }
     vgru_cb_queue(s, cb);
+}
+
+void vgru_cb_doorbell(VgruState *s, VgruCb *cb, uint32_t val)
+{
+    switch (val) {
+    case VGRU_CB_START:
+        if (vgru_running(cb)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "vgru: START of busy CB %u/%u ignored\n",
+                          cb->ctx, cb->index);
+            return;
+        }
+        vgru_cb_start(s, cb);
+        break;
+    case VGRU_CB_ARM:
+        if (vgru_running(cb)) {
+            cb->armed = true;
+        } else if (cb->status != VGRU_CB_IDLE) {
+            vgru_notice(s, cb);
+        }
+        break;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad doorbell value %u\n", val);
+    }
 }
 
 /* ---- the invalidation handshake ----------------------------------------- */
@@ -190,7 +405,8 @@ void vgru_invalidate(VgruState *s, uint32_t cmd)
         VgruWorker *w = &s->workers[i];
 
         if (w->cb && !w->blocking && (all || w->cb->ctx == s->inv_ctx) &&
-            (vgru_overlaps(w->src_first, w->src_last, first, last) ||
+            ((w->has_src &&
+              vgru_overlaps(w->src_first, w->src_last, first, last)) ||
              vgru_overlaps(w->dst_first, w->dst_last, first, last))) {
             w->blocking = true;
             w->blocks = seq;
@@ -244,15 +460,6 @@ void vgru_engine_quiesce(VgruState *s)
     vgru_wait_batches(s, true, 0);
 }
 
-static void vgru_cb_clear(VgruCb *cb)
-{
-    uint32_t ctx = cb->ctx, index = cb->index;
-
-    memset(cb, 0, sizeof(*cb));
-    cb->ctx = ctx;
-    cb->index = index;
-}
-
 /* Stop @ctx: its CBs become idle and its translations go. */
 void vgru_ctx_stop(VgruState *s, uint32_t ctx)
 {
@@ -265,8 +472,8 @@ void vgru_ctx_stop(VgruState *s, uint32_t ctx)
     }
     vgru_wait_batches(s, false, ctx);
     for (uint32_t b = 0; b < s->nr_cbs; b++) {
-        vgru_fault_forget(s, &c->cbs[b]);
-        vgru_cb_clear(&c->cbs[b]);
+        vgru_events_forget(s, &c->cbs[b]);
+        vgru_cb_init(&c->cbs[b], ctx, b);
     }
     vgru_tlb_flush(s, false, ctx, 0, UINT64_MAX);
 }
@@ -328,10 +535,44 @@ static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
         if (s->x_dma_delay_us) {
             g_usleep(s->x_dma_delay_us);
         }
-        /* defined for any guest input, overlapping ranges included */
+        /* defined for any guest input, aliased pages included */
         memmove(dp, sp, n);
         dma_memory_unmap(as, dp, dlen, DMA_DIRECTION_FROM_DEVICE, n);
         dma_memory_unmap(as, sp, slen, DMA_DIRECTION_TO_DEVICE, n);
+        done += n;
+    }
+    return done;
+}
+
+/*
+ * Fill @len bytes of guest RAM at @dst, @pos bytes into a FILL: byte i of
+ * the command gets byte i % 8 of @pattern.  Returns the bytes written.
+ */
+static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
+                          uint64_t len, uint64_t pattern, uint64_t pos)
+{
+    uint64_t done = 0;
+
+    while (done < len) {
+        dma_addr_t n = len - done;
+        uint8_t *dp = vgru_map(as, dst + done, &n);
+        uint8_t rot[64];
+        uint64_t i;
+
+        if (!dp) {
+            break;
+        }
+        for (i = 0; i < sizeof(rot); i++) {
+            rot[i] = pattern >> ((pos + done + i) % 8 * 8);
+        }
+        if (s->x_dma_delay_us) {
+            g_usleep(s->x_dma_delay_us);
+        }
+        for (i = 0; i + sizeof(rot) <= n; i += sizeof(rot)) {
+            memcpy(dp + i, rot, sizeof(rot));
+        }
+        memcpy(dp + i, rot, n - i);
+        dma_memory_unmap(as, dp, n, DMA_DIRECTION_FROM_DEVICE, n);
         done += n;
     }
     return done;
@@ -341,6 +582,8 @@ static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
 static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
+    bool fill = w->cb->cur.opcode == VGRU_OP_FILL;
+    uint64_t pattern = w->cb->cur.src;
     uint64_t done = 0;
 
     for (unsigned i = 0; i < w->nr_pieces; i++) {
@@ -352,7 +595,12 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
             if (qatomic_read(&w->cancel)) {
                 return done;
             }
-            moved = vgru_copy(s, as, p->dst + off, p->src + off, n);
+            if (fill) {
+                moved = vgru_fill(s, as, p->dst + off, n, pattern,
+                                  p->pos + off);
+            } else {
+                moved = vgru_copy(s, as, p->dst + off, p->src + off, n);
+            }
             done += moved;
             off += moved;
             if (moved < n) {
@@ -364,70 +612,208 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
     return done;
 }
 
-/* ---- turns -------------------------------------------------------------- */
+/*
+ * Read or write @len bytes (at most 64, within one page) at bus address
+ * @pa, with the lock held; false unless it is guest RAM.
+ */
+static bool vgru_dma_small(VgruState *s, dma_addr_t pa, void *buf,
+                           dma_addr_t len, bool write)
+{
+    AddressSpace *as = pci_get_address_space(&s->parent_obj);
+    dma_addr_t n = len;
+    void *p = vgru_map(as, pa, &n);
+
+    if (!p) {
+        return false;
+    }
+    if (n == len) {
+        if (write) {
+            memcpy(p, buf, len);
+        } else {
+            memcpy(buf, p, len);
+        }
+    }
+    dma_memory_unmap(as, p, n,
+                     write ? DMA_DIRECTION_FROM_DEVICE
+                           : DMA_DIRECTION_TO_DEVICE, n == len ? len : 0);
+    return n == len;
+}
+
+/*
+ * The atomic cur of @cb on the word at bus address @pa: host atomics on
+ * the mapped RAM, so it is atomic against guest CPUs (TCG implements
+ * their atomics with host atomics) and other devices.  The word is
+ * little endian; a compare-and-swap loop keeps that true on any host.
+ */
+static uint32_t vgru_atomic(VgruState *s, VgruCb *cb, dma_addr_t pa)
+{
+    AddressSpace *as = pci_get_address_space(&s->parent_obj);
+    const VgruDesc *d = &cb->cur;
+    dma_addr_t n = sizeof(uint64_t);
+    uint64_t *p = vgru_map(as, pa, &n), seen, old, val;
+
+    if (!p) {
+        return VGRU_ERR_DMA;
+    }
+    assert(n == sizeof(uint64_t));      /* aligned: never straddles a page */
+    seen = qatomic_read__nocheck(p);
+    do {
+        old = seen;
+        val = le64_to_cpu(old);
+        cb->cur_result = val;
+        if (d->opcode == VGRU_OP_FETCH_ADD) {
+            val += d->src;
+        } else if (d->opcode == VGRU_OP_SWAP || val == d->arg) {
+            val = d->src;
+        } else {
+            break;                      /* CAS that does not match */
+        }
+        seen = qatomic_cmpxchg__nocheck(p, old, cpu_to_le64(val));
+    } while (seen != old);
+    dma_memory_unmap(as, p, n, DMA_DIRECTION_FROM_DEVICE, n);
+    return VGRU_ERR_NONE;
+}
+
+/*
+ * The completion record of cur at bus address @pa: everything, then a
+ * write barrier, then STATUS, so a reader that sees STATUS sees the rest.
+ */
+static bool vgru_write_record(VgruState *s, VgruCb *cb, dma_addr_t pa)
+{
+    AddressSpace *as = pci_get_address_space(&s->parent_obj);
+    dma_addr_t n = VGRU_COMP_SIZE;
+    uint8_t *p = vgru_map(as, pa, &n);
+    uint64_t progress;
+
+    if (!p) {
+        return false;
+    }
+    assert(n == VGRU_COMP_SIZE);        /* aligned: never straddles a page */
+    progress = !cb->in_entry && cb->cur.opcode == VGRU_OP_BATCH ? cb->entry
+                                                                : cb->pos;
+    stl_le_p(p + VGRU_COMP_ERROR, cb->cur_error);
+    stq_le_p(p + VGRU_COMP_PROGRESS, progress);
+    stq_le_p(p + VGRU_COMP_FAULT_ADDR, cb->fault_addr);
+    stq_le_p(p + VGRU_COMP_RESULT, cb->cur_result);
+    /* the fields before STATUS: a reader that sees STATUS sees them */
+    smp_wmb();
+    qatomic_set((uint32_t *)(p + VGRU_COMP_STATUS),
+                cpu_to_le32(cb->cur_error ? VGRU_CB_ERROR : VGRU_CB_DONE));
+    dma_memory_unmap(as, p, n, DMA_DIRECTION_FROM_DEVICE, n);
+    return true;
+}
+
+/* ---- steps -------------------------------------------------------------- */
+
+/* What a step leaves its CB to. */
+typedef enum VgruNext {
+    VGRU_NEXT_STEP,     /* its next step, in this turn */
+    VGRU_NEXT_TAIL,     /* the back of the run queue */
+    VGRU_NEXT_HEAD,     /* the front of the run queue: cut short */
+    VGRU_NEXT_NONE,     /* not queued: it waits, has ended, or is stopped */
+} VgruNext;
+
+/*
+ * Steps one turn may take before the next CB's: a turn ends after this
+ * many, or after VGRU_SHARE bytes (a BATCH of small copies moves several
+ * in one turn), or when the CB waits.
+ */
+#define VGRU_TURN_STEPS     64
 
 static uint64_t vgru_page_left(uint64_t va)
 {
     return VGRU_PAGE_SIZE - (va & (VGRU_PAGE_SIZE - 1));
 }
 
-/*
- * Translate up to a share of @cb from its progress into @w's pieces,
- * merging physically contiguous ones.  False if a translation missed
- * (the fault is described in @cb); the pieces before it still stand.
- */
-static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb)
+/* An operand of @cb missed (described in @cb): wait, or fail (NO_BLOCK). */
+static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
 {
-    uint64_t pos = cb->progress;
-    uint64_t end = cb->len - pos > VGRU_SHARE ? pos + VGRU_SHARE : cb->len;
+    if (cb->top.flags & VGRU_DF_NO_BLOCK) {
+        return vgru_cb_fail(s, cb, VGRU_ERR_PAGE_FAULT |
+                                   cb->fault_flags << 16)
+               ? VGRU_NEXT_STEP : VGRU_NEXT_NONE;
+    }
+    vgru_fault_raise(s, cb);
+    return VGRU_NEXT_NONE;
+}
+
+/*
+ * Translate up to @room bytes of @cb's COPY or FILL from pos into @w's
+ * pieces, merging physically contiguous ones.  False if a translation
+ * missed (the fault is described in @cb); the pieces before it still
+ * stand.
+ */
+static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
+                      uint64_t room)
+{
+    const VgruDesc *d = &cb->cur;
+    bool copy = d->opcode == VGRU_OP_COPY;
+    uint64_t pos = cb->pos;
+    uint64_t end = d->len - pos > room ? pos + room : d->len;
     bool ok = true;
 
     w->nr_pieces = 0;
     while (pos < end) {
-        uint64_t src = cb->src + pos, dst = cb->dst + pos;
-        uint64_t n = MIN(end - pos,
-                         MIN(vgru_page_left(src), vgru_page_left(dst)));
-        dma_addr_t spa, dpa;
+        uint64_t src = d->src + pos, dst = d->dst + pos;
+        uint64_t n = MIN(end - pos, vgru_page_left(dst));
+        dma_addr_t spa = 0, dpa;
         VgruPiece *p;
 
-        if (!vgru_cb_translate(s, cb, VGRU_HOLD_SRC, src, &spa) ||
-            !vgru_cb_translate(s, cb, VGRU_HOLD_DST, dst, &dpa)) {
+        if (copy) {
+            n = MIN(n, vgru_page_left(src));
+            if (!vgru_cb_translate(s, cb, VGRU_HOLD_SRC, src, &spa)) {
+                ok = false;
+                break;
+            }
+        }
+        if (!vgru_cb_translate(s, cb, VGRU_HOLD_DST, dst, &dpa)) {
             ok = false;
             break;
         }
         p = w->nr_pieces ? &w->pieces[w->nr_pieces - 1] : NULL;
-        if (p && p->src + p->len == spa && p->dst + p->len == dpa) {
+        if (p && (!copy || p->src + p->len == spa) &&
+            p->dst + p->len == dpa) {
             p->len += n;
         } else {
             assert(w->nr_pieces < VGRU_MAX_PIECES);
             w->pieces[w->nr_pieces++] = (VgruPiece) {
-                .src = spa, .dst = dpa, .len = n,
+                .src = spa, .dst = dpa, .len = n, .pos = pos,
             };
         }
         pos += n;
     }
-    w->bytes = pos - cb->progress;
+    w->bytes = pos - cb->pos;
+    w->has_src = copy;
     if (w->bytes) {
-        w->src_first = (cb->src + cb->progress) >> VGRU_PAGE_SHIFT;
-        w->src_last = (cb->src + pos - 1) >> VGRU_PAGE_SHIFT;
-        w->dst_first = (cb->dst + cb->progress) >> VGRU_PAGE_SHIFT;
-        w->dst_last = (cb->dst + pos - 1) >> VGRU_PAGE_SHIFT;
+        w->src_first = (d->src + cb->pos) >> VGRU_PAGE_SHIFT;
+        w->src_last = (d->src + pos - 1) >> VGRU_PAGE_SHIFT;
+        w->dst_first = (d->dst + cb->pos) >> VGRU_PAGE_SHIFT;
+        w->dst_last = (d->dst + pos - 1) >> VGRU_PAGE_SHIFT;
     }
     return ok;
 }
 
-/* One turn of @cb, taken off @w's run queue; drops the lock meanwhile. */
-static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
+/*
+ * What is left of the turn's share (@moved: bytes moved in this turn) of
+ * a COPY or FILL; drops the lock while it moves data.
+ */
+static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
+                              uint64_t *moved)
 {
-    bool planned = vgru_plan(s, w, cb), failed = false;
+    bool planned, failed = false;
     uint64_t done = 0;
 
+    if (*moved >= VGRU_SHARE) {
+        return VGRU_NEXT_TAIL;          /* the share of this turn is used */
+    }
+    planned = vgru_plan(s, w, cb, VGRU_SHARE - *moved);
     if (w->bytes) {
+        *moved += w->bytes;
         w->cb = cb;
         w->blocking = false;
         qatomic_set(&w->cancel, false);
         cb->busy = true;
-        trace_vgru_batch(cb->ctx, cb->index, cb->progress, w->bytes,
+        trace_vgru_batch(cb->ctx, cb->index, cb->pos, w->bytes,
                          w->nr_pieces);
         qemu_mutex_unlock(&s->lock);
 
@@ -436,30 +822,153 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
         qemu_mutex_lock(&s->lock);
         w->cb = NULL;
         cb->busy = false;
-        cb->progress += done;
+        cb->pos += done;
+        if (!cb->in_entry) {
+            cb->progress = cb->pos;
+        }
         s->stats[VGRU_STAT_BYTES] += done;
         vgru_inv_update(s);
         qemu_cond_broadcast(&s->idle);
-    }
 
-    if (!s->contexts[cb->ctx].enabled) {
-        return;                 /* being stopped: vgru_ctx_stop clears it */
+        if (!s->contexts[cb->ctx].enabled) {
+            return VGRU_NEXT_NONE;  /* being stopped: vgru_ctx_stop clears it */
+        }
+        if (failed) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "vgru: CB %u/%u: DMA at 0x%" PRIx64 " bytes into "
+                          "the command failed (not guest RAM)\n",
+                          cb->ctx, cb->index, cb->pos);
+            return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
+                                                     : VGRU_NEXT_NONE;
+        }
+        if (done < w->bytes) {
+            /* cut short for an invalidation or a quiescer: go on first */
+            return VGRU_NEXT_HEAD;
+        }
     }
-    if (failed) {
-        qemu_log_mask(LOG_GUEST_ERROR,
-                      "vgru: CB %u/%u: DMA at 0x%" PRIx64 " bytes into the "
-                      "command failed (not guest RAM)\n",
-                      cb->ctx, cb->index, cb->progress);
-        vgru_cb_finish(s, cb, VGRU_CB_ERROR, VGRU_ERR_DMA);
-    } else if (done < w->bytes) {
-        /* cut short for an invalidation or a quiescer: go on first */
+    if (!planned) {
+        return vgru_miss(s, cb);
+    }
+    if (cb->pos == cb->cur.len) {
+        cb->phase = VGRU_PH_COMP;
+        return VGRU_NEXT_STEP;
+    }
+    return VGRU_NEXT_TAIL;              /* a share moved: the next CB's turn */
+}
+
+/* Run cur. */
+static VgruNext vgru_run(VgruState *s, VgruWorker *w, VgruCb *cb,
+                         uint64_t *moved)
+{
+    dma_addr_t pa;
+
+    switch (cb->cur.opcode) {
+    case VGRU_OP_COPY:
+    case VGRU_OP_FILL:
+        return vgru_run_move(s, w, cb, moved);
+    case VGRU_OP_FENCE:
+        if (!vgru_fence_clear(s, cb)) {
+            cb->fencing = true;         /* vgru_cb_finish requeues it */
+            return VGRU_NEXT_NONE;
+        }
+        break;
+    default:                            /* the atomics */
+        if (!vgru_cb_translate(s, cb, VGRU_HOLD_DST, cb->cur.dst, &pa)) {
+            return vgru_miss(s, cb);
+        }
+        cb->cur_error = vgru_atomic(s, cb, pa);
+        break;
+    }
+    cb->phase = VGRU_PH_COMP;
+    return VGRU_NEXT_STEP;
+}
+
+/* Read the next entry of the BATCH into cur. */
+static VgruNext vgru_load(VgruState *s, VgruCb *cb)
+{
+    uint64_t va = cb->top.src + cb->entry * VGRU_DESC_SIZE;
+    uint8_t d[VGRU_DESC_SIZE];
+    dma_addr_t pa;
+
+    if (!vgru_cb_translate(s, cb, VGRU_HOLD_SRC, va, &pa)) {
+        return vgru_miss(s, cb);
+    }
+    if (!vgru_dma_small(s, pa, d, sizeof(d), false)) {
+        return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
+                                                 : VGRU_NEXT_NONE;
+    }
+    cb->cur = (VgruDesc) {
+        .opcode = ldl_le_p(d + VGRU_DESC_OPCODE),
+        .flags = ldl_le_p(d + VGRU_DESC_FLAGS),
+        .src = ldq_le_p(d + VGRU_DESC_SRC),
+        .dst = ldq_le_p(d + VGRU_DESC_DST),
+        .len = ldq_le_p(d + VGRU_DESC_LEN),
+        .arg = ldq_le_p(d + VGRU_DESC_ARG),
+        .comp = ldq_le_p(d + VGRU_DESC_COMP),
+    };
+    trace_vgru_entry(cb->ctx, cb->index, cb->entry, cb->cur.opcode);
+    cb->in_entry = true;
+    cb->pos = 0;
+    cb->cur_result = 0;
+    cb->cur_error = vgru_desc_check(&cb->cur, true);
+    cb->phase = vgru_first_phase(cb);
+    return VGRU_NEXT_STEP;
+}
+
+/* Write cur's completion record, if it wants one, and end cur. */
+static VgruNext vgru_complete(VgruState *s, VgruCb *cb)
+{
+    dma_addr_t pa;
+
+    if (vgru_wants_record(&cb->cur)) {
+        /* a miss here always waits: the record must be written */
+        if (!vgru_cb_translate(s, cb, VGRU_HOLD_DST, cb->cur.comp, &pa)) {
+            vgru_fault_raise(s, cb);
+            return VGRU_NEXT_NONE;
+        }
+        if (!vgru_write_record(s, cb, pa)) {
+            qemu_log_mask(LOG_GUEST_ERROR,
+                          "vgru: CB %u/%u: completion record at 0x%" PRIx64
+                          " is not guest RAM\n", cb->ctx, cb->index,
+                          cb->cur.comp);
+            cb->cur_error = VGRU_ERR_DMA;
+        }
+    }
+    return vgru_cur_end(s, cb) ? VGRU_NEXT_STEP : VGRU_NEXT_NONE;
+}
+
+/* One turn of @cb, taken off @w's run queue; may drop the lock meanwhile. */
+static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
+{
+    VgruNext next = VGRU_NEXT_TAIL;
+    uint64_t moved = 0;
+
+    for (int i = 0; i < VGRU_TURN_STEPS; i++) {
+        if (i && !vgru_runnable(s)) {
+            /* stopped while the lock was dropped: no more DMA for now */
+            next = VGRU_NEXT_HEAD;
+            break;
+        }
+        switch (cb->phase) {
+        case VGRU_PH_LOAD:
+            next = vgru_load(s, cb);
+            break;
+        case VGRU_PH_RUN:
+            next = vgru_run(s, w, cb, &moved);
+            break;
+        default:
+            next = vgru_complete(s, cb);
+            break;
+        }
+        if (next != VGRU_NEXT_STEP) {
+            break;
+        }
+        next = VGRU_NEXT_TAIL;
+    }
+    if (next == VGRU_NEXT_HEAD) {
         QTAILQ_INSERT_HEAD(&w->runq, cb, run_link);
         cb->queued = true;
-    } else if (!planned) {
-        vgru_fault_raise(s, cb);
-    } else if (cb->progress == cb->len) {
-        vgru_cb_finish(s, cb, VGRU_CB_DONE, VGRU_ERR_NONE);
-    } else {
+    } else if (next == VGRU_NEXT_TAIL) {
         vgru_cb_queue(s, cb);
     }
 }
@@ -508,7 +1017,7 @@ void vgru_engine_realize(VgruState *s)
 {
     qemu_mutex_init(&s->lock);
     qemu_cond_init(&s->idle);
-    QTAILQ_INIT(&s->faults);
+    QTAILQ_INIT(&s->events);
     s->vm_running = runstate_is_running();
     s->vm_change = qemu_add_vm_change_state_handler(vgru_vm_state_change, s);
 

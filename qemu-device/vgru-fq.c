@@ -1,13 +1,16 @@
 /*
- * vgru: the fault queue and fault responses.
+ * vgru: the event queue (faults and notices) and fault responses.
  *
- * A worker that misses puts the CB on VgruState.faults and schedules the
- * fault bottom half; records are written and MSI-X is sent only there or
- * in an MMIO handler, i.e. with the BQL and this device's re-entrancy
- * guard engaged.  A CB reads as FAULT from the moment its record is
- * written (or found no room), so a driver that sees FAULT finds the record.
- * Faults are posted in the order they were raised, and only while the
- * device is enabled and the VM runs.
+ * A worker that misses, or a command that ends with a notice due, puts
+ * the CB's event on VgruState.events and schedules the fault bottom half;
+ * records are written and MSI-X is sent only there or in an MMIO handler,
+ * i.e. with the BQL and this device's re-entrancy guard engaged.  A CB
+ * reads as FAULT from the moment its fault record is written (or found no
+ * room), so a driver that sees FAULT finds the record.  Events are posted
+ * in the order they were raised, and only while the device is enabled and
+ * the VM runs.  A fault stays on the list, posted, until it is answered
+ * (so that enabling the device again can post it anew); a notice leaves
+ * it once written.
  *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
  * See the COPYING file in the top-level directory.
@@ -20,88 +23,140 @@
 #include "trace.h"
 #include "vgru-internal.h"
 
-/* A worker's miss: the CB waits for the driver (lock held). */
-void vgru_fault_raise(VgruState *s, VgruCb *cb)
+static void vgru_event_queue(VgruState *s, VgruEvent *ev)
 {
-    assert(!cb->faulting);
-    cb->faulting = true;
-    cb->fault_posted = false;
-    QTAILQ_INSERT_TAIL(&s->faults, cb, fault_link);
+    assert(!ev->queued);
+    ev->queued = true;
+    ev->posted = false;
+    QTAILQ_INSERT_TAIL(&s->events, ev, link);
     qemu_bh_schedule(s->fault_bh);
 }
 
-void vgru_fault_forget(VgruState *s, VgruCb *cb)
+static void vgru_event_forget(VgruState *s, VgruEvent *ev)
 {
-    if (cb->faulting) {
-        QTAILQ_REMOVE(&s->faults, cb, fault_link);
-        cb->faulting = false;
-        cb->fault_posted = false;
+    if (ev->queued) {
+        QTAILQ_REMOVE(&s->events, ev, link);
+        ev->queued = false;
+        ev->posted = false;
     }
 }
 
-/* Write @cb's fault record into the queue; false if the queue is full. */
-static bool vgru_fq_write(VgruState *s, VgruCb *cb)
+/* A miss: the CB waits for the driver (lock held). */
+void vgru_fault_raise(VgruState *s, VgruCb *cb)
+{
+    /* device-wide, never 0, so that a zeroed RESP_SEQ matches nothing */
+    if (++s->fault_seq == 0) {
+        s->fault_seq = 1;
+    }
+    cb->fault_seq = s->fault_seq;
+    vgru_event_queue(s, &cb->fault);
+}
+
+/* A command of @cb ended: one notice, however many are due before it. */
+void vgru_notice(VgruState *s, VgruCb *cb)
+{
+    if (!cb->notice.queued) {
+        vgru_event_queue(s, &cb->notice);
+    }
+}
+
+void vgru_events_forget(VgruState *s, VgruCb *cb)
+{
+    vgru_event_forget(s, &cb->fault);
+    vgru_event_forget(s, &cb->notice);
+}
+
+/* The fault of @cb ends its command's current step with @error. */
+static void vgru_fault_end(VgruState *s, VgruCb *cb, uint32_t error)
+{
+    vgru_event_forget(s, &cb->fault);
+    if (vgru_cb_fail(s, cb, error)) {
+        cb->status = VGRU_CB_ACTIVE;
+        vgru_cb_queue(s, cb);
+    }
+}
+
+/* Write @ev's record into the queue; false if the queue is full. */
+static bool vgru_fq_write(VgruState *s, VgruEvent *ev)
 {
     PCIDevice *pdev = PCI_DEVICE(s);
     uint8_t rec[VGRU_FQ_RECORD_SIZE] = { 0 };
+    VgruCb *cb = ev->cb;
+    bool fault = ev->type == VGRU_FR_FAULT;
     dma_addr_t addr;
 
     if (s->fq_tail - s->fq_head >= s->fq_size) {
         return false;
     }
-    stq_le_p(rec + VGRU_FR_VADDR, cb->fault_addr);
+    if (fault) {
+        stq_le_p(rec + VGRU_FR_VADDR, cb->fault_addr);
+        stl_le_p(rec + VGRU_FR_FLAGS, cb->fault_flags);
+        stl_le_p(rec + VGRU_FR_SEQ, cb->fault_seq);
+    }
     stl_le_p(rec + VGRU_FR_CTX, cb->ctx);
     stl_le_p(rec + VGRU_FR_TAG, s->contexts[cb->ctx].tag);
     stl_le_p(rec + VGRU_FR_CB, cb->index);
-    stl_le_p(rec + VGRU_FR_FLAGS, cb->fault_flags);
+    stl_le_p(rec + VGRU_FR_TYPE, ev->type);
 
     addr = s->fq_base + (dma_addr_t)(s->fq_tail % s->fq_size) * sizeof(rec);
     if (pci_dma_write(pdev, addr, rec, sizeof(rec)) != MEMTX_OK) {
         qemu_log_mask(LOG_GUEST_ERROR,
-                      "vgru: fault queue write at 0x%" PRIx64 " failed\n",
+                      "vgru: event queue write at 0x%" PRIx64 " failed\n",
                       (uint64_t)addr);
         s->status |= VGRU_STATUS_FQ_ERROR;
-        vgru_fault_forget(s, cb);
-        vgru_cb_finish(s, cb, VGRU_CB_ERROR, VGRU_ERR_DMA);
+        if (fault) {
+            vgru_fault_end(s, cb, VGRU_ERR_DMA);
+        } else {
+            vgru_event_forget(s, ev);
+        }
         return true;
     }
     s->fq_tail++;
-    cb->fault_posted = true;
-    trace_vgru_fault(cb->ctx, cb->index, cb->fault_addr, cb->fault_flags);
+    if (fault) {
+        ev->posted = true;
+        trace_vgru_fault(cb->ctx, cb->index, cb->fault_addr, cb->fault_flags,
+                         cb->fault_seq);
+    } else {
+        vgru_event_forget(s, ev);
+        trace_vgru_notice(cb->ctx, cb->index);
+    }
     if (msix_enabled(pdev)) {
-        msix_notify(pdev, VGRU_MSIX_FAULT);
+        msix_notify(pdev, VGRU_MSIX_EVENT);
     }
     return true;
 }
 
 /*
- * Post the faults not yet in the queue, oldest first, while it has room.
+ * Post the events not yet in the queue, oldest first, while it has room.
  * BQL, re-entrancy guard and lock held.
  */
 void vgru_fq_post(VgruState *s)
 {
-    VgruCb *cb, *next;
+    VgruEvent *ev, *next;
     bool room = true;
 
     assert(qemu_mutex_iothread_locked());
     if (!vgru_enabled(s) || !s->vm_running) {
         return;
     }
-    QTAILQ_FOREACH_SAFE(cb, &s->faults, fault_link, next) {
-        if (!cb->fault_posted) {
-            cb->status = VGRU_CB_FAULT;
-            room = room && vgru_fq_write(s, cb);
+    QTAILQ_FOREACH_SAFE(ev, &s->events, link, next) {
+        if (ev->posted) {
+            continue;
         }
+        if (ev->type == VGRU_FR_FAULT) {
+            ev->cb->status = VGRU_CB_FAULT;
+        }
+        room = room && vgru_fq_write(s, ev);
     }
 }
 
 /* A new queue (enable): every waiting fault goes into it again. */
 void vgru_fq_repost(VgruState *s)
 {
-    VgruCb *cb;
+    VgruEvent *ev;
 
-    QTAILQ_FOREACH(cb, &s->faults, fault_link) {
-        cb->fault_posted = false;
+    QTAILQ_FOREACH(ev, &s->events, link) {
+        ev->posted = false;
     }
     vgru_fq_post(s);
 }
@@ -125,24 +180,28 @@ void vgru_fault_response(VgruState *s, uint32_t cmd)
         return;
     }
     cb = vgru_cb(s, s->resp_ctx, s->resp_cb);
-    if (cb->status != VGRU_CB_FAULT || !cb->fault_posted) {
+    if (cb->status != VGRU_CB_FAULT || !cb->fault.posted) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: response to CB %u/%u that has no fault\n",
                       s->resp_ctx, s->resp_cb);
+        return;
+    }
+    if (s->resp_seq != cb->fault_seq) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "vgru: response to CB %u/%u for fault %u, not %u\n",
+                      s->resp_ctx, s->resp_cb, s->resp_seq, cb->fault_seq);
         return;
     }
 
     switch (cmd) {
     case VGRU_RESP_RESTART:
         trace_vgru_restart(cb->ctx, cb->index);
-        vgru_fault_forget(s, cb);
+        vgru_event_forget(s, &cb->fault);
         cb->status = VGRU_CB_ACTIVE;
         vgru_cb_queue(s, cb);
         break;
     case VGRU_RESP_FAIL:
-        vgru_fault_forget(s, cb);
-        vgru_cb_finish(s, cb, VGRU_CB_ERROR,
-                       VGRU_ERR_FAULT | (s->resp_code & 0xffff) << 16);
+        vgru_fault_end(s, cb, VGRU_ERR_FAULT | (s->resp_code & 0xffff) << 16);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad fault response %u\n", cmd);

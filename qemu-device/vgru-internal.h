@@ -5,14 +5,16 @@
  *   vgru-tlb.c     the TLB and the translations a CB holds
  *   vgru-engine.c  worker threads, commands, the invalidation handshake,
  *                  quiescing for context and device state changes
- *   vgru-fq.c      the fault queue and fault responses
+ *   vgru-fq.c      the event queue (faults, notices) and fault responses
  *
  * Threads.  MMIO handlers, bottom halves and the VM state handler run
  * with the BQL; the workers never take it.  Commands run on the workers,
  * outside the BQL: a worker translates a share of a command under the
  * device lock, drops the lock, maps guest RAM and copies once, then
- * retakes the lock to account for it.  Anything that needs the BQL
- * (fault records, MSI-X) is handed to a bottom half.
+ * retakes the lock to account for it.  Small accesses (a BATCH entry, an
+ * atomic word, a completion record) are done with the lock held, which
+ * keeps them atomic against invalidations.  Anything that needs the BQL
+ * (event records, MSI-X) is handed to a bottom half.
  *
  * Lock order: BQL -> VgruState.lock.  Fields marked (L) are protected by
  * that lock.  Code holding the BQL may wait on VgruState.idle for the
@@ -79,31 +81,70 @@ typedef struct VgruHold {
     bool counted;               /* already counted in TLB_HITS */
 } VgruHold;
 
-typedef struct VgruCb {
-    /* operands, written by the process (L) */
+/* A descriptor: a CB's first 64 bytes, or one entry of a BATCH list. */
+typedef struct VgruDesc {
     uint32_t opcode;
     uint32_t flags;
     uint64_t src;
     uint64_t dst;
     uint64_t len;
+    uint64_t arg;
+    uint64_t comp;
+} VgruDesc;
+
+/*
+ * An event record a CB waits to have written into the event queue.  A CB
+ * has one for its fault and one for its notice, so it can wait for both.
+ */
+typedef struct VgruEvent {
+    struct VgruCb *cb;
+    uint32_t type;              /* VGRU_FR_FAULT or VGRU_FR_NOTICE */
+    bool queued;                /* on VgruState.events */
+    bool posted;                /* written; a fault stays until answered */
+    QTAILQ_ENTRY(VgruEvent) link;
+} VgruEvent;
+
+/*
+ * Where a running CB is: reading its next BATCH entry, running the current
+ * command, or writing the current command's completion record.
+ */
+enum { VGRU_PH_LOAD, VGRU_PH_RUN, VGRU_PH_COMP };
+
+typedef struct VgruCb {
+    /* the descriptor registers, written by the process (L) */
+    VgruDesc regs;
 
     /* state the process reads (L) */
     uint32_t status;            /* VGRU_CB_* */
     uint32_t error;
-    uint64_t progress;
+    uint64_t progress;          /* bytes, or BATCH entries */
     uint64_t fault_addr;
+    uint64_t result;
     uint32_t fault_flags;
+
+    /* the command, latched at START, and where it is (L) */
+    VgruDesc top;               /* what START ran */
+    VgruDesc cur;               /* top, or the BATCH entry being run */
+    bool in_entry;              /* cur is an entry of top's list */
+    uint32_t phase;             /* VGRU_PH_* */
+    uint64_t pos;               /* bytes of cur done */
+    uint64_t entry;             /* BATCH entries done */
+    uint32_t cur_error;         /* how cur ended (VGRU_PH_COMP) */
+    uint64_t cur_result;
+    uint64_t start_seq;         /* VgruContext.starts at START, for FENCE */
+    bool fencing;               /* a FENCE waits for older commands */
+    bool armed;                 /* ARM: post a notice when top ends */
+    uint32_t fault_seq;         /* VGRU_FR_SEQ of the outstanding fault */
 
     /* engine (L) */
     uint32_t ctx;               /* fixed at realize */
     uint32_t index;
     bool queued;                /* on its worker's run queue */
     bool busy;                  /* a worker is moving a batch of it */
-    bool faulting;              /* on VgruState.faults */
-    bool fault_posted;          /* its record is in the fault queue */
+    VgruEvent fault;            /* queued: waits for the driver */
+    VgruEvent notice;           /* queued: a notice not yet written */
     VgruHold hold[VGRU_NR_HOLDS];
     QTAILQ_ENTRY(VgruCb) run_link;
-    QTAILQ_ENTRY(VgruCb) fault_link;
 } VgruCb;
 
 typedef struct VgruContext {
@@ -111,14 +152,16 @@ typedef struct VgruContext {
     uint32_t tag;               /* (L) */
     uint64_t epoch;             /* (L) TLB entries of older epochs are dead */
     uint32_t nr_entries;        /* (L) live TLB entries */
+    uint64_t starts;            /* (L) commands started, for FENCE */
     VgruCb *cbs;
 } VgruContext;
 
-/* One physically contiguous run of a batch. */
+/* One physically contiguous run of a batch (FILL: no source). */
 typedef struct VgruPiece {
     dma_addr_t src;
     dma_addr_t dst;
     uint64_t len;
+    uint64_t pos;               /* its offset in the command (FILL) */
 } VgruPiece;
 
 typedef struct VgruWorker {
@@ -131,6 +174,7 @@ typedef struct VgruWorker {
     VgruCb *cb;
     uint64_t src_first, src_last;   /* virtual pages it translated */
     uint64_t dst_first, dst_last;
+    bool has_src;               /* COPY; a FILL only writes */
     bool blocking;              /* an invalidation waits for it ... */
     uint32_t blocks;            /* ... this one, the first */
     bool cancel;                /* atomic: stop after the current chunk */
@@ -146,7 +190,7 @@ struct VgruState {
 
     MemoryRegion ctrl_mmio;
     MemoryRegion window_mmio;
-    QEMUBH *fault_bh;           /* posts fault records, under the BQL */
+    QEMUBH *fault_bh;           /* posts event records, under the BQL */
     VMChangeStateEntry *vm_change;
 
     /* geometry and tuning (properties) */
@@ -183,12 +227,14 @@ struct VgruState {
     uint32_t resp_ctx;
     uint32_t resp_cb;
     uint32_t resp_code;
+    uint32_t resp_seq;
+    uint32_t fault_seq;         /* last fault sequence handed out */
     uint64_t stats[VGRU_STAT_NR];
 
     /* engine (L) */
     bool vm_running;            /* false: workers idle, no DMA */
     bool stopping;              /* unrealize: workers exit */
-    QTAILQ_HEAD(, VgruCb) faults;   /* faulted CBs in arrival order */
+    QTAILQ_HEAD(, VgruEvent) events;    /* faults and notices, in order */
 
     VgruContext *contexts;
     VgruTlbEntry *tlb;          /* tlb_sets * tlb_ways (L) */
@@ -218,10 +264,10 @@ void vgru_tlb_reset(VgruState *s);
 /* vgru-engine.c */
 void vgru_engine_realize(VgruState *s);
 void vgru_engine_unrealize(VgruState *s);
-void vgru_cb_start(VgruState *s, VgruCb *cb);
+void vgru_cb_init(VgruCb *cb, uint32_t ctx, uint32_t index);
+void vgru_cb_doorbell(VgruState *s, VgruCb *cb, uint32_t val);
 void vgru_cb_queue(VgruState *s, VgruCb *cb);
-void vgru_cb_finish(VgruState *s, VgruCb *cb, uint32_t status,
-                    uint32_t error);
+bool vgru_cb_fail(VgruState *s, VgruCb *cb, uint32_t error);
 void vgru_ctx_stop(VgruState *s, uint32_t ctx);
 void vgru_engine_quiesce(VgruState *s);
 void vgru_engine_kick(VgruState *s);
@@ -231,7 +277,8 @@ void vgru_invalidate(VgruState *s, uint32_t cmd);
 void vgru_fq_post(VgruState *s);
 void vgru_fq_repost(VgruState *s);
 void vgru_fault_raise(VgruState *s, VgruCb *cb);
-void vgru_fault_forget(VgruState *s, VgruCb *cb);
+void vgru_notice(VgruState *s, VgruCb *cb);
+void vgru_events_forget(VgruState *s, VgruCb *cb);
 void vgru_fault_response(VgruState *s, uint32_t cmd);
 void vgru_fault_bh(void *opaque);
 

@@ -17,9 +17,10 @@
 #include "trace.h"
 #include "vgru-internal.h"
 
+/* tlb_sets is a power of two (realize checks it): a mask, not a division */
 static uint32_t vgru_tlb_set(VgruState *s, uint32_t ctx, uint64_t vpn)
 {
-    return (vpn ^ ((uint64_t)ctx * 0x9e3779b1u)) % s->tlb_sets;
+    return (vpn ^ ((uint64_t)ctx * 0x9e3779b1u)) & (s->tlb_sets - 1);
 }
 
 static bool vgru_tlb_live(VgruState *s, VgruTlbEntry *e)
@@ -65,7 +66,7 @@ static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e)
                 hold->writable = e->writable;
             }
         }
-        if (cb->faulting && cb->fault_addr >> VGRU_PAGE_SHIFT == e->vpn) {
+        if (cb->fault.queued && cb->fault_addr >> VGRU_PAGE_SHIFT == e->vpn) {
             bool write = cb->fault_flags & VGRU_FAULT_WRITE;
 
             if (!write || e->writable) {

@@ -5,8 +5,10 @@
  * name their own virtual addresses.  The device translates them with its
  * own TLB, tagged by context; a miss is never resolved here: the device
  * queues a fault record, raises MSI-X and waits for the driver to drop in
- * the translation and restart the command.  Worker threads move the data
- * (vgru-engine.c).
+ * the translation and restart the command (or, if the command asks, ends
+ * it at once).  Worker threads run the commands (vgru-engine.c); a command
+ * can write a completion record into the process's memory and post a
+ * notice into the event queue when it ends.
  *
  * This file: the control registers, the command windows and the QOM life
  * cycle.  vgru-internal.h maps the other files and the locking rules.  The
@@ -48,7 +50,7 @@ static void vgru_ctx_command(VgruState *s, uint32_t cmd)
         s->contexts[ctx].enabled = true;
         break;
     case VGRU_CTX_CMD_DISABLE:
-        /* stopped CBs leave their queued faults behind: the tag tells */
+        /* records already in the queue stay behind: the tag tells */
         vgru_ctx_stop(s, ctx);
         break;
     default:
@@ -76,23 +78,21 @@ static void vgru_reset_state(VgruState *s)
     s->inv_start = s->inv_len = 0;
     s->inv_ctx = 0;
     s->inv_issued = s->inv_done = 0;
-    s->resp_ctx = s->resp_cb = s->resp_code = 0;
+    s->resp_ctx = s->resp_cb = s->resp_code = s->resp_seq = 0;
+    s->fault_seq = 0;
     memset(s->stats, 0, sizeof(s->stats));
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].enabled = false;
         s->contexts[c].tag = 0;
+        s->contexts[c].starts = 0;
         for (uint32_t b = 0; b < s->nr_cbs; b++) {
-            VgruCb *cb = vgru_cb(s, c, b);
-
-            memset(cb, 0, sizeof(*cb));
-            cb->ctx = c;
-            cb->index = b;
+            vgru_cb_init(vgru_cb(s, c, b), c, b);
         }
     }
     for (uint32_t i = 0; i < s->nr_workers; i++) {
         QTAILQ_INIT(&s->workers[i].runq);
     }
-    QTAILQ_INIT(&s->faults);
+    QTAILQ_INIT(&s->events);
     vgru_tlb_reset(s);
 }
 
@@ -106,7 +106,7 @@ static void vgru_write_ctrl(VgruState *s, uint32_t val)
         if (!is_power_of_2(s->fq_size_reg) ||
             (s->fq_base_reg & (VGRU_FQ_RECORD_SIZE - 1))) {
             qemu_log_mask(LOG_GUEST_ERROR,
-                          "vgru: enable with bad fault queue 0x%" PRIx64
+                          "vgru: enable with bad event queue 0x%" PRIx64
                           " size %u\n", s->fq_base_reg, s->fq_size_reg);
             return;
         }
@@ -132,7 +132,7 @@ static void vgru_write_fq_head(VgruState *s, uint32_t val)
     /* forward only, and not past the tail */
     if (val - s->fq_head > s->fq_tail - s->fq_head) {
         qemu_log_mask(LOG_GUEST_ERROR,
-                      "vgru: fault queue head %u outside %u..%u\n",
+                      "vgru: event queue head %u outside %u..%u\n",
                       val, s->fq_head, s->fq_tail);
         return;
     }
@@ -150,103 +150,86 @@ static void vgru_set_half(uint64_t *reg, hwaddr addr, uint32_t val)
     *reg = deposit64(*reg, (addr & 4) * 8, 32, val);
 }
 
+/*
+ * The control registers that are plain state: a field of VgruState, read
+ * back as written (if writable at all).  Identity, statistics and command
+ * registers are handled in vgru_ctrl_read and vgru_ctrl_write.
+ */
+typedef struct VgruCtrlReg {
+    hwaddr addr;
+    size_t offset;              /* of the field in VgruState */
+    bool wide;                  /* uint64_t, as two 32-bit halves */
+    bool writable;
+} VgruCtrlReg;
+
+#define VGRU_REG32(a, field, w) \
+    { (a), offsetof(VgruState, field), false, (w) }
+#define VGRU_REG64(a, field, w) \
+    { (a), offsetof(VgruState, field), true, (w) }
+
+static const VgruCtrlReg vgru_ctrl_regs[] = {
+    VGRU_REG32(VGRU_REG_NR_CONTEXTS, nr_contexts, false),
+    VGRU_REG32(VGRU_REG_NR_CBS, nr_cbs, false),
+    VGRU_REG32(VGRU_REG_TLB_SETS, tlb_sets, false),
+    VGRU_REG32(VGRU_REG_TLB_WAYS, tlb_ways, false),
+    VGRU_REG32(VGRU_REG_CTRL, ctrl, false),
+    VGRU_REG32(VGRU_REG_STATUS, status, false),
+    VGRU_REG64(VGRU_REG_FQ_BASE, fq_base_reg, true),
+    VGRU_REG32(VGRU_REG_FQ_SIZE, fq_size_reg, true),
+    VGRU_REG32(VGRU_REG_FQ_HEAD, fq_head, false),
+    VGRU_REG32(VGRU_REG_FQ_TAIL, fq_tail, false),
+    VGRU_REG32(VGRU_REG_CTX_SEL, ctx_sel, true),
+    VGRU_REG32(VGRU_REG_CTX_TAG, ctx_tag, true),
+    VGRU_REG64(VGRU_REG_TLB_VADDR, tlb_vaddr, true),
+    VGRU_REG64(VGRU_REG_TLB_PADDR, tlb_paddr, true),
+    VGRU_REG32(VGRU_REG_TLB_CTX, tlb_ctx, true),
+    VGRU_REG32(VGRU_REG_TLB_FLAGS, tlb_flags, true),
+    VGRU_REG64(VGRU_REG_INV_START, inv_start, true),
+    VGRU_REG64(VGRU_REG_INV_LEN, inv_len, true),
+    VGRU_REG32(VGRU_REG_INV_CTX, inv_ctx, true),
+    VGRU_REG32(VGRU_REG_RESP_CTX, resp_ctx, true),
+    VGRU_REG32(VGRU_REG_RESP_CB, resp_cb, true),
+    VGRU_REG32(VGRU_REG_RESP_CODE, resp_code, true),
+    VGRU_REG32(VGRU_REG_RESP_SEQ, resp_seq, true),
+};
+
+/* The plain register at @addr (either half of a wide one), or NULL. */
+static const VgruCtrlReg *vgru_ctrl_reg(hwaddr addr)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(vgru_ctrl_regs); i++) {
+        const VgruCtrlReg *r = &vgru_ctrl_regs[i];
+
+        if (addr == r->addr || (r->wide && addr == r->addr + 4)) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
 static uint64_t vgru_ctrl_read(void *opaque, hwaddr addr, unsigned size)
 {
     VgruState *s = opaque;
+    const VgruCtrlReg *r = vgru_ctrl_reg(addr);
     uint64_t val = 0;
 
     QEMU_LOCK_GUARD(&s->lock);
-    switch (addr) {
-    case VGRU_REG_ID:
-        val = VGRU_ID;
-        break;
-    case VGRU_REG_VERSION:
-        val = VGRU_VERSION;
-        break;
-    case VGRU_REG_NR_CONTEXTS:
-        val = s->nr_contexts;
-        break;
-    case VGRU_REG_NR_CBS:
-        val = s->nr_cbs;
-        break;
-    case VGRU_REG_TLB_SETS:
-        val = s->tlb_sets;
-        break;
-    case VGRU_REG_TLB_WAYS:
-        val = s->tlb_ways;
-        break;
-    case VGRU_REG_PAGE_SIZES:
-        val = VGRU_PAGE_SIZE;
-        break;
-    case VGRU_REG_CTRL:
-        val = s->ctrl;
-        break;
-    case VGRU_REG_STATUS:
-        val = s->status;
-        break;
-    case VGRU_REG_FQ_BASE:
-    case VGRU_REG_FQ_BASE + 4:
-        val = vgru_half(s->fq_base_reg, addr);
-        break;
-    case VGRU_REG_FQ_SIZE:
-        val = s->fq_size_reg;
-        break;
-    case VGRU_REG_FQ_HEAD:
-        val = s->fq_head;
-        break;
-    case VGRU_REG_FQ_TAIL:
-        val = s->fq_tail;
-        break;
-    case VGRU_REG_CTX_SEL:
-        val = s->ctx_sel;
-        break;
-    case VGRU_REG_CTX_TAG:
-        val = s->ctx_tag;
-        break;
-    case VGRU_REG_TLB_VADDR:
-    case VGRU_REG_TLB_VADDR + 4:
-        val = vgru_half(s->tlb_vaddr, addr);
-        break;
-    case VGRU_REG_TLB_PADDR:
-    case VGRU_REG_TLB_PADDR + 4:
-        val = vgru_half(s->tlb_paddr, addr);
-        break;
-    case VGRU_REG_TLB_CTX:
-        val = s->tlb_ctx;
-        break;
-    case VGRU_REG_TLB_FLAGS:
-        val = s->tlb_flags;
-        break;
-    case VGRU_REG_INV_START:
-    case VGRU_REG_INV_START + 4:
-        val = vgru_half(s->inv_start, addr);
-        break;
-    case VGRU_REG_INV_LEN:
-    case VGRU_REG_INV_LEN + 4:
-        val = vgru_half(s->inv_len, addr);
-        break;
-    case VGRU_REG_INV_CTX:
-        val = s->inv_ctx;
-        break;
-    case VGRU_REG_INV_DONE:
-        val = qatomic_load_acquire(&s->inv_done);
-        break;
-    case VGRU_REG_RESP_CTX:
-        val = s->resp_ctx;
-        break;
-    case VGRU_REG_RESP_CB:
-        val = s->resp_cb;
-        break;
-    case VGRU_REG_RESP_CODE:
-        val = s->resp_code;
-        break;
-    case VGRU_REG_STAT(0) ... VGRU_REG_STAT(VGRU_STAT_NR) - 1:
+    if (r && r->wide) {
+        val = vgru_half(*(uint64_t *)((uint8_t *)s + r->offset), addr);
+    } else if (r) {
+        val = *(uint32_t *)((uint8_t *)s + r->offset);
+    } else if (addr >= VGRU_REG_STAT(0) &&
+               addr < VGRU_REG_STAT(VGRU_STAT_NR)) {
         val = vgru_half(s->stats[(addr - VGRU_REG_STAT(0)) / 8], addr);
-        break;
-    default:
-        /* command registers and holes read as zero */
-        break;
+    } else if (addr == VGRU_REG_ID) {
+        val = VGRU_ID;
+    } else if (addr == VGRU_REG_VERSION) {
+        val = VGRU_VERSION;
+    } else if (addr == VGRU_REG_PAGE_SIZES) {
+        val = VGRU_PAGE_SIZE;
+    } else if (addr == VGRU_REG_INV_DONE) {
+        val = qatomic_load_acquire(&s->inv_done);
     }
+    /* command registers and holes read as zero */
     trace_vgru_ctrl_read(addr, val);
     return val;
 }
@@ -255,46 +238,20 @@ static void vgru_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
                             unsigned size)
 {
     VgruState *s = opaque;
+    const VgruCtrlReg *r = vgru_ctrl_reg(addr);
 
     trace_vgru_ctrl_write(addr, val);
     QEMU_LOCK_GUARD(&s->lock);
     switch (addr) {
     case VGRU_REG_CTRL:
         vgru_write_ctrl(s, val);
-        break;
-    case VGRU_REG_FQ_BASE:
-    case VGRU_REG_FQ_BASE + 4:
-        vgru_set_half(&s->fq_base_reg, addr, val);
-        break;
-    case VGRU_REG_FQ_SIZE:
-        s->fq_size_reg = val;
-        break;
+        return;
     case VGRU_REG_FQ_HEAD:
         vgru_write_fq_head(s, val);
-        break;
-    case VGRU_REG_CTX_SEL:
-        s->ctx_sel = val;
-        break;
-    case VGRU_REG_CTX_TAG:
-        s->ctx_tag = val;
-        break;
+        return;
     case VGRU_REG_CTX_CMD:
         vgru_ctx_command(s, val);
-        break;
-    case VGRU_REG_TLB_VADDR:
-    case VGRU_REG_TLB_VADDR + 4:
-        vgru_set_half(&s->tlb_vaddr, addr, val);
-        break;
-    case VGRU_REG_TLB_PADDR:
-    case VGRU_REG_TLB_PADDR + 4:
-        vgru_set_half(&s->tlb_paddr, addr, val);
-        break;
-    case VGRU_REG_TLB_CTX:
-        s->tlb_ctx = val;
-        break;
-    case VGRU_REG_TLB_FLAGS:
-        s->tlb_flags = val;
-        break;
+        return;
     case VGRU_REG_TLB_CMD:
         if (val == VGRU_TLB_CMD_DROPIN) {
             vgru_tlb_dropin(s);
@@ -302,38 +259,22 @@ static void vgru_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
             qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad TLB command %u\n",
                           (uint32_t)val);
         }
-        break;
-    case VGRU_REG_INV_START:
-    case VGRU_REG_INV_START + 4:
-        vgru_set_half(&s->inv_start, addr, val);
-        break;
-    case VGRU_REG_INV_LEN:
-    case VGRU_REG_INV_LEN + 4:
-        vgru_set_half(&s->inv_len, addr, val);
-        break;
-    case VGRU_REG_INV_CTX:
-        s->inv_ctx = val;
-        break;
+        return;
     case VGRU_REG_INV_CMD:
         vgru_invalidate(s, val);
-        break;
-    case VGRU_REG_RESP_CTX:
-        s->resp_ctx = val;
-        break;
-    case VGRU_REG_RESP_CB:
-        s->resp_cb = val;
-        break;
-    case VGRU_REG_RESP_CODE:
-        s->resp_code = val;
-        break;
+        return;
     case VGRU_REG_RESP_CMD:
         vgru_fault_response(s, val);
-        break;
-    default:
+        return;
+    }
+    if (!r || !r->writable) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: write to read-only or unknown register 0x%"
                       HWADDR_PRIx "\n", addr);
-        break;
+    } else if (r->wide) {
+        vgru_set_half((uint64_t *)((uint8_t *)s + r->offset), addr, val);
+    } else {
+        *(uint32_t *)((uint8_t *)s + r->offset) = val;
     }
 }
 
@@ -381,18 +322,24 @@ static uint64_t vgru_window_read(void *opaque, hwaddr addr, unsigned size)
     }
     switch (reg) {
     case VGRU_CB_OPCODE:
-        return cb->opcode;
+        return cb->regs.opcode;
     case VGRU_CB_FLAGS:
-        return cb->flags;
+        return cb->regs.flags;
     case VGRU_CB_SRC:
     case VGRU_CB_SRC + 4:
-        return vgru_half(cb->src, reg);
+        return vgru_half(cb->regs.src, reg);
     case VGRU_CB_DST:
     case VGRU_CB_DST + 4:
-        return vgru_half(cb->dst, reg);
+        return vgru_half(cb->regs.dst, reg);
     case VGRU_CB_LEN:
     case VGRU_CB_LEN + 4:
-        return vgru_half(cb->len, reg);
+        return vgru_half(cb->regs.len, reg);
+    case VGRU_CB_ARG:
+    case VGRU_CB_ARG + 4:
+        return vgru_half(cb->regs.arg, reg);
+    case VGRU_CB_COMP:
+    case VGRU_CB_COMP + 4:
+        return vgru_half(cb->regs.comp, reg);
     case VGRU_CB_STATUS:
         return cb->status;
     case VGRU_CB_ERROR_CODE:
@@ -403,6 +350,9 @@ static uint64_t vgru_window_read(void *opaque, hwaddr addr, unsigned size)
     case VGRU_CB_FAULT_ADDR:
     case VGRU_CB_FAULT_ADDR + 4:
         return vgru_half(cb->fault_addr, reg);
+    case VGRU_CB_RESULT:
+    case VGRU_CB_RESULT + 4:
+        return vgru_half(cb->result, reg);
     default:
         return 0;
     }
@@ -424,6 +374,10 @@ static void vgru_window_write(void *opaque, hwaddr addr, uint64_t val,
                       " outside an enabled context's CBs\n", addr);
         return;
     }
+    if (reg == VGRU_CB_DOORBELL) {
+        vgru_cb_doorbell(s, cb, val);
+        return;
+    }
     if (cb->status == VGRU_CB_ACTIVE || cb->status == VGRU_CB_FAULT) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: write to busy CB %u/%u ignored\n", ctx, cbi);
@@ -431,30 +385,30 @@ static void vgru_window_write(void *opaque, hwaddr addr, uint64_t val,
     }
     switch (reg) {
     case VGRU_CB_OPCODE:
-        cb->opcode = val;
+        cb->regs.opcode = val;
         break;
     case VGRU_CB_FLAGS:
-        cb->flags = val;
+        cb->regs.flags = val;
         break;
     case VGRU_CB_SRC:
     case VGRU_CB_SRC + 4:
-        vgru_set_half(&cb->src, reg, val);
+        vgru_set_half(&cb->regs.src, reg, val);
         break;
     case VGRU_CB_DST:
     case VGRU_CB_DST + 4:
-        vgru_set_half(&cb->dst, reg, val);
+        vgru_set_half(&cb->regs.dst, reg, val);
         break;
     case VGRU_CB_LEN:
     case VGRU_CB_LEN + 4:
-        vgru_set_half(&cb->len, reg, val);
+        vgru_set_half(&cb->regs.len, reg, val);
         break;
-    case VGRU_CB_DOORBELL:
-        if (val == VGRU_CB_START) {
-            vgru_cb_start(s, cb);
-        } else {
-            qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad doorbell value %u\n",
-                          (uint32_t)val);
-        }
+    case VGRU_CB_ARG:
+    case VGRU_CB_ARG + 4:
+        vgru_set_half(&cb->regs.arg, reg, val);
+        break;
+    case VGRU_CB_COMP:
+    case VGRU_CB_COMP + 4:
+        vgru_set_half(&cb->regs.comp, reg, val);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR,
@@ -493,7 +447,11 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vgru: cbs must be 1..%u", VGRU_MAX_CBS);
         return;
     }
-    if (s->tlb_sets == 0 || s->tlb_ways == 0 ||
+    if (!is_power_of_2(s->tlb_sets)) {
+        error_setg(errp, "vgru: tlb-sets must be a power of two");
+        return;
+    }
+    if (s->tlb_ways == 0 ||
         (uint64_t)s->tlb_sets * s->tlb_ways > VGRU_MAX_TLB) {
         error_setg(errp, "vgru: tlb-sets * tlb-ways must be 1..%u",
                    VGRU_MAX_TLB);
@@ -517,8 +475,7 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].cbs = g_new0(VgruCb, s->nr_cbs);
         for (uint32_t b = 0; b < s->nr_cbs; b++) {
-            s->contexts[c].cbs[b].ctx = c;
-            s->contexts[c].cbs[b].index = b;
+            vgru_cb_init(&s->contexts[c].cbs[b], c, b);
         }
     }
     s->tlb = g_new0(VgruTlbEntry, s->tlb_sets * s->tlb_ways);
@@ -579,7 +536,7 @@ static const VMStateDescription vmstate_vgru = {
 
 static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("contexts", VgruState, nr_contexts, 16),
-    DEFINE_PROP_UINT32("cbs", VgruState, nr_cbs, 4),
+    DEFINE_PROP_UINT32("cbs", VgruState, nr_cbs, 16),
     DEFINE_PROP_UINT32("tlb-sets", VgruState, tlb_sets, 64),
     DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),

@@ -1,57 +1,342 @@
 // SPDX-License-Identifier: MIT
 /*
- * libvgru: command blocks written through the mapped window; the device
- * and driver resolve faults; the caller polls the command's status.
+ * libvgru: commands go to the command blocks (CBs) of the mapped window;
+ * each CB has a completion record in library memory that the device
+ * writes when the command ends.  Waiting spins on that record for a
+ * short while, then ARMs the CB and sleeps in VGRU_IOC_WAIT until the
+ * device's notice: the window is read only when a sleep ends without the
+ * record (a context stopped, or a record the device could not write).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libvgru.h"
 #include "vgru_ioctl.h"
 #include "vgru_regs.h"
 
-/* Busy polls before each yield: a short command finishes within these. */
-#define VGRU_SPINS_PER_YIELD 64
+/*
+ * Spin on a completion record this long before sleeping: a short command
+ * ends within it, and a sleep costs two system calls and a notice.
+ */
+#define VGRU_SPIN_NS		30000
+/* polls of the record between clock reads while spinning */
+#define VGRU_SPIN_BATCH		32
+/*
+ * VGRU_FAULT_PREFAULT resolves at most this much of an operand at once: a
+ * quarter of the default device TLB (256 pages), so the source's and the
+ * destination's chunks fit side by side without evicting each other.
+ */
+#define VGRU_PREFAULT_CHUNK	(256u << 10)
+/* NO_BLOCK rounds without progress before a command falls back to faults */
+#define VGRU_PREFAULT_STALLS	8
+/* longest sleep before the window is read to see if the CB still runs */
+#define VGRU_SLEEP_CHECK_NS	100000000LL
+
+/* The device's completion record (vgru_regs.h, VGRU_COMP_*). */
+struct vgru_comp {
+	uint32_t status;	/* written last by the device */
+	uint32_t error;
+	uint64_t progress;
+	uint64_t fault_addr;
+	uint64_t result;
+};
+
+_Static_assert(sizeof(struct vgru_comp) == VGRU_COMP_SIZE, "record size");
+_Static_assert(sizeof(struct vgru_desc) == VGRU_DESC_SIZE, "descriptor size");
+_Static_assert(VGRU_DESC_COMP == VGRU_DESC_OPCODE + 8 * 5, "descriptor words");
 
 struct vgru {
 	int fd;
 	unsigned int context;
-	volatile uint8_t *cb;	/* command block 0 of the window */
+	unsigned int nr_cbs;
+	uint32_t all_cbs;		/* mask of the CBs there are */
 	void *window;
-	uint64_t last_progress;
+	struct vgru_comp *comp;		/* one record per CB */
+	size_t comp_size;
+	/*
+	 * What each CB's descriptor registers hold (START latches them, they
+	 * keep their values): a field that has not changed is not written
+	 * again, which saves an exit to the device per field.  Only the
+	 * CB's current owner touches its row.
+	 */
+	uint64_t regs[VGRU_WINDOW_SIZE / VGRU_CB_STRIDE][6];
+	_Atomic uint32_t regs_known;	/* CBs whose row is valid */
+	_Atomic uint32_t busy;		/* CBs taken by a call or a ticket */
+	_Atomic uint32_t tickets;	/* of those, held by vgru_submit() */
+	_Atomic int policy;
 };
 
-static void cb_write32(struct vgru *v, unsigned int reg, uint32_t val)
+/* what the calling thread's last blocking command did */
+static __thread uint64_t last_progress;
+
+/* ---- window and records ------------------------------------------------ */
+
+static volatile uint8_t *cb_base(const struct vgru *v, unsigned int cb)
 {
-	*(volatile uint32_t *)(v->cb + reg) = val;
+	return (volatile uint8_t *)v->window + cb * VGRU_CB_STRIDE;
 }
 
-static void cb_write64(struct vgru *v, unsigned int reg, uint64_t val)
+static void cb_write32(struct vgru *v, unsigned int cb, unsigned int reg,
+		       uint32_t val)
 {
-	*(volatile uint64_t *)(v->cb + reg) = val;
+	*(volatile uint32_t *)(cb_base(v, cb) + reg) = val;
 }
 
-static uint32_t cb_read32(const struct vgru *v, unsigned int reg)
+static void cb_write64(struct vgru *v, unsigned int cb, unsigned int reg,
+		       uint64_t val)
 {
-	return *(volatile uint32_t *)(v->cb + reg);
+	*(volatile uint64_t *)(cb_base(v, cb) + reg) = val;
 }
 
-static uint64_t cb_read64(const struct vgru *v, unsigned int reg)
+static uint32_t cb_read32(const struct vgru *v, unsigned int cb,
+			  unsigned int reg)
 {
-	return *(volatile uint64_t *)(v->cb + reg);
+	return *(volatile uint32_t *)(cb_base(v, cb) + reg);
 }
+
+static uint64_t cb_read64(const struct vgru *v, unsigned int cb,
+			  unsigned int reg)
+{
+	return *(volatile uint64_t *)(cb_base(v, cb) + reg);
+}
+
+static uint32_t comp_status(const struct vgru *v, unsigned int cb)
+{
+	/* acquire: the rest of the record was written before the status */
+	return __atomic_load_n(&v->comp[cb].status, __ATOMIC_ACQUIRE);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* ---- command blocks ----------------------------------------------------- */
+
+/* Take a free CB; -EBUSY if every one is in use. */
+static int cb_get(struct vgru *v)
+{
+	uint32_t cur = atomic_load(&v->busy), free;
+
+	do {
+		free = ~cur & v->all_cbs;
+		if (!free)
+			return -EBUSY;
+	} while (!atomic_compare_exchange_weak(&v->busy, &cur,
+					       cur | (free & -free)));
+	return __builtin_ctz(free);
+}
+
+static void cb_put(struct vgru *v, unsigned int cb)
+{
+	atomic_fetch_and(&v->busy, ~(1u << cb));
+}
+
+/* Take a CB, waiting for one while all are in flight. */
+static int cb_get_wait(struct vgru *v)
+{
+	int cb;
+
+	while ((cb = cb_get(v)) < 0)
+		sched_yield();
+	return cb;
+}
+
+/*
+ * Start @d on @cb with a completion record: the record's status is zeroed
+ * first, the descriptor goes in with 64-bit stores, the doorbell last (the
+ * window is uncached, so the stores reach the device in program order).
+ */
+static void cb_start(struct vgru *v, unsigned int cb, const struct vgru_desc *d,
+		     uint32_t flags)
+{
+	const uint64_t val[6] = {
+		(d->raw[0] & 0xffffffffu) |
+		(uint64_t)(flags | VGRU_DF_COMPLETION) << 32,
+		d->raw[1], d->raw[2], d->raw[3], d->raw[4],
+		(uintptr_t)&v->comp[cb],
+	};
+	bool known = atomic_load_explicit(&v->regs_known,
+					  memory_order_relaxed) & (1u << cb);
+
+	__atomic_store_n(&v->comp[cb].status, 0, __ATOMIC_RELAXED);
+	atomic_thread_fence(memory_order_seq_cst);
+	/* the descriptor's 64-bit words, VGRU_DESC_OPCODE to VGRU_DESC_COMP */
+	for (unsigned int i = 0; i < 6; i++) {
+		if (known && v->regs[cb][i] == val[i])
+			continue;
+		cb_write64(v, cb, VGRU_DESC_OPCODE + 8 * i, val[i]);
+		v->regs[cb][i] = val[i];
+	}
+	atomic_fetch_or_explicit(&v->regs_known, 1u << cb,
+				 memory_order_relaxed);
+	cb_write32(v, cb, VGRU_CB_DOORBELL, VGRU_CB_START);
+}
+
+static int error_to_errno(uint32_t error)
+{
+	switch (VGRU_ERR_CLASS(error)) {
+	case VGRU_ERR_NONE:
+		return 0;
+	case VGRU_ERR_OPCODE:
+	case VGRU_ERR_RANGE:
+	case VGRU_ERR_ALIGN:
+		return -EINVAL;
+	case VGRU_ERR_DMA:
+		return -EIO;
+	case VGRU_ERR_FAULT:
+		return VGRU_ERR_DETAIL(error) ? -(int)VGRU_ERR_DETAIL(error)
+					      : -EFAULT;
+	case VGRU_ERR_PAGE_FAULT:
+		return -EWOULDBLOCK;
+	default:
+		return -EIO;
+	}
+}
+
+/* The result of @cb's ended command, from its record. */
+static void comp_result(const struct vgru *v, unsigned int cb,
+			uint32_t status, struct vgru_result *res)
+{
+	const struct vgru_comp *c = &v->comp[cb];
+
+	res->device_error = status == VGRU_CB_DONE ? 0 : c->error;
+	res->error = status == VGRU_CB_DONE ? 0 : error_to_errno(c->error);
+	if (status != VGRU_CB_DONE && !res->error)
+		res->error = -EIO;
+	res->progress = c->progress;
+	res->fault_addr = c->fault_addr;
+	res->value = c->result;
+}
+
+/*
+ * The record is still empty after a sleep: did the command end without
+ * one?  That happens when the record's DMA failed (the window says
+ * ERROR/ERR_DMA) or the context was stopped (IDLE).  Returns 1 with @res
+ * filled if so.
+ */
+static int cb_ended_without_record(struct vgru *v, unsigned int cb,
+				   struct vgru_result *res)
+{
+	uint32_t st = cb_read32(v, cb, VGRU_CB_STATUS), s;
+
+	if (st == VGRU_CB_ACTIVE || st == VGRU_CB_FAULT)
+		return 0;
+	/* the window changes only after the record is written */
+	s = comp_status(v, cb);
+	if (s) {
+		comp_result(v, cb, s, res);
+		return 1;
+	}
+	memset(res, 0, sizeof(*res));
+	res->device_error = cb_read32(v, cb, VGRU_CB_ERROR_CODE);
+	res->progress = cb_read64(v, cb, VGRU_CB_PROGRESS);
+	res->fault_addr = cb_read64(v, cb, VGRU_CB_FAULT_ADDR);
+	res->value = cb_read64(v, cb, VGRU_CB_RESULT);
+	res->error = st == VGRU_CB_DONE ? 0 : error_to_errno(res->device_error);
+	if (st != VGRU_CB_DONE && !res->error)
+		res->error = -EIO;	/* IDLE: the context was stopped */
+	return 1;
+}
+
+static int notice_wait(struct vgru *v, uint64_t *notices, int64_t timeout_ns)
+{
+	struct vgru_wait w = { .notices = *notices, .timeout_ns = timeout_ns };
+	int ret = ioctl(v->fd, VGRU_IOC_WAIT, &w) ? -errno : 0;
+
+	if (!ret || ret == -ETIMEDOUT)
+		*notices = w.notices;
+	return ret;
+}
+
+/*
+ * Wait until @cb's command ends and fill @res.  @deadline: CLOCK_MONOTONIC
+ * ns, or negative for none.  @intr: return -EINTR on a signal (else go on
+ * waiting).  Returns 0, -ETIMEDOUT or -EINTR.
+ */
+static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
+		   bool intr, struct vgru_result *res)
+{
+	int64_t start = now_ns(), t, left;
+	uint64_t notices = 0;
+	uint32_t s;
+	int ret;
+
+	/* spin: a short command ends before a sleep would pay off */
+	for (t = start; t - start < VGRU_SPIN_NS;) {
+		for (int i = 0; i < VGRU_SPIN_BATCH; i++) {
+			s = comp_status(v, cb);
+			if (s)
+				goto ended;
+			cpu_relax();
+		}
+		t = now_ns();
+		if (deadline >= 0 && t >= deadline)
+			return -ETIMEDOUT;
+	}
+
+	for (;;) {
+		/* the count before ARM: a notice after it ends the sleep */
+		notice_wait(v, &notices, 0);
+		cb_write32(v, cb, VGRU_CB_DOORBELL, VGRU_CB_ARM);
+		s = comp_status(v, cb);
+		if (s)
+			goto ended;
+		left = VGRU_SLEEP_CHECK_NS;
+		if (deadline >= 0) {
+			t = deadline - now_ns();
+			if (t <= 0)
+				return -ETIMEDOUT;
+			if (t < left)
+				left = t;
+		}
+		ret = notice_wait(v, &notices, left);
+		s = comp_status(v, cb);
+		if (s)
+			goto ended;
+		if (ret == -EINTR && intr)
+			return -EINTR;
+		/* woken by another CB's notice, or no notice came at all */
+		if (cb_ended_without_record(v, cb, res))
+			return 0;
+	}
+ended:
+	comp_result(v, cb, s, res);
+	return 0;
+}
+
+/* ---- open, close, counters ---------------------------------------------- */
 
 int vgru_open(const char *path, struct vgru **out)
 {
+	struct vgru_prefault pf = { 0 };
 	struct vgru_info info;
 	struct vgru *v;
 	int ret;
 
+	if (!out)
+		return -EINVAL;
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -65,21 +350,46 @@ int vgru_open(const char *path, struct vgru **out)
 		goto err_close;
 	}
 	if (info.api_version != VGRU_API_VERSION ||
-	    info.window_size != VGRU_WINDOW_SIZE) {
+	    info.window_size != VGRU_WINDOW_SIZE || !info.nr_cbs ||
+	    info.nr_cbs > VGRU_WINDOW_SIZE / VGRU_CB_STRIDE) {
 		ret = -EPROTO;
 		goto err_close;
 	}
+	v->nr_cbs = info.nr_cbs;
+	v->all_cbs = info.nr_cbs == 32 ? ~0u : (1u << info.nr_cbs) - 1;
+	v->context = info.context;
 	v->window = mmap(NULL, VGRU_WINDOW_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED, v->fd, 0);
 	if (v->window == MAP_FAILED) {
 		ret = -errno;
 		goto err_close;
 	}
-	v->cb = v->window;
-	v->context = info.context;
+
+	/*
+	 * The records: one page-aligned allocation the device writes.  Kept
+	 * out of a child after fork(), so that fork never write-protects it
+	 * (which would flush it from the device); resolved now, so that the
+	 * first commands do not fault on it.
+	 */
+	v->comp_size = (v->nr_cbs * sizeof(struct vgru_comp) + 4095) & ~4095ul;
+	v->comp = mmap(NULL, v->comp_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (v->comp == MAP_FAILED) {
+		ret = -errno;
+		goto err_unmap;
+	}
+	madvise(v->comp, v->comp_size, MADV_DONTFORK);
+	memset(v->comp, 0, v->comp_size);
+	pf.addr = (uintptr_t)v->comp;
+	pf.len = v->comp_size;
+	pf.flags = VGRU_PREFAULT_WRITE;
+	/* best effort: a device fault would do the same */
+	ioctl(v->fd, VGRU_IOC_PREFAULT, &pf);
 	*out = v;
 	return 0;
 
+err_unmap:
+	munmap(v->window, VGRU_WINDOW_SIZE);
 err_close:
 	close(v->fd);
 err_free:
@@ -91,68 +401,19 @@ void vgru_close(struct vgru *v)
 {
 	if (!v)
 		return;
+	/* the context stops when its file goes: then the records may go */
 	munmap(v->window, VGRU_WINDOW_SIZE);
 	close(v->fd);
+	munmap(v->comp, v->comp_size);
 	free(v);
-}
-
-static int vgru_error_to_errno(uint32_t error)
-{
-	switch (VGRU_ERR_CLASS(error)) {
-	case VGRU_ERR_OPCODE:
-	case VGRU_ERR_RANGE:
-		return -EINVAL;
-	case VGRU_ERR_DMA:
-		return -EIO;
-	case VGRU_ERR_FAULT:
-		return VGRU_ERR_DETAIL(error) ? -(int)VGRU_ERR_DETAIL(error)
-					      : -EFAULT;
-	default:
-		return -EIO;
-	}
-}
-
-/* Wait for the command in CB 0 to end; 0 or -errno. */
-static int vgru_wait(struct vgru *v)
-{
-	unsigned int spins = 0;
-	uint32_t status;
-
-	for (;;) {
-		status = cb_read32(v, VGRU_CB_STATUS);
-		if (status != VGRU_CB_ACTIVE && status != VGRU_CB_FAULT)
-			break;
-		if (++spins % VGRU_SPINS_PER_YIELD == 0)
-			sched_yield();
-	}
-	v->last_progress = cb_read64(v, VGRU_CB_PROGRESS);
-	if (status == VGRU_CB_DONE)
-		return 0;
-	if (status == VGRU_CB_ERROR)
-		return vgru_error_to_errno(cb_read32(v, VGRU_CB_ERROR_CODE));
-	return -EIO;	/* IDLE: the context was stopped under us */
-}
-
-int vgru_copy(struct vgru *v, void *dst, const void *src, size_t len)
-{
-	cb_write32(v, VGRU_CB_OPCODE, VGRU_OP_COPY);
-	cb_write32(v, VGRU_CB_FLAGS, 0);
-	cb_write64(v, VGRU_CB_SRC, (uintptr_t)src);
-	cb_write64(v, VGRU_CB_DST, (uintptr_t)dst);
-	cb_write64(v, VGRU_CB_LEN, len);
-	cb_write32(v, VGRU_CB_DOORBELL, VGRU_CB_START);
-	return vgru_wait(v);
-}
-
-uint64_t vgru_last_progress(const struct vgru *v)
-{
-	return v->last_progress;
 }
 
 int vgru_stats(struct vgru *v, struct vgru_stats *stats)
 {
 	struct vgru_ctx_stats st;
 
+	if (!v || !stats)
+		return -EINVAL;
 	if (ioctl(v->fd, VGRU_IOC_STATS, &st) < 0)
 		return -errno;
 	stats->faults = st.faults;
@@ -160,15 +421,406 @@ int vgru_stats(struct vgru *v, struct vgru_stats *stats)
 	stats->dropins = st.dropins;
 	stats->retries = st.retries;
 	stats->invalidations = st.invalidations;
+	stats->notices = st.notices;
+	stats->prefaults = st.prefaults;
 	return 0;
 }
 
 unsigned int vgru_context(const struct vgru *v)
 {
-	return v->context;
+	return v ? v->context : 0;
 }
 
 int vgru_fd(const struct vgru *v)
 {
-	return v->fd;
+	return v ? v->fd : -EINVAL;
+}
+
+uint64_t vgru_last_progress(const struct vgru *v)
+{
+	(void)v;
+	return last_progress;
+}
+
+/* ---- descriptors ---------------------------------------------------------- */
+
+static void prep(struct vgru_desc *d, uint32_t op, uint64_t src, uint64_t dst,
+		 uint64_t len, uint64_t arg)
+{
+	memset(d, 0, sizeof(*d));
+	d->raw[0] = op;
+	d->raw[1] = src;
+	d->raw[2] = dst;
+	d->raw[3] = len;
+	d->raw[4] = arg;
+}
+
+void vgru_prep_nop(struct vgru_desc *d)
+{
+	prep(d, VGRU_OP_NOP, 0, 0, 0, 0);
+}
+
+void vgru_prep_copy(struct vgru_desc *d, void *dst, const void *src,
+		    size_t len)
+{
+	prep(d, VGRU_OP_COPY, (uintptr_t)src, (uintptr_t)dst, len, 0);
+}
+
+void vgru_prep_fill(struct vgru_desc *d, void *dst, uint64_t pattern,
+		    size_t len)
+{
+	prep(d, VGRU_OP_FILL, pattern, (uintptr_t)dst, len, 0);
+}
+
+void vgru_prep_fetch_add(struct vgru_desc *d, uint64_t *addr, uint64_t val)
+{
+	prep(d, VGRU_OP_FETCH_ADD, val, (uintptr_t)addr, 0, 0);
+}
+
+void vgru_prep_swap(struct vgru_desc *d, uint64_t *addr, uint64_t val)
+{
+	prep(d, VGRU_OP_SWAP, val, (uintptr_t)addr, 0, 0);
+}
+
+void vgru_prep_cas(struct vgru_desc *d, uint64_t *addr, uint64_t expected,
+		   uint64_t desired)
+{
+	prep(d, VGRU_OP_CAS, desired, (uintptr_t)addr, 0, expected);
+}
+
+void vgru_prep_fence(struct vgru_desc *d)
+{
+	prep(d, VGRU_OP_FENCE, 0, 0, 0, 0);
+}
+
+static bool is_atomic(uint32_t op)
+{
+	return op == VGRU_OP_FETCH_ADD || op == VGRU_OP_SWAP ||
+	       op == VGRU_OP_CAS;
+}
+
+/* Misuse the device would also refuse, caught before it is touched. */
+static int desc_check(const struct vgru_desc *d)
+{
+	if (is_atomic((uint32_t)d->raw[0]) && (d->raw[2] & 7))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- blocking commands ---------------------------------------------------- */
+
+/* Run @d on a CB of its own and wait for it, signals or not. */
+static int run(struct vgru *v, const struct vgru_desc *d, uint32_t flags,
+	       struct vgru_result *res)
+{
+	int cb = cb_get_wait(v);
+
+	cb_start(v, cb, d, flags);
+	cb_wait(v, cb, -1, false, res);
+	cb_put(v, cb);
+	return res->error;
+}
+
+static int prefault_range(struct vgru *v, uint64_t addr, uint64_t len,
+			  int write, uint64_t *done)
+{
+	struct vgru_prefault pf = {
+		.addr = addr,
+		.len = len,
+		.flags = write ? VGRU_PREFAULT_WRITE : 0,
+	};
+	int ret;
+
+	ret = ioctl(v->fd, VGRU_IOC_PREFAULT, &pf) ? -errno : 0;
+	*done = pf.done;
+	return ret;
+}
+
+/*
+ * Resolve the operand page a NO_BLOCK command missed and what follows it
+ * (at most VGRU_PREFAULT_CHUNK, to the end of the operand).  Returns 0, or
+ * the error of the missed page itself, which is the command's error.
+ */
+static int prefault_miss(struct vgru *v, const struct vgru_desc *d,
+			 const struct vgru_result *res)
+{
+	uint32_t op = (uint32_t)d->raw[0];
+	uint64_t fa = res->fault_addr, base, end, len, done;
+	int write, ret;
+
+	if (op == VGRU_OP_COPY && fa >= d->raw[1] && fa - d->raw[1] < d->raw[3]) {
+		base = d->raw[1];
+		write = 0;
+	} else {
+		base = d->raw[2];
+		write = 1;
+	}
+	end = is_atomic(op) ? base + 8 : base + d->raw[3];
+	if (fa < base || fa >= end)	/* not an operand: a device's fault */
+		end = fa + 1;
+	len = end - fa < VGRU_PREFAULT_CHUNK ? end - fa : VGRU_PREFAULT_CHUNK;
+	do
+		ret = prefault_range(v, fa, len, write, &done);
+	while (ret == -EINTR && !done);
+	if (ret && !done)
+		return ret;
+	/*
+	 * The chunk may have evicted the completion records' page from its
+	 * TLB set; put it back too, or the next record write would fault.
+	 */
+	prefault_range(v, (uintptr_t)v->comp, VGRU_COMP_SIZE, 1, &done);
+	return 0;
+}
+
+/* Byte i of the result is byte (i + @skip) % 8 of @pattern. */
+static uint64_t pattern_from(uint64_t pattern, uint64_t skip)
+{
+	unsigned int sh = (skip % 8) * 8;
+
+	return sh ? pattern >> sh | pattern << (64 - sh) : pattern;
+}
+
+/*
+ * Run a blocking command under the handle's fault policy.  With
+ * VGRU_FAULT_PREFAULT, a miss ends the command at once; the missed operand
+ * is prefaulted and the rest of the command resubmitted.
+ */
+static int run_policy(struct vgru *v, const struct vgru_desc *d,
+		      struct vgru_result *res)
+{
+	struct vgru_desc rest = *d;
+	uint32_t op = (uint32_t)d->raw[0];
+	uint64_t done = 0, round;
+	int stalls = 0, ret;
+
+	if (atomic_load(&v->policy) != VGRU_FAULT_PREFAULT)
+		return run(v, d, 0, res);
+
+	for (;;) {
+		bool no_block = stalls < VGRU_PREFAULT_STALLS;
+
+		ret = run(v, &rest, no_block ? VGRU_DF_NO_BLOCK : 0, res);
+		round = res->progress;
+		if (op == VGRU_OP_COPY || op == VGRU_OP_FILL) {
+			done += round;
+			res->progress = done;
+		}
+		if (ret != -EWOULDBLOCK || !no_block)
+			return ret;
+		stalls = round && !is_atomic(op) ? 0 : stalls + 1;
+		ret = prefault_miss(v, &rest, res);
+		if (ret) {
+			res->error = ret;
+			return ret;
+		}
+		if (op == VGRU_OP_COPY)
+			rest.raw[1] = d->raw[1] + done;
+		if (op == VGRU_OP_FILL)
+			rest.raw[1] = pattern_from(d->raw[1], done);
+		if (op == VGRU_OP_COPY || op == VGRU_OP_FILL) {
+			rest.raw[2] = d->raw[2] + done;
+			rest.raw[3] = d->raw[3] - done;
+		}
+	}
+}
+
+static int run_blocking(struct vgru *v, const struct vgru_desc *d,
+			uint64_t *old)
+{
+	struct vgru_result res;
+	int ret;
+
+	if (!v)
+		return -EINVAL;
+	ret = desc_check(d);
+	if (ret)
+		return ret;
+	ret = run_policy(v, d, &res);
+	last_progress = res.progress;
+	if (!ret && old)
+		*old = res.value;
+	return ret;
+}
+
+int vgru_copy(struct vgru *v, void *dst, const void *src, size_t len)
+{
+	struct vgru_desc d;
+
+	vgru_prep_copy(&d, dst, src, len);
+	return run_blocking(v, &d, NULL);
+}
+
+int vgru_fill(struct vgru *v, void *dst, uint64_t pattern, size_t len)
+{
+	struct vgru_desc d;
+
+	vgru_prep_fill(&d, dst, pattern, len);
+	return run_blocking(v, &d, NULL);
+}
+
+int vgru_fetch_add(struct vgru *v, uint64_t *addr, uint64_t val,
+		   uint64_t *old)
+{
+	struct vgru_desc d;
+
+	vgru_prep_fetch_add(&d, addr, val);
+	return run_blocking(v, &d, old);
+}
+
+int vgru_swap(struct vgru *v, uint64_t *addr, uint64_t val, uint64_t *old)
+{
+	struct vgru_desc d;
+
+	vgru_prep_swap(&d, addr, val);
+	return run_blocking(v, &d, old);
+}
+
+int vgru_cas(struct vgru *v, uint64_t *addr, uint64_t expected,
+	     uint64_t desired, uint64_t *old)
+{
+	struct vgru_desc d;
+
+	vgru_prep_cas(&d, addr, expected, desired);
+	return run_blocking(v, &d, old);
+}
+
+int vgru_set_fault_policy(struct vgru *v, enum vgru_fault_policy policy)
+{
+	if (!v || (policy != VGRU_FAULT_DEVICE &&
+		   policy != VGRU_FAULT_PREFAULT))
+		return -EINVAL;
+	atomic_store(&v->policy, policy);
+	return 0;
+}
+
+int vgru_prefault(struct vgru *v, const void *addr, size_t len, int write)
+{
+	uint64_t done;
+
+	if (!v)
+		return -EINVAL;
+	return prefault_range(v, (uintptr_t)addr, len, write, &done);
+}
+
+/* ---- asynchronous commands ------------------------------------------------ */
+
+static int submit(struct vgru *v, const struct vgru_desc *d,
+		  unsigned int flags)
+{
+	int cb;
+
+	if (!v || !d || (flags & ~VGRU_SUBMIT_NO_BLOCK))
+		return -EINVAL;
+	cb = desc_check(d);
+	if (cb)
+		return cb;
+	cb = cb_get(v);
+	if (cb < 0)
+		return cb;
+	atomic_fetch_or(&v->tickets, 1u << cb);
+	cb_start(v, cb, d, flags & VGRU_SUBMIT_NO_BLOCK ? VGRU_DF_NO_BLOCK : 0);
+	return cb;
+}
+
+int vgru_submit(struct vgru *v, const struct vgru_desc *d, unsigned int flags)
+{
+	return submit(v, d, flags);
+}
+
+int vgru_submit_batch(struct vgru *v, const struct vgru_desc *list,
+		      unsigned int n, unsigned int flags)
+{
+	struct vgru_desc d;
+
+	if (!list || (uintptr_t)list % VGRU_DESC_SIZE || !n ||
+	    n > VGRU_BATCH_MAX)
+		return -EINVAL;
+	prep(&d, VGRU_OP_BATCH, (uintptr_t)list, 0, n, 0);
+	return submit(v, &d, flags);
+}
+
+static bool ticket_ok(const struct vgru *v, int t)
+{
+	return v && t >= 0 && (unsigned int)t < v->nr_cbs &&
+	       (atomic_load(&v->tickets) & (1u << t));
+}
+
+/* A ticket's command ended: hand its result over and free its CB. */
+static int ticket_done(struct vgru *v, int t, struct vgru_result *src,
+		       struct vgru_result *res)
+{
+	if (res)
+		*res = *src;
+	atomic_fetch_and(&v->tickets, ~(1u << t));
+	cb_put(v, t);
+	return src->error;
+}
+
+int vgru_wait(struct vgru *v, int t, int timeout_ms, struct vgru_result *res)
+{
+	struct vgru_result r;
+	int ret;
+
+	if (!ticket_ok(v, t))
+		return -EINVAL;
+	ret = cb_wait(v, t, timeout_ms < 0 ? -1 :
+		      now_ns() + (int64_t)timeout_ms * 1000000, true, &r);
+	if (ret)
+		return ret;
+	return ticket_done(v, t, &r, res);
+}
+
+int vgru_test(struct vgru *v, int t, struct vgru_result *res)
+{
+	struct vgru_result r;
+	uint32_t s;
+
+	if (!ticket_ok(v, t))
+		return -EINVAL;
+	s = comp_status(v, t);
+	if (!s)
+		return -EBUSY;
+	comp_result(v, t, s, &r);
+	return ticket_done(v, t, &r, res);
+}
+
+/* ---- messages ------------------------------------------------------------- */
+
+const char *vgru_strerror(uint32_t device_error)
+{
+	uint32_t detail = VGRU_ERR_DETAIL(device_error);
+
+	switch (VGRU_ERR_CLASS(device_error)) {
+	case VGRU_ERR_NONE:
+		return "no error";
+	case VGRU_ERR_OPCODE:
+		return "unknown opcode or flags (or a nested batch)";
+	case VGRU_ERR_RANGE:
+		return "range wraps, copy ranges overlap, or batch too long";
+	case VGRU_ERR_DMA:
+		return "device DMA failed";
+	case VGRU_ERR_FAULT:
+		switch (detail) {
+		case EFAULT:
+			return "fault failed: page not mapped";
+		case EPERM:
+			return "fault failed: write to a read-only mapping";
+		case ESRCH:
+			return "fault failed: process exiting";
+		case ENOMEM:
+			return "fault failed: out of memory";
+		default:
+			return "fault failed by the driver";
+		}
+	case VGRU_ERR_ALIGN:
+		return "misaligned atomic word, completion record or batch list";
+	case VGRU_ERR_PAGE_FAULT:
+		if (detail & VGRU_FAULT_PERM)
+			return "no-block miss: write to a read-only translation";
+		if (detail & VGRU_FAULT_WRITE)
+			return "no-block miss on a write";
+		return "no-block miss on a read";
+	default:
+		return "unknown device error";
+	}
 }

@@ -6,10 +6,15 @@
  *   vgructl [-d DEVICE] stats    device and driver counters (sysfs stats/),
  *                                each with what it counts (docs/counters.md)
  *   vgructl [-d DEVICE] copy N   copy N bytes with the device and verify
- *   vgructl [-d DEVICE] demo     copies, faults, an invalidation, counters
+ *   vgructl [-d DEVICE] fill N [PATTERN]
+ *                                fill N bytes with a 64-bit pattern, verify
+ *   vgructl [-d DEVICE] atomic   fetch-add, swap and CAS on one word
+ *   vgructl [-d DEVICE] demo     copies, faults, an invalidation, counters,
+ *                                then commands in flight and a batch
  */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +35,23 @@ static const char *device_name(void)
 	return slash ? slash + 1 : device;
 }
 
+static const char help_text[] =
+	"usage: vgructl [-d DEVICE] COMMAND\n"
+	"\n"
+	"  info                 context, geometry and API version\n"
+	"  stats                device and driver counters, each explained\n"
+	"  copy BYTES           copy BYTES with the device and verify\n"
+	"  fill BYTES [PATTERN] fill BYTES with a 64-bit PATTERN and verify\n"
+	"  atomic               fetch-add, swap and CAS on one word\n"
+	"  demo                 copies, faults, an invalidation, counters,\n"
+	"                       commands in flight and a batch\n"
+	"\n"
+	"  -d DEVICE            device node (default " VGRU_DEFAULT_DEVICE ")\n"
+	"  -h                   this help\n";
+
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: vgructl [-d DEVICE] info | stats | copy BYTES | demo\n");
+	fputs(help_text, stderr);
 	exit(2);
 }
 
@@ -56,12 +74,14 @@ static void print_ctx_stats(struct vgru *v, const char *indent)
 	if (vgru_stats(v, &st))
 		return;
 	printf("%sfaults %llu, fault errors %llu, drop-ins %llu, retries %llu, "
-	       "invalidations %llu\n", indent,
+	       "invalidations %llu, notices %llu, prefaults %llu\n", indent,
 	       (unsigned long long)st.faults,
 	       (unsigned long long)st.fault_errors,
 	       (unsigned long long)st.dropins,
 	       (unsigned long long)st.retries,
-	       (unsigned long long)st.invalidations);
+	       (unsigned long long)st.invalidations,
+	       (unsigned long long)st.notices,
+	       (unsigned long long)st.prefaults);
 }
 
 /* What each sysfs counter counts (docs/counters.md says more). */
@@ -81,6 +101,7 @@ static const struct {
 	{ "driver_faults", "device faults handled, all contexts" },
 	{ "driver_fault_errors", "faults failed back to their command" },
 	{ "driver_stale_faults", "fault records of contexts already closed" },
+	{ "driver_notices", "completion notices, all contexts" },
 	{ "driver_retries", "resolutions redone after an overlapping invalidation" },
 	{ "driver_invalidations", "address ranges changed and flushed, all contexts" },
 };
@@ -186,6 +207,64 @@ static int cmd_copy(size_t len)
 	return 0;
 }
 
+static int cmd_fill(size_t len, uint64_t pattern)
+{
+	struct vgru *v = open_or_die();
+	unsigned char *dst = map_buffer(len + 1);
+	int ret;
+
+	/* at an odd address: any alignment works */
+	ret = vgru_fill(v, dst + 1, pattern, len);
+	if (ret) {
+		fprintf(stderr, "vgructl: fill: %s\n", strerror(-ret));
+		return 1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (dst[1 + i] != (unsigned char)(pattern >> (i % 8 * 8))) {
+			fprintf(stderr, "vgructl: fill: byte %zu differs\n", i);
+			return 1;
+		}
+	}
+	printf("filled %zu bytes with %#018" PRIx64 ", verified\n", len,
+	       pattern);
+	print_ctx_stats(v, "  ");
+	vgru_close(v);
+	return 0;
+}
+
+/* Show an atomic's old and new value; 0 if the call worked. */
+static int show_atomic(const char *what, int ret, uint64_t old, uint64_t now)
+{
+	if (ret) {
+		fprintf(stderr, "vgructl: %s: %s\n", what, strerror(-ret));
+		return 1;
+	}
+	printf("%-28s old %3" PRIu64 "  new %3" PRIu64 "\n", what, old, now);
+	return 0;
+}
+
+static int cmd_atomic(void)
+{
+	struct vgru *v = open_or_die();
+	uint64_t *word = (uint64_t *)map_buffer(4096), old = 0;
+	int bad = 0, ret;
+
+	*word = 40;
+	printf("a word in this process's memory, starting at %" PRIu64 "\n",
+	       *word);
+	ret = vgru_fetch_add(v, word, 2, &old);
+	bad |= show_atomic("fetch_add(+2)", ret, old, *word);
+	ret = vgru_swap(v, word, 7, &old);
+	bad |= show_atomic("swap(7)", ret, old, *word);
+	ret = vgru_cas(v, word, 7, 9, &old);
+	bad |= show_atomic("cas(expect 7, store 9)", ret, old, *word);
+	ret = vgru_cas(v, word, 7, 11, &old);
+	bad |= show_atomic("cas(expect 7, store 11)", ret, old, *word);
+	printf("the last CAS failed: the word was %" PRIu64 ", not 7\n", old);
+	vgru_close(v);
+	return bad || *word != 9;
+}
+
 /* Print what one demo step cost, as the change of the context counters. */
 static void demo_counters(struct vgru *v, struct vgru_stats *last)
 {
@@ -217,6 +296,55 @@ static int demo_copy(struct vgru *v, unsigned char *dst, unsigned char *src,
 	return ret || !same;
 }
 
+/*
+ * Steps 4 and 5: several commands in flight on the handle's CBs, then one
+ * batch that stops at a failing entry.
+ */
+static int demo_async(struct vgru *v, unsigned char *buf, size_t len)
+{
+	static struct vgru_desc list[4] __attribute__((aligned(64)));
+	const size_t part = len / 4;
+	struct vgru_result res;
+	struct vgru_desc d;
+	uint64_t *word = (uint64_t *)buf;
+	int t[4], ret, bad = 0;
+
+	printf("4. four fills in flight at once, one per command block\n");
+	for (int i = 0; i < 4; i++) {
+		vgru_prep_fill(&d, buf + i * part, 0x0101010101010101ull * (i + 1),
+			       part);
+		t[i] = vgru_submit(v, &d, 0);
+		printf("   submitted fill %d of %zu KiB: ticket %d\n", i,
+		       part >> 10, t[i]);
+		if (t[i] < 0)
+			return 1;
+	}
+	for (int i = 0; i < 4; i++) {
+		ret = vgru_wait(v, t[i], -1, &res);
+		bad |= ret || buf[i * part] != i + 1 ||
+		       buf[(i + 1) * part - 1] != i + 1;
+		printf("   ticket %d: %s, %" PRIu64 " bytes\n", t[i],
+		       ret ? strerror(-ret) : "ok", res.progress);
+	}
+
+	printf("5. a batch of 4: add, add, a CAS on a misaligned word, add\n");
+	*word = 0;
+	vgru_prep_fetch_add(&list[0], word, 1);
+	vgru_prep_fetch_add(&list[1], word, 10);
+	/* the device checks alignment: this entry fails, the batch stops */
+	vgru_prep_cas(&list[2], (uint64_t *)(buf + 12), 0, 1);
+	vgru_prep_fetch_add(&list[3], word, 100);
+	t[0] = vgru_submit_batch(v, list, 4, 0);
+	if (t[0] < 0)
+		return 1;
+	ret = vgru_wait(v, t[0], -1, &res);
+	printf("   batch: %s (%s); %" PRIu64 " entries completed; word %" PRIu64
+	       " (entry 3 never ran)\n", ret ? strerror(-ret) : "ok",
+	       vgru_strerror(res.device_error), res.progress, *word);
+	bad |= ret != -EINVAL || res.progress != 2 || *word != 11;
+	return bad;
+}
+
 static int cmd_demo(void)
 {
 	const size_t len = 256 << 10;	/* fits the default device TLB */
@@ -228,6 +356,8 @@ static int cmd_demo(void)
 	/* stdio's first write, before the context watches this process */
 	printf("vgru demo on %s\n", device);
 	v = open_or_die();
+	/* from here: vgru_open() already prefaulted its record page */
+	vgru_stats(v, &last);
 	printf("context %u\n", vgru_context(v));
 	printf("1. cold copy of %zu KiB (%zu pages each way): every page "
 	       "faults once\n", len >> 10, len >> 12);
@@ -247,9 +377,12 @@ static int cmd_demo(void)
 	if (ret != -EFAULT)
 		return 1;
 
-	printf("4. totals of this context: ");
+	if (demo_async(v, dst, len))
+		return 1;
+
+	printf("6. totals of this context: ");
 	print_ctx_stats(v, "");
-	printf("5. device and driver counters since the driver loaded "
+	printf("7. device and driver counters since the driver loaded "
 	       "(/sys/class/vgru/%s/stats)\n", device_name());
 	vgru_close(v);
 	return cmd_stats();
@@ -260,10 +393,14 @@ int main(int argc, char **argv)
 	int opt;
 
 	while ((opt = getopt(argc, argv, "d:h")) != -1) {
-		if (opt == 'd')
+		if (opt == 'd') {
 			device = optarg;
-		else
+		} else if (opt == 'h') {
+			fputs(help_text, stdout);
+			return 0;
+		} else {
 			usage();
+		}
 	}
 	if (optind >= argc)
 		usage();
@@ -275,5 +412,12 @@ int main(int argc, char **argv)
 		return cmd_demo();
 	if (!strcmp(argv[optind], "copy") && optind + 1 < argc)
 		return cmd_copy(strtoull(argv[optind + 1], NULL, 0));
+	if (!strcmp(argv[optind], "fill") && optind + 1 < argc)
+		return cmd_fill(strtoull(argv[optind + 1], NULL, 0),
+				optind + 2 < argc ?
+				strtoull(argv[optind + 2], NULL, 0) :
+				0x0706050403020100ull);
+	if (!strcmp(argv[optind], "atomic"))
+		return cmd_atomic();
 	usage();
 }

@@ -6,12 +6,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -97,7 +99,9 @@ TEST(fault_counts_exact)
 	CHECK_EQ(vgru_copy(v, dst, src, pages * PAGE), 0);
 	st = stats(v);
 	CHECK_EQ(st.faults, 2 * pages);
-	CHECK_EQ(st.dropins, 2 * pages);
+	/* + 1: vgru_open() prefaults the page of its completion records */
+	CHECK_EQ(st.dropins, 2 * pages + 1);
+	CHECK_EQ(st.prefaults, 1);
 	CHECK_EQ(st.fault_errors, 0);
 
 	fill(src, pages * PAGE, 2);
@@ -647,6 +651,12 @@ TEST(garbage_from_a_process)
 			unsigned int off = (rand_r(&seed) % span) & ~3u;
 			uint32_t val = rand_r(&seed);
 
+			/* a doorbell is 1 word of 32 in a CB: ring more */
+			if (val % 8 == 0)
+				off = val % 4 * VGRU_CB_STRIDE +
+				      VGRU_CB_DOORBELL;
+			val = rand_r(&seed);
+
 			switch (off % VGRU_CB_STRIDE) {
 			case VGRU_CB_OPCODE:
 				val %= 3;	/* NOP, COPY or invalid */
@@ -668,15 +678,16 @@ TEST(garbage_from_a_process)
 			case VGRU_CB_LEN:	/* short: long ones only slow us */
 				val %= 3 * PAGE;
 				break;
-			case VGRU_CB_DOORBELL:
-				val = VGRU_CB_START;
+			case VGRU_CB_DOORBELL:	/* START, sometimes ARM */
+				val = val % 4 ? VGRU_CB_START : VGRU_CB_ARM;
 				break;
 			}
 			*(volatile uint32_t *)(w + off) = val;
 			/* let a started command end, so that the next starts */
 			for (int spin = 0; spin < 100000; spin++) {
 				uint32_t st = *(volatile uint32_t *)
-					(w + (off & ~63u) + VGRU_CB_STATUS);
+					(w + (off & ~(VGRU_CB_STRIDE - 1)) +
+					 VGRU_CB_STATUS);
 
 				if (st != VGRU_CB_ACTIVE && st != VGRU_CB_FAULT)
 					break;
@@ -1499,7 +1510,7 @@ static void *race_unmapper(void *arg)
 	return NULL;
 }
 
-TEST(mm_thread_unmaps_during_copies)
+static void unmaps_during_copies(enum vgru_fault_policy policy)
 {
 	unsigned char *dst = map_anon(UNMAP_LEN, RW);
 	struct vgru *v = open_ctx();
@@ -1512,6 +1523,7 @@ TEST(mm_thread_unmaps_during_copies)
 	struct timespec t0, t;
 	pthread_t thread;
 
+	CHECK_EQ(vgru_set_fault_policy(v, policy), 0);
 	memset(r->page, gen_byte(0), UNMAP_LEN);
 	CHECK_EQ(pthread_create(&thread, NULL, race_unmapper, &u), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1551,12 +1563,24 @@ TEST(mm_thread_unmaps_during_copies)
 	atomic_store(&r->stop, true);
 	CHECK_EQ(pthread_join(thread, NULL), 0);
 	printf("# %u copies (%u judged, %u -EFAULT), %llu faults, "
-	       "%llu retries, generation %u\n", copies, judged, efaults,
-	       (unsigned long long)stats(v).faults,
+	       "%llu prefaults, %llu retries, generation %u\n", copies, judged,
+	       efaults, (unsigned long long)stats(v).faults,
+	       (unsigned long long)stats(v).prefaults,
 	       (unsigned long long)stats(v).retries, atomic_load(&r->published));
 	CHECK(judged > 10);
 	CHECK(efaults > 0);	/* the holes were hit */
 	vgru_close(v);
+}
+
+TEST(mm_thread_unmaps_during_copies)
+{
+	unmaps_during_copies(VGRU_FAULT_DEVICE);
+}
+
+/* The same race, with the pages resolved by prefaults in this thread. */
+TEST(mm_thread_unmaps_during_prefault_copies)
+{
+	unmaps_during_copies(VGRU_FAULT_PREFAULT);
 }
 
 /* ---- end of the memory-management events -------------------------------- */
@@ -1606,6 +1630,665 @@ TEST(read_dropin_stays_readonly)
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	CHECK_EQ(status, 0);
 	vgru_close(v);
+}
+
+/* ---- ABI 2: fill, atomics, asynchronous commands, notices, prefault ---- */
+
+/* Byte i of a fill gets byte i % 8 of the pattern, little endian. */
+static unsigned char pattern_byte(uint64_t pattern, size_t i)
+{
+	return (unsigned char)(pattern >> (i % 8 * 8));
+}
+
+/* Fills of 1 byte to 3 pages at odd alignments, byte for byte, and the
+ * bytes around them untouched. */
+TEST(fill_lengths_and_alignments)
+{
+	static const size_t lens[] = {
+		1, 2, 7, 8, 9, 63, 64, 65, 4095, 4096, 4097, 8191, 8192,
+		3 * 4096 - 1, 3 * 4096,
+	};
+	const size_t size = 4 * PAGE + 64;
+	unsigned char *buf = map_anon(size, PROT_READ | PROT_WRITE);
+	const uint64_t pattern = 0x8877665544332211ull;
+	struct vgru *v = open_ctx();
+
+	for (unsigned int i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t off = (i * 13 + 1) % 64, len = lens[i];
+
+		memset(buf, 0xee, size);
+		CHECK_EQ(vgru_fill(v, buf + off, pattern, len), 0);
+		CHECK_EQ(vgru_last_progress(v), len);
+		for (size_t b = 0; b < size; b++) {
+			bool in = b >= off && b < off + len;
+
+			CHECK_EQ(buf[b], in ? pattern_byte(pattern, b - off)
+					    : 0xee);
+		}
+	}
+	vgru_close(v);
+}
+
+/* Each atomic returns the old value and leaves the right new one; a CAS
+ * stores only on a match; a misaligned word never reaches the device. */
+TEST(atomics_values)
+{
+	uint64_t *w = (uint64_t *)map_anon(PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	uint64_t old = 0, cmds;
+
+	w[1] = 40;
+	CHECK_EQ(vgru_fetch_add(v, &w[1], 2, &old), 0);
+	CHECK_EQ(old, 40);
+	CHECK_EQ(w[1], 42);
+	CHECK_EQ(vgru_fetch_add(v, &w[1], (uint64_t)-50, NULL), 0);
+	CHECK(w[1] == (uint64_t)-8);			/* wraps like the CPU's */
+	CHECK_EQ(vgru_swap(v, &w[1], 7, &old), 0);
+	CHECK(old == (uint64_t)-8);
+	CHECK_EQ(w[1], 7);
+	CHECK_EQ(vgru_cas(v, &w[1], 6, 9, &old), 0);	/* no match */
+	CHECK_EQ(old, 7);
+	CHECK_EQ(w[1], 7);
+	CHECK_EQ(vgru_cas(v, &w[1], 7, 9, &old), 0);	/* match */
+	CHECK_EQ(old, 7);
+	CHECK_EQ(w[1], 9);
+	CHECK_EQ(w[0], 0);
+	CHECK_EQ(w[2], 0);
+
+	cmds = sysfs_stat("device_commands");
+	CHECK_EQ(vgru_fetch_add(v, (uint64_t *)((char *)w + 4), 1, &old),
+		 -EINVAL);
+	CHECK_EQ(vgru_swap(v, (uint64_t *)((char *)w + 1), 1, &old), -EINVAL);
+	CHECK_EQ(vgru_cas(v, (uint64_t *)((char *)w + 12), 0, 1, &old),
+		 -EINVAL);
+	CHECK_EQ(sysfs_stat("device_commands"), cmds);
+	CHECK_EQ(w[1], 9);
+	vgru_close(v);
+}
+
+#define RACE_ADDS 3000
+
+static void *cpu_adder(void *arg)
+{
+	uint64_t *word = arg;
+
+	for (int i = 0; i < RACE_ADDS; i++) {
+		__atomic_fetch_add(word, 1, __ATOMIC_SEQ_CST);
+		if (i % 64 == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+/* Device and CPU add to one word at the same time: no add is lost. */
+TEST(atomics_race_cpu_and_device)
+{
+	uint64_t *word = (uint64_t *)map_anon(PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	pthread_t thread;
+	uint64_t old, seen = 0;
+
+	CHECK_EQ(pthread_create(&thread, NULL, cpu_adder, word), 0);
+	for (int i = 0; i < RACE_ADDS; i++) {
+		CHECK_EQ(vgru_fetch_add(v, word, 1ull << 32, &old), 0);
+		/* the device's part only grows, one by one */
+		CHECK_EQ(old >> 32, seen);
+		seen++;
+	}
+	CHECK_EQ(pthread_join(thread, NULL), 0);
+	CHECK_EQ(*word >> 32, RACE_ADDS);
+	CHECK_EQ(*word & 0xffffffffu, RACE_ADDS);
+	vgru_close(v);
+}
+
+static unsigned int nr_cbs(struct vgru *v)
+{
+	struct vgru_info info;
+
+	CHECK_EQ(ioctl(vgru_fd(v), VGRU_IOC_INFO, &info), 0);
+	return info.nr_cbs;
+}
+
+/* One command in flight on every CB; one more is -EBUSY until a ticket
+ * is waited for; then every copy's data is exact. */
+TEST(async_all_cbs_in_flight)
+{
+	const size_t len = 16 * PAGE;
+	struct vgru *v = open_ctx();
+	unsigned int n = nr_cbs(v);
+	unsigned char *src = map_anon(n * len, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(n * len, PROT_READ | PROT_WRITE);
+	struct vgru_result res;
+	struct vgru_desc d;
+	int t[32], extra;
+
+	CHECK(n >= 2 && n <= 32);
+	fill(src, n * len, 21);
+	for (unsigned int i = 0; i < n; i++) {
+		vgru_prep_copy(&d, dst + i * len, src + i * len, len);
+		t[i] = vgru_submit(v, &d, 0);
+		CHECK(t[i] >= 0);
+		for (unsigned int j = 0; j < i; j++)
+			CHECK(t[j] != t[i]);
+	}
+	vgru_prep_nop(&d);
+	CHECK_EQ(vgru_submit(v, &d, 0), -EBUSY);
+	CHECK_EQ(vgru_wait(v, t[0], -1, &res), 0);
+	CHECK_EQ(res.progress, len);
+	CHECK_EQ(res.error, 0);
+	extra = vgru_submit(v, &d, 0);		/* room for one again */
+	CHECK(extra >= 0);
+	for (unsigned int i = 1; i < n; i++) {
+		CHECK_EQ(vgru_wait(v, t[i], -1, &res), 0);
+		CHECK_EQ(res.progress, len);
+	}
+	CHECK_EQ(vgru_wait(v, extra, -1, NULL), 0);
+	CHECK(memcmp(src, dst, n * len) == 0);
+	/* a ticket is gone once waited for */
+	CHECK_EQ(vgru_wait(v, t[1], 0, NULL), -EINVAL);
+	CHECK_EQ(vgru_test(v, t[1], NULL), -EINVAL);
+	vgru_close(v);
+}
+
+/* A batch runs in order and stops at the first failing entry: progress
+ * is its index, the entries after it never run. */
+TEST(batch_stops_at_failing_entry)
+{
+	static struct vgru_desc list[5] __attribute__((aligned(64)));
+	unsigned char *buf = map_anon(8 * PAGE, PROT_READ | PROT_WRITE);
+	uint64_t *word = (uint64_t *)(buf + 6 * PAGE);
+	struct vgru *v = open_ctx();
+	struct vgru_result res;
+	int t;
+
+	memset(buf, 0, 8 * PAGE);
+	vgru_prep_fill(&list[0], buf, 0x1111111111111111ull, PAGE);
+	vgru_prep_fetch_add(&list[1], word, 5);
+	vgru_prep_cas(&list[2], (uint64_t *)(buf + 6 * PAGE + 4), 0, 1);
+	vgru_prep_fill(&list[3], buf + PAGE, 0x3333333333333333ull, PAGE);
+	vgru_prep_fetch_add(&list[4], word, 100);
+	t = vgru_submit_batch(v, list, 5, 0);
+	CHECK(t >= 0);
+	CHECK_EQ(vgru_wait(v, t, -1, &res), -EINVAL);
+	CHECK_EQ(res.error, -EINVAL);
+	CHECK_EQ(VGRU_ERR_CLASS(res.device_error), VGRU_ERR_ALIGN);
+	CHECK_EQ(res.progress, 2);
+	CHECK(vgru_strerror(res.device_error) != NULL);
+	for (size_t i = 0; i < PAGE; i++)
+		CHECK_EQ(buf[i], 0x11);
+	for (size_t i = PAGE; i < 2 * PAGE; i++)
+		CHECK_EQ(buf[i], 0);
+	CHECK_EQ(*word, 5);
+
+	/* the same batch without the bad entry runs whole */
+	vgru_prep_nop(&list[2]);
+	t = vgru_submit_batch(v, list, 5, 0);
+	CHECK(t >= 0);
+	CHECK_EQ(vgru_wait(v, t, -1, &res), 0);
+	CHECK_EQ(res.progress, 5);
+	CHECK_EQ(buf[PAGE], 0x33);
+	CHECK_EQ(*word, 110);
+	vgru_close(v);
+}
+
+/* Misuse fails with -EINVAL before the device sees anything. */
+TEST(api_misuse_einval)
+{
+	static struct vgru_desc list[2] __attribute__((aligned(64)));
+	uint64_t *w = (uint64_t *)map_anon(PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	struct vgru_stats st;
+	struct vgru_desc d;
+	uint64_t cmds = sysfs_stat("device_commands");
+
+	vgru_prep_nop(&d);
+	CHECK_EQ(vgru_copy(NULL, w, w + 8, 8), -EINVAL);
+	CHECK_EQ(vgru_fill(NULL, w, 0, 8), -EINVAL);
+	CHECK_EQ(vgru_fetch_add(NULL, w, 1, NULL), -EINVAL);
+	CHECK_EQ(vgru_submit(NULL, &d, 0), -EINVAL);
+	CHECK_EQ(vgru_submit(v, NULL, 0), -EINVAL);
+	CHECK_EQ(vgru_submit(v, &d, 0x80), -EINVAL);
+	CHECK_EQ(vgru_stats(NULL, &st), -EINVAL);
+	CHECK_EQ(vgru_set_fault_policy(v, 7), -EINVAL);
+	CHECK_EQ(vgru_prefault(NULL, w, 8, 0), -EINVAL);
+	CHECK_EQ(vgru_wait(v, -1, 0, NULL), -EINVAL);
+	CHECK_EQ(vgru_wait(v, 0, 0, NULL), -EINVAL);	/* not submitted */
+	CHECK_EQ(vgru_wait(v, 1000, 0, NULL), -EINVAL);
+	CHECK_EQ(vgru_test(NULL, 0, NULL), -EINVAL);
+	vgru_prep_nop(&list[0]);
+	vgru_prep_nop(&list[1]);
+	CHECK_EQ(vgru_submit_batch(v, list, 0, 0), -EINVAL);
+	CHECK_EQ(vgru_submit_batch(v, list, VGRU_BATCH_MAX + 1, 0), -EINVAL);
+	CHECK_EQ(vgru_submit_batch(v, (void *)((char *)list + 32), 1, 0),
+		 -EINVAL);
+	CHECK_EQ(vgru_submit_batch(v, NULL, 1, 0), -EINVAL);
+	vgru_prep_swap(&d, (uint64_t *)((char *)w + 2), 1);
+	CHECK_EQ(vgru_submit(v, &d, 0), -EINVAL);
+	/* none of it reached the device */
+	CHECK_EQ(sysfs_stat("device_commands"), cmds);
+	/* a list at the next 64-byte boundary is fine */
+	CHECK_EQ(vgru_wait(v, vgru_submit_batch(v, list + 1, 1, 0), -1, NULL),
+		 0);
+	CHECK(vgru_strerror(0xdeadbeef) != NULL);
+	vgru_close(NULL);
+	vgru_close(v);
+}
+
+/* A NO_BLOCK command on a cold page ends at once with -EWOULDBLOCK, the
+ * missing address and the bytes done; the driver sees no fault. */
+TEST(async_no_block_miss)
+{
+	unsigned char *src = map_anon(4 * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(4 * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	struct vgru_result res;
+	struct vgru_desc d;
+	int t;
+
+	fill(src, 4 * PAGE, 22);
+	memset(dst, 0, 4 * PAGE);
+	CHECK_EQ(vgru_prefault(v, src, 2 * PAGE, 0), 0);
+	CHECK_EQ(vgru_prefault(v, dst, 4 * PAGE, 1), 0);
+	vgru_prep_copy(&d, dst, src, 4 * PAGE);
+	t = vgru_submit(v, &d, VGRU_SUBMIT_NO_BLOCK);
+	CHECK(t >= 0);
+	CHECK_EQ(vgru_wait(v, t, -1, &res), -EWOULDBLOCK);
+	CHECK_EQ(VGRU_ERR_CLASS(res.device_error), VGRU_ERR_PAGE_FAULT);
+	CHECK_EQ(res.progress, 2 * PAGE);
+	CHECK(res.fault_addr == (uintptr_t)(src + 2 * PAGE));
+	CHECK(memcmp(dst, src, 2 * PAGE) == 0);
+	CHECK_EQ(dst[2 * PAGE], 0);
+	CHECK_EQ(stats(v).faults, 0);
+	vgru_close(v);
+}
+
+/* FENCE ends after every command submitted before it. */
+TEST(async_fence_orders)
+{
+	const size_t len = 64 * PAGE;
+	unsigned char *src = map_anon(3 * len, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(3 * len, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	struct vgru_desc d;
+	int t[3], f;
+
+	fill(src, 3 * len, 23);
+	for (int i = 0; i < 3; i++) {
+		vgru_prep_copy(&d, dst + i * len, src + i * len, len);
+		t[i] = vgru_submit(v, &d, 0);
+		CHECK(t[i] >= 0);
+	}
+	vgru_prep_fence(&d);
+	f = vgru_submit(v, &d, 0);
+	CHECK(f >= 0);
+	CHECK_EQ(vgru_wait(v, f, -1, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(vgru_test(v, t[i], NULL), 0);
+	CHECK(memcmp(src, dst, 3 * len) == 0);
+	vgru_close(v);
+}
+
+/* The same cold copy under both fault policies: the same data; with
+ * VGRU_FAULT_PREFAULT no device fault, the pages come in as prefaults. */
+TEST(fault_policy_prefault_vs_device)
+{
+	/* at most one page of each buffer per TLB set: nothing is evicted */
+	const size_t pages = 48, len = pages * PAGE;
+	struct vgru_stats st;
+
+	for (int policy = 0; policy < 2; policy++) {
+		unsigned char *src = map_anon(len, PROT_READ | PROT_WRITE);
+		unsigned char *dst = map_anon(len, PROT_READ | PROT_WRITE);
+		struct vgru *v = open_ctx();
+
+		fill(src, len, 24);
+		memset(dst, 0, len);
+		CHECK_EQ(vgru_set_fault_policy(v, policy ? VGRU_FAULT_PREFAULT
+						       : VGRU_FAULT_DEVICE), 0);
+		CHECK_EQ(vgru_copy(v, dst + 3, src + 1, len - 8), 0);
+		CHECK_EQ(vgru_last_progress(v), len - 8);
+		CHECK(memcmp(dst + 3, src + 1, len - 8) == 0);
+		CHECK_EQ(dst[0], 0);
+		CHECK_EQ(vgru_fill(v, dst, 0x5a5a5a5a5a5a5a5aull, 5), 0);
+		CHECK_EQ(dst[4], 0x5a);
+		st = stats(v);
+		printf("# policy %s: %llu faults, %llu prefaults\n",
+		       policy ? "PREFAULT" : "DEVICE",
+		       (unsigned long long)st.faults,
+		       (unsigned long long)st.prefaults);
+		if (policy) {
+			CHECK_EQ(st.faults, 0);
+			/* every page of both buffers, and the record page */
+			CHECK(st.prefaults >= 2 * pages + 1);
+		} else {
+			CHECK_EQ(st.faults, 2 * pages);
+			CHECK_EQ(st.prefaults, 1);	/* the record page */
+		}
+		/* errors are the same: -EFAULT past an unmapped hole */
+		CHECK_EQ(munmap(src + 8 * PAGE, PAGE), 0);
+		CHECK_EQ(vgru_copy(v, dst, src, 16 * PAGE), -EFAULT);
+		CHECK_EQ(vgru_last_progress(v), 8 * PAGE);
+		CHECK_EQ(mprotect(dst, PAGE, PROT_READ), 0);
+		CHECK_EQ(vgru_fill(v, dst, 0, PAGE), -EPERM);
+		vgru_close(v);
+	}
+}
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double wall_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * A long command sleeps in VGRU_IOC_WAIT rather than spinning: the
+ * process's CPU time stays far below the wall time.  The copy is long
+ * because it is cold (16 MiB, 8192 device faults resolved by the driver),
+ * or, under `tests/vm --device vgru,x-dma-delay-us=N`, slow too.
+ */
+TEST(long_command_sleeps)
+{
+	const size_t len = 16 << 20;
+	unsigned char *src = map_anon(len, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(len, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	double wall, cpu;
+
+	fill(src, len, 25);
+	cpu = cpu_seconds();
+	wall = wall_seconds();
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	wall = wall_seconds() - wall;
+	cpu = cpu_seconds() - cpu;
+	printf("# %.3f s wall, %.3f s CPU, %llu notices\n", wall, cpu,
+	       (unsigned long long)stats(v).notices);
+	if (wall < 0.2)
+		SKIP("the copy was too short to judge");
+	CHECK(cpu < wall / 5);
+	CHECK(stats(v).notices >= 1);
+	CHECK(memcmp(src, dst, len) == 0);
+	vgru_close(v);
+}
+
+/* The window of a raw file, for tests that drive the device directly. */
+static volatile uint8_t *map_window(int fd)
+{
+	void *w = mmap(NULL, VGRU_WINDOW_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, fd, 0);
+
+	CHECK(w != MAP_FAILED);
+	return w;
+}
+
+/* Start a NOP on CB 0 that posts a notice when it ends. */
+static void raw_nop_notice(volatile uint8_t *w)
+{
+	*(volatile uint64_t *)(w + VGRU_DESC_OPCODE) =
+		VGRU_OP_NOP | (uint64_t)VGRU_DF_INTERRUPT << 32;
+	*(volatile uint32_t *)(w + VGRU_CB_DOORBELL) = VGRU_CB_START;
+}
+
+static int wait_ioctl(int fd, uint64_t *notices, int64_t timeout_ns)
+{
+	struct vgru_wait wt = { .notices = *notices, .timeout_ns = timeout_ns };
+	int ret = ioctl(fd, VGRU_IOC_WAIT, &wt) ? -errno : 0;
+
+	*notices = wt.notices;
+	return ret;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* VGRU_IOC_WAIT: returns at a notice, times out, is interrupted by a
+ * signal, and refuses reserved bits. */
+TEST(wait_ioctl_notice_timeout_signal)
+{
+	int fd = open("/dev/vgru0", O_RDWR);
+	struct vgru_wait bad = { .timeout_ns = 0, .reserved = { 0, 1 } };
+	struct sigaction sa = { .sa_handler = on_alarm };
+	volatile uint8_t *w;
+	uint64_t n = 0;
+	double t;
+
+	CHECK(fd >= 0);
+	w = map_window(fd);
+	CHECK_EQ(wait_ioctl(fd, &n, 0), -ETIMEDOUT);
+	CHECK_EQ(n, 0);
+	t = wall_seconds();
+	CHECK_EQ(wait_ioctl(fd, &n, 100000000), -ETIMEDOUT);
+	CHECK(wall_seconds() - t >= 0.09);
+	CHECK_EQ(ioctl(fd, VGRU_IOC_WAIT, &bad), -1);
+	CHECK_EQ(errno, EINVAL);
+
+	raw_nop_notice(w);
+	CHECK_EQ(wait_ioctl(fd, &n, 5000000000LL), 0);
+	CHECK_EQ(n, 1);
+	/* ARM of an ended command: a notice at once */
+	*(volatile uint32_t *)(w + VGRU_CB_DOORBELL) = VGRU_CB_ARM;
+	CHECK_EQ(wait_ioctl(fd, &n, 5000000000LL), 0);
+	CHECK_EQ(n, 2);
+
+	/* a signal ends an unlimited wait, SA_RESTART or not */
+	for (int restart = 0; restart < 2; restart++) {
+		sa.sa_flags = restart ? SA_RESTART : 0;
+		CHECK_EQ(sigaction(SIGALRM, &sa, NULL), 0);
+		ualarm(100000, 0);
+		t = wall_seconds();
+		CHECK_EQ(wait_ioctl(fd, &n, -1), -EINTR);
+		CHECK(wall_seconds() - t < 10);
+	}
+	CHECK_EQ(close(fd), 0);
+}
+
+/* poll()/epoll: readable while notices came since the count
+ * VGRU_IOC_WAIT last returned. */
+TEST(poll_epollin_on_notice)
+{
+	int fd = open("/dev/vgru0", O_RDWR), ep;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct epoll_event ev = { .events = EPOLLIN }, out;
+	volatile uint8_t *w;
+	uint64_t n = 0;
+
+	CHECK(fd >= 0);
+	w = map_window(fd);
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	ep = epoll_create1(0);
+	CHECK(ep >= 0);
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	CHECK_EQ(epoll_wait(ep, &out, 1, 0), 0);
+
+	raw_nop_notice(w);
+	CHECK_EQ(poll(&p, 1, 5000), 1);
+	CHECK(p.revents & POLLIN);
+	CHECK_EQ(epoll_wait(ep, &out, 1, 5000), 1);
+	CHECK(out.events & EPOLLIN);
+	/* still readable until VGRU_IOC_WAIT has seen the count */
+	CHECK_EQ(poll(&p, 1, 0), 1);
+	CHECK_EQ(wait_ioctl(fd, &n, 0), 0);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(poll(&p, 1, 0), 0);
+	CHECK_EQ(epoll_wait(ep, &out, 1, 0), 0);
+	close(ep);
+	CHECK_EQ(close(fd), 0);
+}
+
+static int prefault_ioctl(int fd, const void *addr, uint64_t len,
+			  uint32_t flags, uint64_t *done)
+{
+	struct vgru_prefault pf = {
+		.addr = (uintptr_t)addr, .len = len, .flags = flags,
+	};
+	int ret = ioctl(fd, VGRU_IOC_PREFAULT, &pf) ? -errno : 0;
+
+	*done = pf.done;
+	return ret;
+}
+
+/* VGRU_IOC_PREFAULT: translations in without faults; its errors. */
+TEST(prefault_ioctl_results_and_errors)
+{
+	unsigned char *buf = map_anon(8 * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *ro = map_anon(2 * PAGE, PROT_READ);
+	struct vgru *v = open_ctx();
+	int fd = vgru_fd(v);
+	struct vgru_prefault bad = { .addr = (uintptr_t)buf, .len = PAGE };
+	uint64_t done;
+
+	fill(buf, 4 * PAGE, 26);
+	/* from an odd address: @done counts from it */
+	CHECK_EQ(prefault_ioctl(fd, buf + 5, 2 * PAGE - 5, 0, &done), 0);
+	CHECK_EQ(done, 2 * PAGE - 5);
+	CHECK_EQ(prefault_ioctl(fd, buf + 4 * PAGE, 4 * PAGE,
+				VGRU_PREFAULT_WRITE, &done), 0);
+	CHECK_EQ(done, 4 * PAGE);
+	CHECK_EQ(stats(v).prefaults, 1 + 2 + 4);
+	CHECK_EQ(vgru_copy(v, buf + 4 * PAGE, buf, 2 * PAGE), 0);
+	CHECK_EQ(stats(v).faults, 0);
+	CHECK(memcmp(buf, buf + 4 * PAGE, 2 * PAGE) == 0);
+
+	CHECK_EQ(prefault_ioctl(fd, buf, 0, 0, &done), 0);
+	CHECK_EQ(done, 0);
+	/* a hole: -EFAULT, @done says where */
+	CHECK_EQ(munmap(buf + 2 * PAGE, PAGE), 0);
+	CHECK_EQ(prefault_ioctl(fd, buf + 100, 4 * PAGE, 0, &done), -EFAULT);
+	CHECK_EQ(done, 2 * PAGE - 100);
+	CHECK_EQ(prefault_ioctl(fd, NULL, PAGE, 0, &done), -EFAULT);
+	CHECK_EQ(done, 0);
+	/* read-only mapping: readable, not writable */
+	CHECK_EQ(prefault_ioctl(fd, ro, 2 * PAGE, 0, &done), 0);
+	CHECK_EQ(prefault_ioctl(fd, ro, 2 * PAGE, VGRU_PREFAULT_WRITE, &done),
+		 -EPERM);
+	CHECK_EQ(done, 0);
+	CHECK_EQ(vgru_prefault(v, ro, PAGE, 1), -EPERM);
+	/* wrap, unknown flags, reserved fields */
+	CHECK_EQ(prefault_ioctl(fd, (void *)-PAGE, 2 * PAGE, 0, &done),
+		 -EINVAL);
+	CHECK_EQ(prefault_ioctl(fd, buf, PAGE, 2, &done), -EINVAL);
+	bad.reserved0 = 1;
+	CHECK_EQ(ioctl(fd, VGRU_IOC_PREFAULT, &bad), -1);
+	CHECK_EQ(errno, EINVAL);
+	bad.reserved0 = 0;
+	bad.reserved[1] = 1;
+	CHECK_EQ(ioctl(fd, VGRU_IOC_PREFAULT, &bad), -1);
+	CHECK_EQ(errno, EINVAL);
+	vgru_close(v);
+}
+
+#define SHARE_THREADS 4
+#define SHARE_COPIES 150
+
+struct sharer {
+	struct vgru *v;
+	unsigned int id;
+	unsigned char *src, *dst;
+};
+
+static void *share_worker(void *arg)
+{
+	struct sharer *s = arg;
+	const size_t len = 2 * PAGE;
+
+	for (unsigned int i = 0; i < SHARE_COPIES; i++) {
+		size_t n = 1 + (i * 997 + s->id * 131) % len;
+
+		fill(s->src, len, s->id * 1000 + i);
+		memset(s->dst, 0, len);
+		if (vgru_copy(s->v, s->dst, s->src, n) ||
+		    vgru_last_progress(s->v) != n ||
+		    memcmp(s->src, s->dst, n) || s->dst[n] != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* Threads share one handle: every copy of every thread is exact. */
+TEST(threads_share_one_handle)
+{
+	struct sharer s[SHARE_THREADS];
+	pthread_t th[SHARE_THREADS];
+	struct vgru *v = open_ctx();
+	void *ret;
+
+	for (unsigned int i = 0; i < SHARE_THREADS; i++) {
+		s[i] = (struct sharer){
+			.v = v, .id = i,
+			.src = map_anon(4 * PAGE, PROT_READ | PROT_WRITE),
+			.dst = map_anon(4 * PAGE, PROT_READ | PROT_WRITE),
+		};
+		CHECK_EQ(pthread_create(&th[i], NULL, share_worker, &s[i]), 0);
+	}
+	for (unsigned int i = 0; i < SHARE_THREADS; i++) {
+		CHECK_EQ(pthread_join(th[i], &ret), 0);
+		CHECK(ret == NULL);
+	}
+	vgru_close(v);
+}
+
+/*
+ * A context closed while the driver resolves its fault: the late
+ * resolution must not touch the command of the context opened next in
+ * its place.  The driver drops the answer of a closed context, and the
+ * device would ignore it anyway (its RESP_SEQ is not the new fault's).
+ */
+TEST(stale_response_after_close)
+{
+	unsigned char *a = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *src = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	uint64_t stale = sysfs_stat("driver_fault_errors");
+	volatile uint8_t *w;
+	struct vgru_info info;
+	struct vgru *v;
+	int fd;
+
+	fill(a, 2 * PAGE, 27);
+	fill(src, PAGE, 28);
+	memset(dst, 0, PAGE);
+	write_sysfs(RESOLVE_DELAY, "300000");
+	fd = open("/dev/vgru0", O_RDWR);
+	CHECK(fd >= 0);
+	CHECK_EQ(ioctl(fd, VGRU_IOC_INFO, &info), 0);
+	w = map_window(fd);
+	*(volatile uint64_t *)(w + VGRU_DESC_OPCODE) = VGRU_OP_COPY;
+	*(volatile uint64_t *)(w + VGRU_DESC_SRC) = (uintptr_t)a;
+	*(volatile uint64_t *)(w + VGRU_DESC_DST) = (uintptr_t)(a + PAGE);
+	*(volatile uint64_t *)(w + VGRU_DESC_LEN) = PAGE;
+	*(volatile uint32_t *)(w + VGRU_CB_DOORBELL) = VGRU_CB_START;
+	usleep(100000);		/* its first fault sleeps in the driver now */
+	CHECK_EQ(munmap((void *)w, VGRU_WINDOW_SIZE), 0);
+	CHECK_EQ(close(fd), 0);
+
+	v = open_ctx();		/* the same context, CB 0 again */
+	CHECK_EQ(vgru_context(v), info.context);
+	write_sysfs(RESOLVE_DELAY, "0");
+	CHECK_EQ(vgru_copy(v, dst, src, PAGE), 0);
+	CHECK(memcmp(src, dst, PAGE) == 0);
+	CHECK_EQ(stats(v).fault_errors, 0);
+	/* the old context's resolution failed: its context was gone */
+	CHECK_EQ(sysfs_stat("driver_fault_errors"), stale + 1);
+	vgru_close(v);
+}
+
+/* The guide's example (docs/libvgru.md) runs as it stands. */
+#include "libvgru-example.c"
+
+TEST(libvgru_example)
+{
+	CHECK_EQ(libvgru_example(NULL), 0);
 }
 
 int main(int argc, char **argv)

@@ -38,6 +38,7 @@ typedef struct Vgru {
     QPCIBar ctrl;
     QPCIBar win;
     uint32_t fq_head;
+    uint32_t fq_size;
     uint32_t inv_seq;
     unsigned faults;            /* resolved by vgru_drive */
     unsigned max_faults;        /* vgru_drive fails beyond (0: no limit) */
@@ -100,7 +101,7 @@ static void vgru_enable(Vgru *v, uint32_t fq_records)
     uint64_t entry;
 
     qpci_msix_enable(v->dev);
-    entry = v->dev->msix_table_off + VGRU_MSIX_FAULT * PCI_MSIX_ENTRY_SIZE;
+    entry = v->dev->msix_table_off + VGRU_MSIX_EVENT * PCI_MSIX_ENTRY_SIZE;
     qpci_io_writel(v->dev, v->dev->msix_table_bar,
                    entry + PCI_MSIX_ENTRY_LOWER_ADDR, MSI_PA);
     qpci_io_writel(v->dev, v->dev->msix_table_bar,
@@ -113,6 +114,7 @@ static void vgru_enable(Vgru *v, uint32_t fq_records)
     wr64(v, VGRU_REG_FQ_BASE, FQ_PA);
     wr(v, VGRU_REG_FQ_SIZE, fq_records);
     wr(v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    v->fq_size = fq_records;
     g_assert_cmphex(rd(v, VGRU_REG_STATUS), ==, VGRU_STATUS_ENABLED);
 }
 
@@ -123,16 +125,36 @@ static void ctx_cmd(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cmd)
     wr(v, VGRU_REG_CTX_CMD, cmd);
 }
 
+/* A descriptor, as in a CB or an entry of a BATCH list. */
+typedef struct Desc {
+    uint32_t op, flags;
+    uint64_t src, dst, len, arg, comp;
+} Desc;
+
+static void doorbell(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t val)
+{
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DOORBELL), val);
+}
+
+/* Write @d into the CB and ring START. */
+static void cmd_start(Vgru *v, uint32_t ctx, uint32_t cb, const Desc *d)
+{
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_OPCODE), d->op);
+    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_FLAGS), d->flags);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_SRC), d->src);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DST), d->dst);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_LEN), d->len);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_ARG), d->arg);
+    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_COMP), d->comp);
+    doorbell(v, ctx, cb, VGRU_CB_START);
+}
+
 static void copy_start(Vgru *v, uint32_t ctx, uint32_t cb, uint64_t src,
                        uint64_t dst, uint64_t len)
 {
-    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_OPCODE),
-                   VGRU_OP_COPY);
-    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_SRC), src);
-    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DST), dst);
-    qpci_io_writeq(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_LEN), len);
-    qpci_io_writel(v->dev, v->win, cb_off(ctx, cb, VGRU_CB_DOORBELL),
-                   VGRU_CB_START);
+    Desc d = { .op = VGRU_OP_COPY, .src = src, .dst = dst, .len = len };
+
+    cmd_start(v, ctx, cb, &d);
 }
 
 static uint64_t cb_rd64(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t reg)
@@ -170,12 +192,12 @@ static void stat_wait(Vgru *v, unsigned n, uint64_t val)
 
 typedef struct Fault {
     uint64_t va;
-    uint32_t ctx, tag, cb, flags;
+    uint32_t ctx, tag, cb, flags, seq, type;
 } Fault;
 
 static bool fault_pop(Vgru *v, Fault *f)
 {
-    uint64_t pa = FQ_PA + (v->fq_head % FQ_RECORDS) * VGRU_FQ_RECORD_SIZE;
+    uint64_t pa = FQ_PA + (v->fq_head % v->fq_size) * VGRU_FQ_RECORD_SIZE;
 
     if (rd(v, VGRU_REG_FQ_TAIL) == v->fq_head) {
         return false;
@@ -185,6 +207,8 @@ static bool fault_pop(Vgru *v, Fault *f)
     f->tag = qtest_readl(v->qts, pa + VGRU_FR_TAG);
     f->cb = qtest_readl(v->qts, pa + VGRU_FR_CB);
     f->flags = qtest_readl(v->qts, pa + VGRU_FR_FLAGS);
+    f->seq = qtest_readl(v->qts, pa + VGRU_FR_SEQ);
+    f->type = qtest_readl(v->qts, pa + VGRU_FR_TYPE);
     wr(v, VGRU_REG_FQ_HEAD, ++v->fq_head);
     return true;
 }
@@ -199,12 +223,13 @@ static void dropin(Vgru *v, uint32_t ctx, uint64_t va, uint64_t pa,
     wr(v, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
 }
 
-static void respond(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t cmd,
-                    uint32_t code)
+/* Answer the fault of record @f. */
+static void respond(Vgru *v, const Fault *f, uint32_t cmd, uint32_t code)
 {
-    wr(v, VGRU_REG_RESP_CTX, ctx);
-    wr(v, VGRU_REG_RESP_CB, cb);
+    wr(v, VGRU_REG_RESP_CTX, f->ctx);
+    wr(v, VGRU_REG_RESP_CB, f->cb);
     wr(v, VGRU_REG_RESP_CODE, code);
+    wr(v, VGRU_REG_RESP_SEQ, f->seq);
     wr(v, VGRU_REG_RESP_CMD, cmd);
 }
 
@@ -249,6 +274,8 @@ static void resolve_fault(Vgru *v, uint32_t ctx, uint32_t tag)
     Fault f;
 
     g_assert_true(fault_pop(v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+    g_assert_cmpuint(f.seq, !=, 0);
     g_assert_cmpuint(f.ctx, ==, ctx);
     g_assert_cmphex(f.tag, ==, tag);
     g_assert_cmphex(f.va, ==, qpci_io_readq(v->dev, v->win,
@@ -258,7 +285,7 @@ static void resolve_fault(Vgru *v, uint32_t ctx, uint32_t tag)
     g_assert_cmpuint(page, <, NR_PAGES);
     dropin(v, ctx, f.va & ~(VGRU_PAGE_SIZE - 1),
            DATA_PA + (page + v->remap) * VGRU_PAGE_SIZE, VGRU_TLB_WRITE);
-    respond(v, ctx, f.cb, VGRU_RESP_RESTART, 0);
+    respond(v, &f, VGRU_RESP_RESTART, 0);
     v->faults++;
 }
 
@@ -334,9 +361,109 @@ static void vm_cont(Vgru *v)
     qtest_qmp_assert_success(v->qts, "{ 'execute': 'cont' }");
 }
 
-/* Identity and geometry registers reflect the properties. */
+/* Completion records of the tests live in the fake process's page 900. */
+#define COMP_OFF    (900 * PAGE)
+
+typedef struct Comp {
+    uint32_t status, error;
+    uint64_t progress, fault_addr, result;
+} Comp;
+
+/* The completion record at the fake process's offset @off. */
+static Comp comp_read(Vgru *v, uint64_t off)
+{
+    uint64_t pa = DATA_PA + off;
+
+    return (Comp) {
+        .status = qtest_readl(v->qts, pa + VGRU_COMP_STATUS),
+        .error = qtest_readl(v->qts, pa + VGRU_COMP_ERROR),
+        .progress = qtest_readq(v->qts, pa + VGRU_COMP_PROGRESS),
+        .fault_addr = qtest_readq(v->qts, pa + VGRU_COMP_FAULT_ADDR),
+        .result = qtest_readq(v->qts, pa + VGRU_COMP_RESULT),
+    };
+}
+
+static void assert_comp(Vgru *v, uint64_t off, uint32_t status,
+                        uint32_t error, uint64_t progress,
+                        uint64_t fault_addr, uint64_t result)
+{
+    Comp c = comp_read(v, off);
+
+    g_assert_cmpuint(c.status, ==, status);
+    g_assert_cmphex(c.error, ==, error);
+    g_assert_cmpuint(c.progress, ==, progress);
+    g_assert_cmphex(c.fault_addr, ==, fault_addr);
+    g_assert_cmphex(c.result, ==, result);
+}
+
+/* Poll until FQ_TAIL is @val (records are posted by a bottom half). */
+static void tail_wait(Vgru *v, uint32_t val)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    while (rd(v, VGRU_REG_FQ_TAIL) != val) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+    }
+}
+
+/*
+ * Nothing more is queued, and no MSI-X message sent, for a while: long
+ * enough for workers and bottom halves to have run (each read lets the
+ * main loop run).
+ */
+static void assert_quiet(Vgru *v)
+{
+    int64_t end = g_get_monotonic_time() + 200 * 1000;
+
+    while (g_get_monotonic_time() < end) {
+        g_assert_cmpuint(rd(v, VGRU_REG_FQ_TAIL), ==, v->fq_head);
+    }
+    g_assert_cmphex(qtest_readl(v->qts, MSI_PA), ==, 0);
+}
+
+/* Pop one record, a notice of (@ctx, @tag, @cb) sent with one message. */
+static void notice_pop(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cb)
+{
+    Fault f;
+
+    tail_wait(v, v->fq_head + 1);
+    g_assert_cmphex(qtest_readl(v->qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v->qts, MSI_PA, 0);
+    g_assert_true(fault_pop(v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+    g_assert_cmpuint(f.ctx, ==, ctx);
+    g_assert_cmphex(f.tag, ==, tag);
+    g_assert_cmpuint(f.cb, ==, cb);
+    g_assert_cmphex(f.va, ==, 0);
+    g_assert_cmphex(f.flags, ==, 0);
+    g_assert_cmphex(f.seq, ==, 0);
+}
+
+/*
+ * Identity and geometry registers reflect the properties; operand
+ * registers read back what was written.
+ */
 static void test_identity(void)
 {
+    static const struct {
+        uint32_t reg;
+        bool wide;
+    } operands[] = {
+        { VGRU_REG_FQ_BASE, true }, { VGRU_REG_FQ_SIZE, false },
+        { VGRU_REG_CTX_SEL, false }, { VGRU_REG_CTX_TAG, false },
+        { VGRU_REG_TLB_VADDR, true }, { VGRU_REG_TLB_PADDR, true },
+        { VGRU_REG_TLB_CTX, false }, { VGRU_REG_TLB_FLAGS, false },
+        { VGRU_REG_INV_START, true }, { VGRU_REG_INV_LEN, true },
+        { VGRU_REG_INV_CTX, false }, { VGRU_REG_RESP_CTX, false },
+        { VGRU_REG_RESP_CB, false }, { VGRU_REG_RESP_CODE, false },
+        { VGRU_REG_RESP_SEQ, false },
+    };
+    static const uint32_t readonly[] = {
+        VGRU_REG_ID, VGRU_REG_VERSION, VGRU_REG_NR_CONTEXTS,
+        VGRU_REG_NR_CBS, VGRU_REG_TLB_SETS, VGRU_REG_TLB_WAYS,
+        VGRU_REG_PAGE_SIZES, VGRU_REG_STATUS, VGRU_REG_FQ_TAIL,
+        VGRU_REG_INV_DONE, VGRU_REG_STAT(0), VGRU_REG_STAT(8) + 4,
+    };
     Vgru v;
 
     vgru_start(&v, ",contexts=5,cbs=2,tlb-sets=16,tlb-ways=2");
@@ -358,6 +485,26 @@ static void test_identity(void)
                     0xfeed00000000ULL);
     wr(&v, VGRU_REG_RESP_CODE, 77);
     g_assert_cmpuint(rd(&v, VGRU_REG_RESP_CODE), ==, 77);
+
+    /* every operand register reads back; read-only ones ignore writes */
+    for (size_t i = 0; i < ARRAY_SIZE(operands); i++) {
+        uint32_t reg = operands[i].reg;
+
+        if (operands[i].wide) {
+            wr64(&v, reg, 0x1111111100000000ULL * (i + 1) + i);
+            g_assert_cmphex(qpci_io_readq(v.dev, v.ctrl, reg), ==,
+                            0x1111111100000000ULL * (i + 1) + i);
+        } else {
+            wr(&v, reg, 0x01010101 * (i + 1));
+            g_assert_cmphex(rd(&v, reg), ==, 0x01010101 * (i + 1));
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(readonly); i++) {
+        uint32_t before = rd(&v, readonly[i]);
+
+        wr(&v, readonly[i], 0x5a5a5a5a);
+        g_assert_cmphex(rd(&v, readonly[i]), ==, before);
+    }
     vgru_stop(&v);
 }
 
@@ -467,7 +614,7 @@ static void test_permission_fault(void)
     g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
     dropin(&v, 2, VA_BASE + VGRU_PAGE_SIZE, DATA_PA + VGRU_PAGE_SIZE,
            VGRU_TLB_WRITE);
-    respond(&v, 2, 0, VGRU_RESP_RESTART, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
     g_assert_cmpuint(cb_wait(&v, 2, 0), ==, VGRU_CB_DONE);
     vgru_stop(&v);
 }
@@ -482,11 +629,12 @@ static void test_fault_fail(void)
     vgru_enable(&v, FQ_RECORDS);
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
     dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
-    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 0x800, VGRU_PAGE_SIZE);
+    dropin(&v, 0, VA_BASE + 2 * PAGE, DATA_PA + 2 * PAGE, VGRU_TLB_WRITE);
+    copy_start(&v, 0, 0, VA_BASE + 2 * PAGE, VA_BASE + 0x800, PAGE);
     g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
     g_assert_true(fault_pop(&v, &f));
     g_assert_cmphex(f.va, ==, VA_BASE + VGRU_PAGE_SIZE);
-    respond(&v, 0, 0, VGRU_RESP_FAIL, 14);
+    respond(&v, &f, VGRU_RESP_FAIL, 14);
     g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
     g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
                     VGRU_ERR_FAULT | 14 << 16);
@@ -557,8 +705,8 @@ static void test_bad_input(void)
     dropin(&v, 7, VA_BASE, DATA_PA, 0);
     dropin(&v, 0, VA_BASE, DATA_PA, 0);         /* context 0 disabled */
     g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 0);
-    respond(&v, 5, 0, VGRU_RESP_RESTART, 0);
-    respond(&v, 0, 99, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 5 }, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 0, .cb = 99 }, VGRU_RESP_RESTART, 0);
     wr(&v, VGRU_REG_INV_CTX, 9);
     wr(&v, VGRU_REG_INV_CMD, VGRU_INV_CMD_CONTEXT);
     wr(&v, VGRU_REG_INV_CMD, 77);
@@ -570,7 +718,7 @@ static void test_bad_input(void)
 
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
     /* a response to a CB that has no fault is ignored */
-    respond(&v, 0, 0, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 0, .cb = 0 }, VGRU_RESP_RESTART, 0);
     g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
 
     qpci_io_writel(v.dev, v.win, cb_off(0, 0, VGRU_CB_OPCODE), 42);
@@ -598,7 +746,8 @@ static void test_bad_input(void)
                      ==, 8);
     ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_DISABLE);
     g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
-    respond(&v, 0, 1, VGRU_RESP_RESTART, 0);
+    respond(&v, &(Fault) { .ctx = 0, .cb = 1, .seq = 1 }, VGRU_RESP_RESTART,
+            0);
 
     /* a head beyond the tail is refused */
     wr(&v, VGRU_REG_FQ_HEAD, 1000);
@@ -1008,7 +1157,7 @@ static void test_reenable_keeps_faults(void)
     g_assert_cmphex(f.va, ==, VA_BASE);
     qtest_writel(v.qts, MSI_PA, 0);
     dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
-    respond(&v, 0, 0, VGRU_RESP_RESTART, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
     v.faults = 1;
     g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
     assert_same(&v, 0, PAGE, 64);
@@ -1037,6 +1186,972 @@ static void test_range_end(void)
     vgru_stop(&v);
 }
 
+/*
+ * v2 CB layout: CBs 0x80 apart, 16 by default, every descriptor register
+ * reads back, the state registers read zero before a command.
+ */
+static void test_cb_layout(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 16);
+    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020000);
+    g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, 2);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 1, 1, VGRU_CTX_CMD_ENABLE);
+    for (uint32_t cb = 0; cb < 16; cb++) {
+        qpci_io_writel(v.dev, v.win, cb_off(1, cb, VGRU_CB_OPCODE), cb + 1);
+        qpci_io_writel(v.dev, v.win, cb_off(1, cb, VGRU_CB_FLAGS), cb + 2);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_SRC), cb + 3);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_DST), cb + 4);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_LEN), cb + 5);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_ARG),
+                       0x1122334455667788ULL + cb);
+        qpci_io_writeq(v.dev, v.win, cb_off(1, cb, VGRU_CB_COMP), cb * 32);
+    }
+    for (uint32_t cb = 0; cb < 16; cb++) {
+        g_assert_cmpuint(cb_rd(&v, 1, cb, VGRU_CB_OPCODE), ==, cb + 1);
+        g_assert_cmpuint(cb_rd(&v, 1, cb, VGRU_CB_FLAGS), ==, cb + 2);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_SRC), ==, cb + 3);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_DST), ==, cb + 4);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_LEN), ==, cb + 5);
+        g_assert_cmphex(cb_rd64(&v, 1, cb, VGRU_CB_ARG), ==,
+                        0x1122334455667788ULL + cb);
+        g_assert_cmphex(cb_rd(&v, 1, cb, VGRU_CB_ARG + 4), ==, 0x11223344);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_COMP), ==, cb * 32);
+        g_assert_cmpuint(cb_rd(&v, 1, cb, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+        g_assert_cmpuint(cb_rd64(&v, 1, cb, VGRU_CB_RESULT), ==, 0);
+    }
+    vgru_stop(&v);
+
+    /* the most a 4 KiB window holds */
+    vgru_start(&v, ",cbs=32");
+    g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 32);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    cmd_start(&v, 0, 31, &(Desc) { .op = VGRU_OP_NOP });
+    g_assert_cmpuint(cb_rd(&v, 0, 31, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd(&v, 0, 30, VGRU_CB_STATUS), ==, VGRU_CB_IDLE);
+    vgru_stop(&v);
+}
+
+/*
+ * Fault records carry TYPE FAULT and a SEQ; a response must echo the
+ * CB's outstanding SEQ: a wrong one (a late answer to an earlier fault,
+ * or zero) is ignored and the CB stays in FAULT.
+ */
+static void test_resp_seq(void)
+{
+    Fault f, g, bad;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, 0, 64, 3);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+    g_assert_cmpuint(f.seq, !=, 0);
+    dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+
+    bad = f;
+    bad.seq = f.seq + 1;
+    respond(&v, &bad, VGRU_RESP_RESTART, 0);
+    bad.seq = 0;
+    respond(&v, &bad, VGRU_RESP_FAIL, 9);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(rd(&v, VGRU_REG_RESP_SEQ), ==, 0);
+
+    /* the right one restarts it: the next fault has a new SEQ */
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &g));
+    g_assert_cmphex(g.va, ==, VA_BASE + PAGE);
+    g_assert_cmpuint(g.seq, !=, f.seq);
+    g_assert_cmpuint(g.seq, !=, 0);
+
+    /* a late answer to the first fault does not touch the second */
+    respond(&v, &f, VGRU_RESP_FAIL, 5);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + PAGE, VGRU_TLB_WRITE);
+    respond(&v, &g, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+    vgru_stop(&v);
+}
+
+/*
+ * The completion record: every field exact over a record pre-filled with
+ * garbage, for DONE and for errors found at start; nothing outside its 32
+ * bytes is written; a misaligned COMP is ERR_ALIGN with no record, and a
+ * record that is not guest RAM ends the CB in ERR_DMA.
+ */
+static void test_completion_record(void)
+{
+    const uint64_t src = 0x10, dst = 8 * PAGE + 3, len = PAGE + 5;
+    const uint64_t rec = COMP_OFF + 64;
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION,
+        .src = VA_BASE + src, .dst = VA_BASE + dst, .len = len,
+        .comp = VA_BASE + rec,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 16 * PAGE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, src, len, 21);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_comp(&v, rec, VGRU_CB_DONE, 0, len, 0, 0);
+    assert_filled(&v, COMP_OFF, 64, 0xff);
+    assert_filled(&v, rec + VGRU_COMP_SIZE, 64, 0xff);
+    assert_same(&v, src, dst, len);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
+
+    /* errors found at start are reported in the record too */
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.dst = d.src + 8;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    assert_comp(&v, rec, VGRU_CB_ERROR, VGRU_ERR_RANGE, 0, 0, 0);
+
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.op = 99;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    assert_comp(&v, rec, VGRU_CB_ERROR, VGRU_ERR_OPCODE, 0, 0, 0);
+
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.op = VGRU_OP_NOP;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_comp(&v, rec, VGRU_CB_DONE, 0, 0, 0, 0);
+
+    /* misaligned: refused at once, nothing written */
+    qtest_memset(v.qts, DATA_PA + rec, 0xff, VGRU_COMP_SIZE);
+    d.comp = VA_BASE + rec + 16;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_ALIGN);
+    assert_filled(&v, COMP_OFF, PAGE, 0xff);
+
+    /* a record in ROM cannot be written: the CB says ERR_DMA */
+    dropin(&v, 0, VA_BASE + 20 * PAGE, 0xfffff000ULL, VGRU_TLB_WRITE);
+    d.comp = VA_BASE + 20 * PAGE;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 4);
+    vgru_stop(&v);
+}
+
+/*
+ * A completion record whose page misses is a normal fault (a write), even
+ * with NO_BLOCK: the data is copied, the fault record comes first, the
+ * completion record after RESTART; MMIO STATUS turns DONE only then.
+ */
+static void test_completion_fault(void)
+{
+    const uint64_t len = 200;
+    Desc d = {
+        .op = VGRU_OP_COPY,
+        .flags = VGRU_DF_COMPLETION | VGRU_DF_NO_BLOCK,
+        .src = VA_BASE, .dst = VA_BASE + PAGE, .len = len,
+        .comp = VA_BASE + COMP_OFF + 32,
+    };
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 4, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 2 * PAGE);
+    fill_pattern(&v, 0, len, 22);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    cmd_start(&v, 0, 2, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 2), ==, VGRU_CB_FAULT);
+    assert_same(&v, 0, PAGE, len);
+    assert_filled(&v, COMP_OFF, PAGE, 0xff);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+    g_assert_cmphex(f.va, ==, VA_BASE + COMP_OFF + 32);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE);
+    g_assert_cmpuint(f.cb, ==, 2);
+    g_assert_cmpuint(cb_rd64(&v, 0, 2, VGRU_CB_PROGRESS), ==, len);
+
+    dropin(&v, 0, VA_BASE + COMP_OFF, DATA_PA + COMP_OFF, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 2), ==, VGRU_CB_DONE);
+    assert_comp(&v, COMP_OFF + 32, VGRU_CB_DONE, 0, len,
+                VA_BASE + COMP_OFF + 32, 0);
+    assert_filled(&v, COMP_OFF, 32, 0xff);
+    assert_filled(&v, COMP_OFF + 64, PAGE - 64, 0xff);
+
+    /* a record the driver fails: ERR_FAULT in MMIO, no record */
+    qtest_memset(v.qts, DATA_PA + 2 * PAGE, 0xff, VGRU_COMP_SIZE);
+    d.comp = VA_BASE + 2 * PAGE + PAGE;
+    cmd_start(&v, 0, 2, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 2), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    respond(&v, &f, VGRU_RESP_FAIL, 14);
+    g_assert_cmpuint(cb_rd(&v, 0, 2, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 2, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_FAULT | 14 << 16);
+    vgru_stop(&v);
+}
+
+/*
+ * NO_BLOCK: an operand miss ends the command at once with ERR_PAGE_FAULT
+ * (detail: the access), the bytes done before it and the missing address,
+ * in MMIO and in the record; no fault record, no message, FQ_TAIL stays.
+ */
+static void test_no_block(void)
+{
+    const uint64_t src = 0, dst = 16 * PAGE + 0x100, len = 2 * PAGE;
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK | VGRU_DF_COMPLETION,
+        .src = VA_BASE + src, .dst = VA_BASE + dst, .len = len,
+        .comp = VA_BASE + COMP_OFF,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, 1);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, src, len, 23);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    /* the destination's second page misses: a write */
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT | VGRU_FAULT_WRITE << 16);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, PAGE - 0x100);
+    g_assert_cmphex(cb_rd64(&v, 0, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + 17 * PAGE);
+    assert_comp(&v, COMP_OFF, VGRU_CB_ERROR,
+                VGRU_ERR_PAGE_FAULT | VGRU_FAULT_WRITE << 16, PAGE - 0x100,
+                VA_BASE + 17 * PAGE, 0);
+    assert_same(&v, src, dst, PAGE - 0x100);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 1);
+
+    /* a read-only destination page: WRITE | PERM */
+    dropin(&v, 0, VA_BASE + 17 * PAGE, DATA_PA + 17 * PAGE, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT |
+                    (VGRU_FAULT_WRITE | VGRU_FAULT_PERM) << 16);
+
+    /* a source miss (a read) after resubmitting the rest */
+    map_pages(&v, 0, dst, len);
+    d.src = VA_BASE + 40 * PAGE - 8;
+    d.dst = VA_BASE + dst;
+    d.len = 64;
+    map_pages(&v, 0, 39 * PAGE, 1);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 8);
+    g_assert_cmphex(cb_rd64(&v, 0, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + 40 * PAGE);
+    assert_quiet(&v);
+    vgru_stop(&v);
+}
+
+/*
+ * Notices: FLAGS.INTERRUPT gives exactly one NOTICE record and one MSI-X
+ * message; ARM of a running CB posts one when it ends (two ARMs, one
+ * notice), ARM of an ended CB posts one at once, ARM of an IDLE CB
+ * nothing; notices of a CB waiting to be written merge.
+ */
+static void test_notices(void)
+{
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 2, 0x77, VGRU_CTX_CMD_ENABLE);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    cmd_start(&v, 2, 5, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    notice_pop(&v, 2, 0x77, 5);
+    assert_quiet(&v);
+
+    doorbell(&v, 2, 6, VGRU_CB_ARM);            /* IDLE: nothing */
+    assert_quiet(&v);
+    doorbell(&v, 2, 5, VGRU_CB_ARM);            /* ended: at once */
+    notice_pop(&v, 2, 0x77, 5);
+    assert_quiet(&v);
+
+    /* a running CB (waiting for its fault) armed twice: one notice */
+    fill_pattern(&v, 0, 64, 24);
+    copy_start(&v, 2, 1, VA_BASE, VA_BASE + PAGE, 64);
+    map_pages(&v, 2, PAGE, PAGE);
+    g_assert_cmpuint(cb_wait(&v, 2, 1), ==, VGRU_CB_FAULT);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v.qts, MSI_PA, 0);
+    g_assert_true(fault_pop(&v, &f));
+    doorbell(&v, 2, 1, VGRU_CB_ARM);
+    doorbell(&v, 2, 1, VGRU_CB_ARM);
+    assert_quiet(&v);
+    g_assert_cmpuint(cb_rd(&v, 2, 1, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    dropin(&v, 2, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    notice_pop(&v, 2, 0x77, 1);
+    g_assert_cmpuint(cb_rd(&v, 2, 1, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    assert_quiet(&v);
+    assert_same(&v, 0, PAGE, 64);
+
+    /* an ARM is used up by the command it waited for */
+    copy_start(&v, 2, 1, VA_BASE, VA_BASE + PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 2, 1), ==, VGRU_CB_DONE);
+    assert_quiet(&v);
+
+    /* notices of one CB not yet written merge into one */
+    wr(&v, VGRU_REG_CTRL, 0);
+    cmd_start(&v, 2, 5, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    cmd_start(&v, 2, 5, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    doorbell(&v, 2, 5, VGRU_CB_ARM);
+    doorbell(&v, 2, 4, VGRU_CB_ARM);
+    v.fq_head = 0;
+    vgru_enable(&v, FQ_RECORDS);
+    notice_pop(&v, 2, 0x77, 5);
+    assert_quiet(&v);
+    vgru_stop(&v);
+}
+
+/*
+ * Events waiting for queue room are posted in the order they were
+ * raised, not in CB order: a notice, then the faults of three CBs of one
+ * context started while the VM is stopped (2, 0, 1 in the run queue);
+ * the queue has room for one.
+ */
+static void test_fault_order(void)
+{
+    const uint32_t order[3] = { 2, 0, 1 };
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, 1);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vm_stop(&v);
+    for (int i = 0; i < 3; i++) {
+        copy_start(&v, 0, order[i], VA_BASE + order[i] * PAGE,
+                   VA_BASE + (8 + order[i]) * PAGE, 8);
+    }
+    /* a notice raised before them (NOP ends at START) goes first */
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT });
+    g_usleep(50 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
+    vm_cont(&v);
+    notice_pop(&v, 0, 1, 3);
+    for (int i = 0; i < 3; i++) {
+        tail_wait(&v, v.fq_head + 1);
+        g_usleep(50 * 1000);
+        g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, v.fq_head + 1);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+        g_assert_cmpuint(f.cb, ==, order[i]);
+    }
+    vgru_stop(&v);
+}
+
+/* Byte @i of a FILL with @pattern. */
+static uint8_t fill_byte(uint64_t pattern, uint64_t i)
+{
+    return pattern >> (i % 8 * 8);
+}
+
+/*
+ * The data pages [off, off + len) hold a FILL with @pattern, and the 16
+ * bytes either side are still @guard.
+ */
+static void assert_fill(Vgru *v, uint64_t off, uint64_t len, uint64_t pattern,
+                        uint8_t guard)
+{
+    g_autofree uint8_t *x = g_malloc(len + 32);
+    g_autofree uint8_t *y = g_malloc(len + 32);
+
+    qtest_memread(v->qts, DATA_PA + off - 16, x, len + 32);
+    memset(y, guard, len + 32);
+    for (uint64_t i = 0; i < len; i++) {
+        y[16 + i] = fill_byte(pattern, i);
+    }
+    g_assert_cmpmem(x, len + 32, y, len + 32);
+}
+
+/*
+ * FILL byte for byte at odd offsets and lengths, across page boundaries
+ * and across the 64 KiB chunks of a batch; each destination page faults
+ * once (a write), no source is translated.
+ */
+static void test_fill(void)
+{
+    static const struct {
+        uint64_t off, len;
+    } cases[] = {
+        { 2 * PAGE, 1 },
+        { 3 * PAGE - 3, 29 },
+        { 5 * PAGE + 7, 8 },
+        { 8 * PAGE - 1, PAGE + 2 },
+        { 12 * PAGE + 5, 3 * PAGE + 13 },
+        { 20 * PAGE + 1, 63 },
+        { 40 * PAGE + 3, 70 * 1024 + 5 },
+    };
+    const uint64_t pattern = 0x0123456789abcdefULL;
+    uint64_t bytes = 0;
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint64_t off = cases[i].off, len = cases[i].len;
+        Desc d = {
+            .op = VGRU_OP_FILL, .src = pattern + i,
+            .dst = VA_BASE + off, .len = len,
+        };
+        unsigned faults = v.faults;
+
+        qtest_memset(v.qts, DATA_PA + off - 16, 0x5a, len + 32);
+        invalidate(&v, VGRU_INV_CMD_ALL, 0, 0, 0);
+        cmd_start(&v, 0, 3, &d);
+        g_assert_cmpuint(vgru_drive(&v, 0, 1, 3), ==, VGRU_CB_DONE);
+        g_assert_cmpuint(v.faults - faults, ==, pages_spanned(off, len));
+        g_assert_cmpuint(cb_rd64(&v, 0, 3, VGRU_CB_PROGRESS), ==, len);
+        assert_fill(&v, off, len, pattern + i, 0x5a);
+        bytes += len;
+    }
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, bytes);
+
+    /* warm, with a record; a read-only page is a permission fault */
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_FILL, .flags = VGRU_DF_COMPLETION, .src = 0xa5,
+        .dst = VA_BASE + 3 * PAGE - 3, .len = 29,
+        .comp = VA_BASE + COMP_OFF });
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 3), ==, VGRU_CB_DONE);
+    assert_fill(&v, 3 * PAGE - 3, 29, 0xa5, 0x5a);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 29, VA_BASE + COMP_OFF, 0);
+    dropin(&v, 0, VA_BASE + 50 * PAGE, DATA_PA + 50 * PAGE, 0);
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_FILL, .dst = VA_BASE + 50 * PAGE, .len = 8 });
+    g_assert_cmpuint(cb_wait(&v, 0, 3), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
+    respond(&v, &f, VGRU_RESP_FAIL, 13);
+    g_assert_cmpuint(cb_rd(&v, 0, 3, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+
+    /* empty, and wrapping */
+    cmd_start(&v, 0, 3, &(Desc) { .op = VGRU_OP_FILL, .dst = 1 });
+    g_assert_cmpuint(cb_rd(&v, 0, 3, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    cmd_start(&v, 0, 3, &(Desc) {
+        .op = VGRU_OP_FILL, .dst = -(uint64_t)8, .len = 9 });
+    g_assert_cmpuint(cb_rd(&v, 0, 3, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 3, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    vgru_stop(&v);
+}
+
+/* Run the atomic @op on the word at data offset @off; returns RESULT. */
+static uint64_t atomic_run(Vgru *v, uint32_t op, uint64_t off, uint64_t src,
+                           uint64_t arg)
+{
+    Desc d = {
+        .op = op, .flags = VGRU_DF_COMPLETION, .src = src,
+        .dst = VA_BASE + off, .arg = arg, .len = 12345,
+        .comp = VA_BASE + COMP_OFF,
+    };
+    uint64_t result;
+
+    qtest_memset(v->qts, DATA_PA + COMP_OFF, 0xff, VGRU_COMP_SIZE);
+    cmd_start(v, 0, 1, &d);
+    g_assert_cmpuint(vgru_drive(v, 0, 1, 1), ==, VGRU_CB_DONE);
+    result = cb_rd64(v, 0, 1, VGRU_CB_RESULT);
+    assert_comp(v, COMP_OFF, VGRU_CB_DONE, 0, 0,
+                cb_rd64(v, 0, 1, VGRU_CB_FAULT_ADDR), result);
+    return result;
+}
+
+/*
+ * FETCH_ADD, SWAP and CAS (matching and not) on a user word: the old
+ * value in RESULT and in the record, the word updated (or not), the
+ * bytes around it untouched; unaligned words are ERR_ALIGN, a read-only
+ * page is a write permission fault, a word that is not RAM ERR_DMA.
+ */
+static void test_atomics(void)
+{
+    const uint64_t w = 5 * PAGE + 8;
+    const uint64_t big = 0xdeadbeefcafef00dULL;
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    qtest_memset(v.qts, DATA_PA + w - 8, 0x5a, 24);
+    qtest_writeq(v.qts, DATA_PA + w, 100);
+
+    /* the first one faults on the word's page, a write */
+    g_assert_cmpuint(atomic_run(&v, VGRU_OP_FETCH_ADD, w, 5, 0), ==, 100);
+    g_assert_cmpuint(v.faults, ==, 1);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 105);
+    g_assert_cmphex(atomic_run(&v, VGRU_OP_SWAP, w, big, 0), ==, 105);
+    g_assert_cmphex(qtest_readq(v.qts, DATA_PA + w), ==, big);
+    g_assert_cmphex(atomic_run(&v, VGRU_OP_CAS, w, 7, big), ==, big);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 7);
+    g_assert_cmpuint(atomic_run(&v, VGRU_OP_CAS, w, 9, 8), ==, 7);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 7);
+    g_assert_cmpuint(atomic_run(&v, VGRU_OP_FETCH_ADD, w, -(uint64_t)8, 0),
+                     ==, 7);
+    g_assert_cmphex(qtest_readq(v.qts, DATA_PA + w), ==, UINT64_MAX);
+    assert_filled(&v, w - 8, 8, 0x5a);
+    assert_filled(&v, w + 8, 8, 0x5a);
+    g_assert_cmpuint(v.faults, ==, 1);
+
+    /* unaligned: refused before anything is touched */
+    for (int i = 1; i < 8; i++) {
+        cmd_start(&v, 0, 1, &(Desc) {
+            .op = VGRU_OP_SWAP, .dst = VA_BASE + w + i, .src = 1 });
+        g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+        g_assert_cmphex(cb_rd(&v, 0, 1, VGRU_CB_ERROR_CODE), ==,
+                        VGRU_ERR_ALIGN);
+    }
+    g_assert_cmphex(qtest_readq(v.qts, DATA_PA + w), ==, UINT64_MAX);
+
+    /* even a CAS that does not match needs write permission */
+    dropin(&v, 0, VA_BASE + 6 * PAGE, DATA_PA + 6 * PAGE, 0);
+    cmd_start(&v, 0, 1, &(Desc) {
+        .op = VGRU_OP_CAS, .dst = VA_BASE + 6 * PAGE, .arg = 1, .src = 2 });
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + 6 * PAGE);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
+    respond(&v, &f, VGRU_RESP_FAIL, 13);
+
+    /* not RAM */
+    dropin(&v, 0, VA_BASE + 7 * PAGE, 0xfffff000ULL, VGRU_TLB_WRITE);
+    cmd_start(&v, 0, 1, &(Desc) {
+        .op = VGRU_OP_FETCH_ADD, .dst = VA_BASE + 7 * PAGE, .src = 1 });
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 1, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    vgru_stop(&v);
+}
+
+/* COPY ranges that overlap, either way round, are ERR_RANGE. */
+static void test_copy_overlap(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 4 * PAGE);
+    fill_pattern(&v, 0, 4 * PAGE, 25);
+    qtest_memset(v.qts, DATA_PA + 2 * PAGE, 0x33, 2 * PAGE);
+
+    copy_start(&v, 0, 0, VA_BASE + PAGE, VA_BASE + PAGE + 199, 200);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    copy_start(&v, 0, 0, VA_BASE + PAGE, VA_BASE + PAGE - 199, 200);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    copy_start(&v, 0, 0, VA_BASE + PAGE, VA_BASE + PAGE, 1);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 0);
+
+    /* adjacent ranges do not overlap */
+    copy_start(&v, 0, 0, VA_BASE + 2 * PAGE - 200, VA_BASE + 2 * PAGE, 200);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 2 * PAGE - 200, 2 * PAGE, 200);
+    copy_start(&v, 0, 0, VA_BASE + 3 * PAGE, VA_BASE + 3 * PAGE - 300, 300);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_filled(&v, 3 * PAGE - 300, 300, 0x33);
+    vgru_stop(&v);
+}
+
+/*
+ * The invalidation handshake holds for FILL as for COPY (see
+ * test_inv_in_flight): after INV_DONE not one byte reaches the old pages.
+ */
+static void test_fill_inv_in_flight(void)
+{
+    const uint64_t len = 32 * PAGE, dst = 64 * PAGE;
+    const uint64_t moved = 96;          /* pages the remap adds */
+    const uint64_t done = 16 * PAGE;    /* the chunk in flight */
+    const uint64_t pattern = 0x1122334455667788ULL;
+    g_autofree uint8_t *x = g_malloc(len - done);
+    Vgru v;
+
+    vgru_start(&v, ",x-dma-delay-us=300000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, dst, len);
+
+    cmd_start(&v, 0, 0, &(Desc) {
+        .op = VGRU_OP_FILL, .src = pattern, .dst = VA_BASE + dst + 3,
+        .len = len - 3 });
+    stat_wait(&v, VGRU_STAT_TLB_HITS, len / PAGE);
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE + dst, len);
+    qtest_memset(v.qts, DATA_PA + dst, 0xee, len);
+    v.remap = moved;
+    for (uint64_t p = 0; p < len; p += PAGE) {
+        dropin(&v, 0, VA_BASE + dst + p, DATA_PA + dst + moved * PAGE + p,
+               VGRU_TLB_WRITE);
+    }
+
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    assert_filled(&v, dst, len, 0xee);
+    /* the chunk in flight went to the old pages, the rest to the new */
+    assert_filled(&v, dst + moved * PAGE, done + 3, 0);
+    qtest_memread(v.qts, DATA_PA + dst + moved * PAGE + done + 3, x,
+                  len - done - 3);
+    for (uint64_t i = 0; i < len - done - 3; i++) {
+        g_assert_cmphex(x[i], ==, fill_byte(pattern, done + i));
+    }
+    vgru_stop(&v);
+}
+
+/* Write descriptor @d at data offset @off (a BATCH list entry). */
+static void desc_write(Vgru *v, uint64_t off, const Desc *d)
+{
+    uint64_t pa = DATA_PA + off;
+
+    qtest_writel(v->qts, pa + VGRU_DESC_OPCODE, d->op);
+    qtest_writel(v->qts, pa + VGRU_DESC_FLAGS, d->flags);
+    qtest_writeq(v->qts, pa + VGRU_DESC_SRC, d->src);
+    qtest_writeq(v->qts, pa + VGRU_DESC_DST, d->dst);
+    qtest_writeq(v->qts, pa + VGRU_DESC_LEN, d->len);
+    qtest_writeq(v->qts, pa + VGRU_DESC_ARG, d->arg);
+    qtest_writeq(v->qts, pa + VGRU_DESC_COMP, d->comp);
+    /* reserved bytes are ignored */
+    qtest_memset(v->qts, pa + 0x30, 0xff, VGRU_DESC_SIZE - 0x30);
+}
+
+#define LIST_OFF    (700 * PAGE)
+
+/*
+ * A BATCH of mixed commands runs in order: each entry writes its own
+ * record and posts its own notice, the batch's record comes last with
+ * PROGRESS = entries; then a failing middle entry ends the batch (its
+ * error, PROGRESS = its index, later entries untouched); a nested BATCH
+ * is ERR_OPCODE for that entry; LEN above VGRU_BATCH_MAX is ERR_RANGE,
+ * LEN 0 is done at once, a misaligned list ERR_ALIGN.
+ */
+static void test_batch(void)
+{
+    const uint64_t w = 30 * PAGE, pattern = 0x0807060504030201ULL;
+    const Desc list[] = {
+        { .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION,
+          .src = VA_BASE + 0x10, .dst = VA_BASE + 8 * PAGE + 3,
+          .len = PAGE + 5, .comp = VA_BASE + COMP_OFF },
+        { .op = VGRU_OP_FILL,
+          .flags = VGRU_DF_COMPLETION | VGRU_DF_INTERRUPT,
+          .src = pattern, .dst = VA_BASE + 16 * PAGE + 1, .len = 77,
+          .comp = VA_BASE + COMP_OFF + 32 },
+        { .op = VGRU_OP_FETCH_ADD, .flags = VGRU_DF_COMPLETION,
+          .dst = VA_BASE + w, .src = 2, .comp = VA_BASE + COMP_OFF + 64 },
+        { .op = VGRU_OP_NOP },
+        { .op = VGRU_OP_CAS, .flags = VGRU_DF_COMPLETION,
+          .dst = VA_BASE + w, .arg = 42, .src = 1000,
+          .comp = VA_BASE + COMP_OFF + 96 },
+        { .op = VGRU_OP_FENCE },
+    };
+    Desc b = {
+        .op = VGRU_OP_BATCH, .flags = VGRU_DF_COMPLETION,
+        .src = VA_BASE + LIST_OFF, .len = ARRAY_SIZE(list),
+        .comp = VA_BASE + COMP_OFF + 192,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 3, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 64 * PAGE);
+    map_pages(&v, 0, LIST_OFF, PAGE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+    fill_pattern(&v, 0, 2 * PAGE, 26);
+    qtest_memset(v.qts, DATA_PA + 16 * PAGE - 15, 0x5a, 77 + 32);
+    qtest_writeq(v.qts, DATA_PA + w, 40);
+    qtest_writel(v.qts, MSI_PA, 0);
+    for (size_t i = 0; i < ARRAY_SIZE(list); i++) {
+        desc_write(&v, LIST_OFF + i * VGRU_DESC_SIZE, &list[i]);
+    }
+
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_wait(&v, 0, 7), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 7, VGRU_CB_PROGRESS), ==, 6);
+    assert_same(&v, 0x10, 8 * PAGE + 3, PAGE + 5);
+    assert_fill(&v, 16 * PAGE + 1, 77, pattern, 0x5a);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 1000);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, PAGE + 5, 0, 0);
+    assert_comp(&v, COMP_OFF + 32, VGRU_CB_DONE, 0, 77, 0, 0);
+    assert_comp(&v, COMP_OFF + 64, VGRU_CB_DONE, 0, 0, 0, 40);
+    assert_comp(&v, COMP_OFF + 96, VGRU_CB_DONE, 0, 0, 0, 42);
+    assert_filled(&v, COMP_OFF + 128, 64, 0xff);
+    assert_comp(&v, COMP_OFF + 192, VGRU_CB_DONE, 0, 6, 0, 0);
+    notice_pop(&v, 0, 3, 7);
+    assert_quiet(&v);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMMANDS), ==, 1);
+
+    /* a failing middle entry */
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
+    qtest_memset(v.qts, DATA_PA + 40 * PAGE, 0x5a, PAGE);
+    desc_write(&v, LIST_OFF, &(Desc) {
+        .op = VGRU_OP_FILL, .flags = VGRU_DF_COMPLETION, .src = 1,
+        .dst = VA_BASE + 40 * PAGE, .len = 16,
+        .comp = VA_BASE + COMP_OFF });
+    desc_write(&v, LIST_OFF + 64, &(Desc) {
+        .op = VGRU_OP_FETCH_ADD, .flags = VGRU_DF_COMPLETION,
+        .dst = VA_BASE + w + 4, .src = 1, .comp = VA_BASE + COMP_OFF + 32 });
+    desc_write(&v, LIST_OFF + 128, &(Desc) {
+        .op = VGRU_OP_FILL, .flags = VGRU_DF_COMPLETION, .src = 2,
+        .dst = VA_BASE + 40 * PAGE + 64, .len = 16,
+        .comp = VA_BASE + COMP_OFF + 64 });
+    b.len = 3;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_wait(&v, 0, 7), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_ALIGN);
+    g_assert_cmpuint(cb_rd64(&v, 0, 7, VGRU_CB_PROGRESS), ==, 1);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 16, 0, 0);
+    assert_comp(&v, COMP_OFF + 32, VGRU_CB_ERROR, VGRU_ERR_ALIGN, 0, 0, 0);
+    assert_filled(&v, COMP_OFF + 64, 32, 0xff);
+    assert_filled(&v, 40 * PAGE + 16, PAGE - 16, 0x5a);
+    assert_comp(&v, COMP_OFF + 192, VGRU_CB_ERROR, VGRU_ERR_ALIGN, 1, 0, 0);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + w), ==, 1000);
+
+    /* a nested BATCH is an error of that entry */
+    desc_write(&v, LIST_OFF + 64, &b);
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_wait(&v, 0, 7), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_OPCODE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 7, VGRU_CB_PROGRESS), ==, 1);
+
+    /* lengths and alignment, checked at START */
+    b.flags = 0;
+    b.len = VGRU_BATCH_MAX + 1;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_rd(&v, 0, 7, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_RANGE);
+    b.len = 0;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_rd(&v, 0, 7, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    b.len = 1;
+    b.src += 32;
+    cmd_start(&v, 0, 7, &b);
+    g_assert_cmpuint(cb_rd(&v, 0, 7, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 7, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_ALIGN);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 4);
+    vgru_stop(&v);
+}
+
+/*
+ * A BATCH's list is read through the TLB like a source operand: its page
+ * faults (a read) and the batch goes on after RESTART.  With the batch's
+ * NO_BLOCK a miss of the list or of an entry ends the batch instead (the
+ * entries' own NO_BLOCK bits do not count).
+ */
+static void test_batch_fault(void)
+{
+    Desc b = {
+        .op = VGRU_OP_BATCH, .src = VA_BASE + LIST_OFF, .len = 2,
+    };
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    fill_pattern(&v, 0, 100, 27);
+    qtest_memset(v.qts, DATA_PA + 3 * PAGE - 16, 0x5a, 50 + 32);
+    desc_write(&v, LIST_OFF, &(Desc) {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK, .src = VA_BASE,
+        .dst = VA_BASE + PAGE, .len = 100 });
+    desc_write(&v, LIST_OFF + 64, &(Desc) {
+        .op = VGRU_OP_FILL, .src = 0x77, .dst = VA_BASE + 3 * PAGE,
+        .len = 50 });
+
+    cmd_start(&v, 1, 0, &b);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + LIST_OFF);
+    g_assert_cmphex(f.flags, ==, 0);
+    dropin(&v, 1, VA_BASE + LIST_OFF, DATA_PA + LIST_OFF, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(vgru_drive(&v, 1, 2, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 3);
+    g_assert_cmpuint(cb_rd64(&v, 1, 0, VGRU_CB_PROGRESS), ==, 2);
+    assert_same(&v, 0, PAGE, 100);
+    assert_fill(&v, 3 * PAGE, 50, 0x77, 0x5a);
+
+    /* NO_BLOCK: the list misses */
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 1, 0, 0);
+    b.flags = VGRU_DF_NO_BLOCK;
+    cmd_start(&v, 1, 0, &b);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 1, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmpuint(cb_rd64(&v, 1, 0, VGRU_CB_PROGRESS), ==, 0);
+    g_assert_cmphex(cb_rd64(&v, 1, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + LIST_OFF);
+
+    /* NO_BLOCK: the second entry misses (a write) */
+    map_pages(&v, 1, 0, 2 * PAGE);
+    map_pages(&v, 1, LIST_OFF, PAGE);
+    cmd_start(&v, 1, 0, &b);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 1, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT | VGRU_FAULT_WRITE << 16);
+    g_assert_cmpuint(cb_rd64(&v, 1, 0, VGRU_CB_PROGRESS), ==, 1);
+    g_assert_cmphex(cb_rd64(&v, 1, 0, VGRU_CB_FAULT_ADDR), ==,
+                    VA_BASE + 3 * PAGE);
+    assert_quiet(&v);
+    vgru_stop(&v);
+}
+
+/*
+ * FENCE ends only after every command its context started before it:
+ * started behind a long copy on another CB, it ends after that copy (the
+ * copy takes two turns, so the FENCE gets a turn while it runs); a FENCE
+ * of another context does not wait for it.
+ */
+static void test_fence(void)
+{
+    const uint64_t len = 128 * PAGE, src = 0, dst = 128 * PAGE;
+    Desc fence = {
+        .op = VGRU_OP_FENCE, .flags = VGRU_DF_COMPLETION,
+        .comp = VA_BASE + COMP_OFF,
+    };
+    Vgru v;
+
+    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=100000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, src, len, 28);
+
+    /* nothing older: at once */
+    cmd_start(&v, 0, 1, &fence);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_DONE);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 0, 0, 0);
+
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0, VGRU_COMP_SIZE);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    cmd_start(&v, 0, 1, &fence);
+    cmd_start(&v, 1, 0, &(Desc) { .op = VGRU_OP_FENCE });
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    g_assert_cmpuint(comp_read(&v, COMP_OFF).status, ==, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    assert_same(&v, src, dst, len);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 0, 0, 0);
+    vgru_stop(&v);
+}
+
+/*
+ * A VM stop that comes while a BATCH entry moves data stops the batch
+ * there: neither that entry's record nor the next entry is done until
+ * 'cont'.
+ */
+static void test_vm_stop_batch(void)
+{
+    const uint64_t len = 16 * PAGE;     /* one chunk per entry */
+    Vgru v;
+
+    vgru_start(&v, ",x-dma-delay-us=600000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 4 * len);
+    map_pages(&v, 0, LIST_OFF, PAGE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, 0, 2 * len, 29);
+    qtest_memset(v.qts, DATA_PA + COMP_OFF, 0, PAGE);
+    for (int i = 0; i < 2; i++) {
+        desc_write(&v, LIST_OFF + i * VGRU_DESC_SIZE, &(Desc) {
+            .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION,
+            .src = VA_BASE + i * len, .dst = VA_BASE + (2 + i) * len,
+            .len = len, .comp = VA_BASE + COMP_OFF + i * VGRU_COMP_SIZE });
+    }
+    cmd_start(&v, 0, 0, &(Desc) {
+        .op = VGRU_OP_BATCH, .src = VA_BASE + LIST_OFF, .len = 2 });
+    /* the first entry is in flight once its pages are translated */
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 1 + 2 * len / PAGE);
+    vm_stop(&v);
+    g_usleep(500 * 1000);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, len);
+    g_assert_cmpuint(comp_read(&v, COMP_OFF).status, ==, 0);
+    assert_filled(&v, 3 * len, len, 0);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+
+    vm_cont(&v);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, 2 * len, 2 * len);
+    assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, len, 0, 0);
+    assert_comp(&v, COMP_OFF + VGRU_COMP_SIZE, VGRU_CB_DONE, 0, len, 0, 0);
+    vgru_stop(&v);
+}
+
+/* device_add of a vgru with @prop = @val fails with an error naming @what. */
+static void assert_refused(Vgru *v, const char *prop, int val,
+                           const char *what)
+{
+    QDict *resp = qtest_qmp(v->qts, "{ 'execute': 'device_add', "
+                            "'arguments': { 'driver': 'vgru', %s: %d } }",
+                            prop, val);
+    QDict *err = qdict_get_qdict(resp, "error");
+
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(qdict_get_str(err, "desc"), what));
+    qobject_unref(resp);
+}
+
+/*
+ * Realize refuses bad geometry with an error, QEMU stays up: TLB sets
+ * that are not a power of two, more CBs than a window holds.
+ */
+static void test_realize_checks(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    assert_refused(&v, "tlb-sets", 3, "power of two");
+    assert_refused(&v, "tlb-sets", 0, "power of two");
+    assert_refused(&v, "cbs", 33, "cbs must be 1..32");
+    assert_refused(&v, "cbs", 0, "cbs must be 1..32");
+    assert_refused(&v, "tlb-ways", 0, "tlb-ways");
+    g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
+    vgru_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1058,5 +2173,21 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/not-ram", test_not_ram);
     qtest_add_func("/vgru/reenable-keeps-faults", test_reenable_keeps_faults);
     qtest_add_func("/vgru/range-end", test_range_end);
+    qtest_add_func("/vgru/cb-layout", test_cb_layout);
+    qtest_add_func("/vgru/resp-seq", test_resp_seq);
+    qtest_add_func("/vgru/completion-record", test_completion_record);
+    qtest_add_func("/vgru/completion-fault", test_completion_fault);
+    qtest_add_func("/vgru/no-block", test_no_block);
+    qtest_add_func("/vgru/notices", test_notices);
+    qtest_add_func("/vgru/fault-order", test_fault_order);
+    qtest_add_func("/vgru/fill", test_fill);
+    qtest_add_func("/vgru/atomics", test_atomics);
+    qtest_add_func("/vgru/copy-overlap", test_copy_overlap);
+    qtest_add_func("/vgru/fill-inv-in-flight", test_fill_inv_in_flight);
+    qtest_add_func("/vgru/batch", test_batch);
+    qtest_add_func("/vgru/batch-fault", test_batch_fault);
+    qtest_add_func("/vgru/fence", test_fence);
+    qtest_add_func("/vgru/realize-checks", test_realize_checks);
+    qtest_add_func("/vgru/vm-stop-batch", test_vm_stop_batch);
     return g_test_run();
 }
