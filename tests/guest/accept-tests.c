@@ -1280,10 +1280,13 @@ TEST(bad_addresses_and_ranges)
 	CHECK_EQ(vgru_copy(v, (void *)-PAGE, buf, PAGE), -EFAULT);
 	CHECK_EQ(vgru_copy(v, (void *)-PAGE, buf, PAGE + 1), -EINVAL);
 	CHECK_EQ(vgru_copy(v, buf + 1, buf, SIZE_MAX), -EINVAL);
-	/* a huge length that does not wrap: it runs into the guard page */
+	/* a length past the readable page runs into the guard page */
 	CHECK_EQ(mprotect(guard + PAGE, PAGE, PROT_NONE), 0);
-	CHECK_EQ(vgru_copy(v, buf, guard, SIZE_MAX / 2), -EFAULT);
+	CHECK_EQ(vgru_copy(v, buf, guard, 2 * PAGE), -EFAULT);
 	CHECK_EQ(vgru_last_progress(v), PAGE);
+	/* a huge one that does not wrap covers both ranges: they overlap */
+	CHECK_EQ(vgru_copy(v, buf, guard, SIZE_MAX / 2), -EINVAL);
+	CHECK_EQ(vgru_last_progress(v), 0);
 
 	/* the last page below 2^47: user space ends after it (4-level) */
 	top = mmap((void *)(0x800000000000UL - 2 * PAGE), PAGE, RW,
