@@ -1444,9 +1444,8 @@ TEST(udev_rule_gives_the_group_access)
  * Root-only interfaces refuse other users: the device-wide counters in
  * sysfs (they show every process's use of the device: bytes, commands,
  * faults) and the kernel's debugfs.  A user reads only its own
- * context's counters (vgru_stats).  Today the driver makes
- * the counters world-readable (mode 0444), so the case skips, saying so,
- * until the driver restricts them.
+ * context's counters (vgru_stats).  Fails if the driver makes them
+ * readable by others again.
  */
 TEST(root_only_interfaces_refuse_others)
 {
@@ -1460,16 +1459,16 @@ TEST(root_only_interfaces_refuse_others)
 		become_user(4244, -1);
 		CHECK_EQ(open("/sys/kernel/debug/vgru", O_RDONLY), -1);
 		CHECK(errno == EACCES || errno == ENOENT);
+		/* device-wide counters: one of each kind */
 		fd = open("/sys/class/vgru/vgru0/stats/device_bytes", O_RDONLY);
-		if (fd >= 0)
-			_exit(TEST_SKIPPED);
+		CHECK_EQ(fd, -1);
+		CHECK_EQ(errno, EACCES);
+		fd = open("/sys/class/vgru/vgru0/stats/driver_faults", O_RDONLY);
+		CHECK_EQ(fd, -1);
 		CHECK_EQ(errno, EACCES);
 		_exit(0);
 	}
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == TEST_SKIPPED)
-		SKIP("the device-wide counters in /sys/class/vgru/vgru0/stats "
-		     "are world-readable (0444): the driver must restrict them");
 	CHECK_EQ(status, 0);
 }
 
