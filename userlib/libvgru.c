@@ -423,6 +423,7 @@ int vgru_stats(struct vgru *v, struct vgru_stats *stats)
 	stats->invalidations = st.invalidations;
 	stats->notices = st.notices;
 	stats->prefaults = st.prefaults;
+	stats->device_invalidations = st.device_invalidations;
 	return 0;
 }
 
