@@ -26,6 +26,7 @@
 #include "qapi/error.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/msix.h"
+#include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
 #include "qom/object.h"
@@ -77,7 +78,8 @@ static void vgru_reset_state(VgruState *s)
     s->tlb_ctx = s->tlb_flags = 0;
     s->inv_start = s->inv_len = 0;
     s->inv_ctx = 0;
-    s->inv_issued = s->inv_done = 0;
+    vgru_inv_reset(s);
+    s->inj_records = s->inj_transfers = s->inj_dropins = 0;
     s->resp_ctx = s->resp_cb = s->resp_code = s->resp_seq = 0;
     s->fault_seq = 0;
     memset(s->stats, 0, sizeof(s->stats));
@@ -467,7 +469,22 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
         return;
     }
 
+    if (s->x_inv_delay_us > VGRU_MAX_INV_DELAY_US) {
+        error_setg(errp, "vgru: x-inv-delay-us must be at most %u",
+                   VGRU_MAX_INV_DELAY_US);
+        return;
+    }
+
     if (msix_init_exclusive_bar(pdev, VGRU_MSIX_NR, VGRU_MSIX_BAR, errp)) {
+        return;
+    }
+    /*
+     * An endpoint (integrated, at a PCIe root complex): it hot-plugs
+     * behind a pcie-root-port, and still plugs into a conventional bus.
+     */
+    if (pcie_endpoint_cap_init(pdev, VGRU_PCIE_CAP) < 0) {
+        error_setg(errp, "vgru: no room for the PCI Express capability");
+        msix_uninit_exclusive_bar(pdev);
         return;
     }
 
@@ -491,8 +508,9 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
     window_size = pow2ceil((uint64_t)s->nr_contexts * VGRU_WINDOW_STRIDE);
     memory_region_init_io(&s->window_mmio, OBJECT(s), &vgru_window_ops, s,
                           "vgru-window", window_size);
-    pci_register_bar(pdev, VGRU_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
-                     &s->window_mmio);
+    /* up to 4 MiB: a 64-bit BAR, so firmware may place it above 4 GiB */
+    pci_register_bar(pdev, VGRU_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->window_mmio);
 
     for (unsigned v = 0; v < VGRU_MSIX_NR; v++) {
         msix_vector_use(pdev, v);
@@ -541,6 +559,10 @@ static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),
     DEFINE_PROP_UINT32("x-dma-delay-us", VgruState, x_dma_delay_us, 0),
+    DEFINE_PROP_UINT32("x-drop-irq-every", VgruState, x_drop_irq_every, 0),
+    DEFINE_PROP_UINT32("x-fail-dma-every", VgruState, x_fail_dma_every, 0),
+    DEFINE_PROP_UINT32("x-inv-delay-us", VgruState, x_inv_delay_us, 0),
+    DEFINE_PROP_UINT32("x-evict-every", VgruState, x_evict_every, 0),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -568,7 +590,7 @@ static const TypeInfo vgru_info = {
     .instance_size = sizeof(VgruState),
     .class_init = vgru_class_init,
     .interfaces = (InterfaceInfo[]) {
-        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { INTERFACE_PCIE_DEVICE },
         { },
     },
 };

@@ -75,17 +75,26 @@ static uint32_t cb_rd(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t reg)
     return qpci_io_readl(v->dev, v->win, cb_off(ctx, cb, reg));
 }
 
+/* Take the (new) vgru at @devfn: enable it, map its BARs, forget the old. */
+static void vgru_attach(Vgru *v, int devfn)
+{
+    g_free(v->dev);
+    v->dev = qpci_device_find(v->bus, devfn);
+    g_assert_nonnull(v->dev);
+    qpci_device_enable(v->dev);
+    v->ctrl = qpci_iomap(v->dev, VGRU_CTRL_BAR, NULL);
+    v->win = qpci_iomap(v->dev, VGRU_WINDOW_BAR, NULL);
+    v->fq_head = v->inv_seq = v->faults = 0;
+    v->remap = 0;
+}
+
 static void vgru_start(Vgru *v, const char *props)
 {
     memset(v, 0, sizeof(*v));
     v->qts = qtest_initf("-machine pc -nodefaults -m 64M "
                          "-device vgru,addr=04.0%s", props);
     v->bus = qpci_new_pc(v->qts, NULL);
-    v->dev = qpci_device_find(v->bus, QPCI_DEVFN(4, 0));
-    g_assert_nonnull(v->dev);
-    qpci_device_enable(v->dev);
-    v->ctrl = qpci_iomap(v->dev, VGRU_CTRL_BAR, NULL);
-    v->win = qpci_iomap(v->dev, VGRU_WINDOW_BAR, NULL);
+    vgru_attach(v, QPCI_DEVFN(4, 0));
 }
 
 static void vgru_stop(Vgru *v)
@@ -1657,6 +1666,8 @@ static void test_fill(void)
     g_assert_cmpuint(vgru_drive(&v, 0, 1, 3), ==, VGRU_CB_DONE);
     assert_fill(&v, 3 * PAGE - 3, 29, 0xa5, 0x5a);
     assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 29, VA_BASE + COMP_OFF, 0);
+    /* writable until invalidated: a read-only drop-in never downgrades */
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE + 50 * PAGE, PAGE);
     dropin(&v, 0, VA_BASE + 50 * PAGE, DATA_PA + 50 * PAGE, 0);
     cmd_start(&v, 0, 3, &(Desc) {
         .op = VGRU_OP_FILL, .dst = VA_BASE + 50 * PAGE, .len = 8 });
@@ -2120,6 +2131,362 @@ static void test_vm_stop_batch(void)
     vgru_stop(&v);
 }
 
+/* ---- PCI Express ------------------------------------------------------- */
+
+/*
+ * q35 with a hotplug-capable root port at 02.0; its slot is bus 1.  Native
+ * PCIe hotplug: q35's default, ACPI hotplug, would need ACPI to eject.
+ */
+#define RP_DEVFN        QPCI_DEVFN(2, 0)
+#define SLOT_DEVFN      QPCI_DEVFN(1 << 5, 0)
+#define Q35_RP          "-machine q35 -nodefaults -m 64M " \
+                        "-global ICH9-LPC.acpi-pci-hotplug-with-" \
+                        "bridge-support=off " \
+                        "-device pcie-root-port,id=rp0,bus=pcie.0,addr=02.0," \
+                        "chassis=1,slot=1 "
+
+/* The port type in @dev's PCI Express capability. */
+static unsigned pcie_type(QPCIDevice *dev)
+{
+    uint8_t exp = qpci_find_capability(dev, PCI_CAP_ID_EXP, 0);
+
+    g_assert_cmpuint(exp, !=, 0);
+    return (qpci_config_readw(dev, exp + PCI_EXP_FLAGS) &
+            PCI_EXP_FLAGS_TYPE) >> 4;
+}
+
+/* Number the buses and open the root port's memory window to the BARs. */
+static QPCIDevice *root_port_setup(Vgru *v)
+{
+    QPCIDevice *rp;
+
+    qpci_secondary_buses_init(v->bus);
+    rp = qpci_device_find(v->bus, RP_DEVFN);
+    g_assert_nonnull(rp);
+    qpci_device_enable(rp);
+    /* libqos places BARs from 0xe0000000 up */
+    qpci_config_writew(rp, PCI_MEMORY_BASE, 0xe000);
+    qpci_config_writew(rp, PCI_MEMORY_LIMIT, 0xeff0);
+    qpci_config_writew(rp, PCI_PREF_MEMORY_BASE, 0xfff0);
+    qpci_config_writew(rp, PCI_PREF_MEMORY_LIMIT, 0);
+    return rp;
+}
+
+/* Play the guest's PCIe hotplug driver: power the slot on or off. */
+static void slot_power(QPCIDevice *rp, bool on)
+{
+    uint8_t exp = qpci_find_capability(rp, PCI_CAP_ID_EXP, 0);
+    uint16_t ctl = qpci_config_readw(rp, exp + PCI_EXP_SLTCTL);
+
+    ctl &= ~(PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PCC);
+    ctl |= on ? PCI_EXP_SLTCTL_PWR_IND_ON | PCI_EXP_SLTCTL_PWR_ON
+              : PCI_EXP_SLTCTL_PWR_IND_OFF | PCI_EXP_SLTCTL_PWR_OFF;
+    qpci_config_writew(rp, exp + PCI_EXP_SLTCTL, ctl);
+}
+
+/* A copy with faults on context @ctx comes out exact. */
+static void copy_check(Vgru *v, uint32_t ctx, uint64_t src, uint64_t dst,
+                       uint64_t len, uint8_t seed)
+{
+    fill_pattern(v, src, len, seed);
+    copy_start(v, ctx, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(v, ctx, ctx + 1, 0), ==, VGRU_CB_DONE);
+    assert_same(v, src, dst, len);
+}
+
+/*
+ * A PCI Express endpoint with a 64-bit window BAR: on a conventional bus
+ * (pc), and integrated in q35's root complex; it works on both.
+ */
+static void test_pcie(void)
+{
+    uint32_t bar;
+    Vgru v;
+
+    vgru_start(&v, "");
+    g_assert_cmpuint(qpci_find_capability(v.dev, PCI_CAP_ID_EXP, 0), ==,
+                     0x80);
+    g_assert_cmpuint(pcie_type(v.dev), ==, PCI_EXP_TYPE_ENDPOINT);
+    bar = qpci_config_readl(v.dev, PCI_BASE_ADDRESS_0 + 4 * VGRU_WINDOW_BAR);
+    g_assert_cmphex(bar & PCI_BASE_ADDRESS_MEM_TYPE_MASK, ==,
+                    PCI_BASE_ADDRESS_MEM_TYPE_64);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    copy_check(&v, 0, 0x10, 8 * PAGE + 0x20, 2 * PAGE, 1);
+    vgru_stop(&v);
+
+    memset(&v, 0, sizeof(v));
+    v.qts = qtest_init("-machine q35 -nodefaults -m 64M "
+                       "-device vgru,bus=pcie.0,addr=04.0");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    vgru_attach(&v, QPCI_DEVFN(4, 0));
+    g_assert_cmpuint(pcie_type(v.dev), ==, PCI_EXP_TYPE_RC_END);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 2, 3, VGRU_CTX_CMD_ENABLE);
+    copy_check(&v, 2, 0x10, 8 * PAGE + 0x20, 2 * PAGE, 2);
+    vgru_stop(&v);
+}
+
+/*
+ * Hot-unplug behind a pcie-root-port, the test playing the guest's
+ * hotplug driver, with a copy in flight on one CB and a fault outstanding
+ * on another: the device goes (workers joined), nothing is written after,
+ * QEMU carries on; a vgru plugged into the slot again works.
+ */
+static void test_q35_hotplug(void)
+{
+    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    QPCIDevice *rp;
+    Vgru v;
+
+    memset(&v, 0, sizeof(v));
+    v.qts = qtest_init(Q35_RP "-device vgru,id=vgru0,bus=rp0,"
+                       "x-dma-delay-us=200000");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    rp = root_port_setup(&v);
+    vgru_attach(&v, SLOT_DEVFN);
+    g_assert_cmpuint(pcie_type(v.dev), ==, PCI_EXP_TYPE_ENDPOINT);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    fill_pattern(&v, src, len, 4);
+
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    copy_start(&v, 0, 1, VA_BASE + 200 * PAGE, VA_BASE + 300 * PAGE, PAGE);
+    tail_wait(&v, 1);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 2 * len / PAGE);
+
+    qtest_qmp_device_del_send(v.qts, "vgru0");
+    slot_power(rp, false);
+    qtest_qmp_eventwait(v.qts, "DEVICE_DELETED");
+    qtest_memset(v.qts, DATA_PA + dst, 0xcc, len);
+    qtest_writel(v.qts, MSI_PA, 0);
+    g_usleep(500 * 1000);
+    assert_filled(&v, dst, len, 0xcc);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    qtest_qmp_assert_success(v.qts, "{ 'execute': 'query-status' }");
+
+    qtest_qmp_device_add(v.qts, "vgru", "vgru1", "{ 'bus': 'rp0' }");
+    slot_power(rp, true);
+    vgru_attach(&v, SLOT_DEVFN);
+    g_assert_cmpuint(rd(&v, VGRU_REG_STATUS), ==, 0);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    copy_check(&v, 0, src, dst, len, 5);
+    g_assert_cmpuint(v.faults, ==, 2 * len / PAGE);
+
+    /* and goes too, idle, so that no vgru is left (for leak checkers) */
+    qtest_qmp_device_del_send(v.qts, "vgru1");
+    slot_power(rp, false);
+    qtest_qmp_eventwait(v.qts, "DEVICE_DELETED");
+    g_free(rp);
+    vgru_stop(&v);
+}
+
+/*
+ * A read-only drop-in never downgrades a writable entry of the same page
+ * with the same bus address (a read fault answered after a write fault of
+ * that page); one with another bus address replaces it.
+ */
+static void test_dropin_no_downgrade(void)
+{
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK,
+        .src = VA_BASE, .dst = VA_BASE + PAGE, .len = 64,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 2 * PAGE);
+    fill_pattern(&v, 0, 64, 31);
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + PAGE, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 3);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 0);
+
+    /* another bus address: replaced, read-only */
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + 2 * PAGE, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT |
+                    (VGRU_FAULT_WRITE | VGRU_FAULT_PERM) << 16);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 1);
+
+    /* and an upgrade to writable is taken as always */
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + 2 * PAGE, VGRU_TLB_WRITE);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, 2 * PAGE, 64);
+    vgru_stop(&v);
+}
+
+/* ---- fault injection ---------------------------------------------------- */
+
+/* x-drop-irq-every=3: records 3 and 6 are written without a message. */
+static void test_inject_drop_irq(void)
+{
+    Desc nop = { .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT };
+    Vgru v;
+    Fault f;
+
+    vgru_start(&v, ",x-drop-irq-every=3");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    for (uint32_t i = 1; i <= 7; i++) {
+        cmd_start(&v, 0, 0, &nop);
+        tail_wait(&v, i);
+        g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==,
+                        i % 3 ? MSI_DATA : 0);
+        qtest_writel(v.qts, MSI_PA, 0);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+    }
+
+    /* faults too: the 9th record is one, and comes silently */
+    cmd_start(&v, 0, 0, &nop);
+    tail_wait(&v, 8);
+    g_assert_true(fault_pop(&v, &f));
+    qtest_writel(v.qts, MSI_PA, 0);
+    copy_start(&v, 0, 1, VA_BASE, VA_BASE + PAGE, 8);
+    tail_wait(&v, 9);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    resolve_fault(&v, 0, 1);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 1), ==, VGRU_CB_DONE);
+    vgru_stop(&v);
+}
+
+/*
+ * x-fail-dma-every=3: every third data transfer (a COPY or FILL batch, an
+ * atomic) ends its command with ERR_DMA before it moves anything.
+ */
+static void test_inject_fail_dma(void)
+{
+    Vgru v;
+
+    vgru_start(&v, ",x-fail-dma-every=3");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 16 * PAGE);
+    for (int i = 1; i <= 6; i++) {
+        qtest_memset(v.qts, DATA_PA + PAGE, 0, PAGE);
+        fill_pattern(&v, 0, PAGE, i);
+        copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, PAGE);
+        if (i % 3) {
+            g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+            assert_same(&v, 0, PAGE, PAGE);
+        } else {
+            g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+            g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                            VGRU_ERR_DMA);
+            g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0);
+            assert_filled(&v, PAGE, PAGE, 0);
+        }
+    }
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 2);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 4 * PAGE);
+
+    /* an atomic is a transfer: 7 and 8 pass, 9 fails */
+    qtest_writeq(v.qts, DATA_PA + 2 * PAGE, 5);
+    for (int i = 7; i <= 9; i++) {
+        cmd_start(&v, 0, 1, &(Desc) {
+            .op = VGRU_OP_FETCH_ADD, .dst = VA_BASE + 2 * PAGE, .src = 1 });
+        g_assert_cmpuint(cb_wait(&v, 0, 1), ==,
+                         i % 3 ? VGRU_CB_DONE : VGRU_CB_ERROR);
+    }
+    g_assert_cmphex(cb_rd(&v, 0, 1, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + 2 * PAGE), ==, 7);
+    vgru_stop(&v);
+}
+
+/*
+ * x-inv-delay-us=1000: an invalidation's entries go at once, but INV_DONE
+ * counts it exactly 1 ms of virtual time later; reset forgets it.
+ */
+static void test_inject_inv_delay(void)
+{
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK,
+        .src = VA_BASE, .dst = VA_BASE + PAGE, .len = 8,
+    };
+    Vgru v;
+
+    vgru_start(&v, ",x-inv-delay-us=1000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 2 * PAGE);
+    invalidate_start(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE, PAGE);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 0);
+    qtest_clock_step(v.qts, 999 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 0);
+    qtest_clock_step(v.qts, 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 1);
+
+    /* two in flight, each counted 1 ms after its own write */
+    invalidate_start(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    qtest_clock_step(v.qts, 500 * 1000);
+    invalidate_start(&v, VGRU_INV_CMD_ALL, 0, 0, 0);
+    qtest_clock_step(v.qts, 499 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 1);
+    qtest_clock_step(v.qts, 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 2);
+    qtest_clock_step(v.qts, 499 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 2);
+    qtest_clock_step(v.qts, 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 3);
+
+    /* a reset drops a delayed one for good */
+    invalidate_start(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+    qtest_clock_step(v.qts, 2000 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 0);
+    vgru_stop(&v);
+}
+
+/*
+ * x-evict-every=3: drop-ins 3, 6 and 9 each evict another live entry, so
+ * ten drop-ins of distinct pages leave seven; the evicted pages miss.
+ */
+static void test_inject_evict(void)
+{
+    Desc d = { .op = VGRU_OP_FILL, .flags = VGRU_DF_NO_BLOCK, .len = 8 };
+    unsigned misses = 0;
+    Vgru v;
+
+    vgru_start(&v, ",x-evict-every=3");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 10 * PAGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 10);
+    for (int i = 0; i < 10; i++) {
+        d.dst = VA_BASE + i * PAGE;
+        cmd_start(&v, 0, 0, &d);
+        if (cb_wait(&v, 0, 0) == VGRU_CB_ERROR) {
+            misses++;
+        }
+    }
+    g_assert_cmpuint(misses, ==, 3);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 3);
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 7);
+
+    /* a copy still completes, however often its pages are evicted */
+    copy_check(&v, 0, 0, 20 * PAGE, 8 * PAGE, 9);
+    vgru_stop(&v);
+}
+
 /* device_add of a vgru with @prop = @val fails with an error naming @what. */
 static void assert_refused(Vgru *v, const char *prop, int val,
                            const char *what)
@@ -2189,5 +2556,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/fence", test_fence);
     qtest_add_func("/vgru/realize-checks", test_realize_checks);
     qtest_add_func("/vgru/vm-stop-batch", test_vm_stop_batch);
+    qtest_add_func("/vgru/pcie", test_pcie);
+    qtest_add_func("/vgru/q35-hotplug", test_q35_hotplug);
+    qtest_add_func("/vgru/dropin-no-downgrade", test_dropin_no_downgrade);
+    qtest_add_func("/vgru/inject-drop-irq", test_inject_drop_irq);
+    qtest_add_func("/vgru/inject-fail-dma", test_inject_fail_dma);
+    qtest_add_func("/vgru/inject-inv-delay", test_inject_inv_delay);
+    qtest_add_func("/vgru/inject-evict", test_inject_evict);
     return g_test_run();
 }
