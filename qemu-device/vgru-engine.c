@@ -332,6 +332,51 @@ void vgru_cb_doorbell(VgruState *s, VgruCb *cb, uint32_t val)
     }
 }
 
+/*
+ * A CB as loaded from a migration stream, which is untrusted: its state
+ * is one the engine can reach, so that running it breaks no invariant.
+ * The event flags are checked against the list by the caller.
+ */
+bool vgru_cb_loaded_ok(VgruState *s, VgruCb *cb)
+{
+    bool running = vgru_running(cb);
+    const VgruDesc *cur = &cb->cur;
+
+    if (cb->status > VGRU_CB_ERROR || cb->phase > VGRU_PH_COMP ||
+        cb->notice.posted || (cb->fault.posted && !cb->fault.queued)) {
+        return false;
+    }
+    if (!s->contexts[cb->ctx].enabled &&
+        (cb->status != VGRU_CB_IDLE || cb->notice.queued)) {
+        return false;
+    }
+    if (!running) {
+        return !cb->fault.queued && !cb->fencing;
+    }
+    if ((cb->status == VGRU_CB_FAULT && !cb->fault.queued) ||
+        (cb->fencing && (cb->fault.queued || cb->phase != VGRU_PH_RUN ||
+                         cur->opcode != VGRU_OP_FENCE))) {
+        return false;
+    }
+    if ((cb->in_entry || cb->phase == VGRU_PH_LOAD) &&
+        (cb->top.opcode != VGRU_OP_BATCH ||
+         vgru_desc_check(&cb->top, false) != VGRU_ERR_NONE ||
+         cb->entry >= cb->top.len)) {
+        return false;
+    }
+    if (cb->phase == VGRU_PH_RUN) {
+        if (vgru_desc_check(cur, cb->in_entry) != VGRU_ERR_NONE ||
+            cur->opcode == VGRU_OP_NOP || cur->opcode == VGRU_OP_BATCH) {
+            return false;
+        }
+        if ((cur->opcode == VGRU_OP_COPY || cur->opcode == VGRU_OP_FILL) &&
+            cb->pos > cur->len) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- the invalidation handshake ----------------------------------------- */
 
 /*

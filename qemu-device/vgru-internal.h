@@ -158,6 +158,7 @@ typedef struct VgruContext {
     uint64_t epoch;             /* (L) TLB entries of older epochs are dead */
     uint32_t nr_entries;        /* (L) live TLB entries */
     uint64_t starts;            /* (L) commands started, for FENCE */
+    uint32_t nr_cbs;            /* VgruState.nr_cbs, for the vmstate */
     VgruCb *cbs;
 } VgruContext;
 
@@ -254,6 +255,10 @@ struct VgruState {
     bool stopping;              /* unrealize: workers exit */
     QTAILQ_HEAD(, VgruEvent) events;    /* faults and notices, in order */
 
+    /* migration: the event list as ids (ctx * cbs + cb) * 2 + notice */
+    uint32_t mig_nr_events;
+    uint32_t *mig_events;       /* room for every CB's two events */
+
     VgruContext *contexts;
     VgruTlbEntry *tlb;          /* tlb_sets * tlb_ways (L) */
     uint32_t *tlb_victim;       /* next way to replace, per set (L) */
@@ -297,6 +302,7 @@ void vgru_engine_quiesce(VgruState *s);
 void vgru_engine_kick(VgruState *s);
 void vgru_invalidate(VgruState *s, uint32_t cmd);
 void vgru_inv_reset(VgruState *s);
+bool vgru_cb_loaded_ok(VgruState *s, VgruCb *cb);
 
 /* vgru-fq.c */
 void vgru_fq_post(VgruState *s);

@@ -10,6 +10,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "libqtest.h"
 #include "libqos/pci.h"
 #include "libqos/pci-pc.h"
@@ -2487,6 +2488,221 @@ static void test_inject_evict(void)
     vgru_stop(&v);
 }
 
+/* ---- migration ---------------------------------------------------------- */
+
+/* Poll QMP @cmd until its return's @key is @want. */
+static void qmp_wait_str(QTestState *qts, const char *cmd, const char *key,
+                         const char *want)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    for (;;) {
+        QDict *resp = qtest_qmp(qts, "{ 'execute': %s }", cmd);
+        QDict *ret = qdict_get_qdict(resp, "return");
+        const char *val = ret ? qdict_get_try_str(ret, key) : NULL;
+        bool done = val && !strcmp(val, want);
+
+        g_assert_false(val && !strcmp(val, "failed"));
+        qobject_unref(resp);
+        if (done) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(10 * 1000);
+    }
+}
+
+/* Save the stopped VM of @v into @file. */
+static void migrate_out(Vgru *v, const char *file)
+{
+    g_autofree char *uri = g_strdup_printf("exec:cat > %s", file);
+
+    qtest_qmp_assert_success(v->qts, "{ 'execute': 'migrate', "
+                             "'arguments': { 'uri': %s } }", uri);
+    qmp_wait_str(v->qts, "query-migrate", "status", "completed");
+}
+
+/* A QEMU with @props waiting for a stream (-incoming defer). */
+static QTestState *incoming_start(const char *props)
+{
+    return qtest_initf("-machine pc -nodefaults -m 64M "
+                       "-device vgru,addr=04.0%s -incoming defer", props);
+}
+
+static void incoming_load(QTestState *qts, const char *file)
+{
+    g_autofree char *uri = g_strdup_printf("exec:cat %s", file);
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
+                             "'arguments': { 'uri': %s } }", uri);
+}
+
+/* A load that must fail: QEMU exits with status 1 on its own. */
+static void incoming_refused(const char *props, const char *file)
+{
+    QTestState *qts = incoming_start(props);
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    qtest_set_expected_status(qts, 1);
+    incoming_load(qts, file);
+    while (qtest_probe_child(qts)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(10 * 1000);
+    }
+    qtest_quit(qts);
+}
+
+/* Resolve faults of contexts 0 and 3 (tags 1 and 4) until all listed end. */
+static void drive_all(Vgru *v, const uint32_t (*cbs)[2], int n)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    for (;;) {
+        uint64_t rec = FQ_PA + (v->fq_head % v->fq_size) * VGRU_FQ_RECORD_SIZE;
+        bool done = true;
+        Fault f;
+
+        for (int i = 0; i < n; i++) {
+            done &= cb_rd(v, cbs[i][0], cbs[i][1], VGRU_CB_STATUS) ==
+                    VGRU_CB_DONE;
+        }
+        if (done) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        if (rd(v, VGRU_REG_FQ_TAIL) == v->fq_head) {
+            continue;
+        }
+        if (qtest_readl(v->qts, rec + VGRU_FR_TYPE) == VGRU_FR_NOTICE) {
+            g_assert_true(fault_pop(v, &f));
+            continue;
+        }
+        f.ctx = qtest_readl(v->qts, rec + VGRU_FR_CTX);
+        resolve_fault(v, f.ctx, f.ctx + 1);
+    }
+}
+
+/*
+ * Migration to a file and back, with the VM stopped and: a command done,
+ * a fault posted and unanswered, a command started while stopped (not yet
+ * run), a notice in the queue.  On the other side the registers, CBs,
+ * counters and queue are as they were, the TLB is empty (pages fault
+ * again), the waiting commands finish exactly, MSI-X still reaches RAM.
+ */
+static void test_migrate(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-migrate-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    static const uint32_t waiting[][2] = { { 0, 1 }, { 3, 2 } };
+    const uint64_t len = 2 * PAGE;
+    uint64_t stats[VGRU_STAT_NR];
+    QPCIDevice *dev;
+    Vgru v;
+    Fault f;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 3, 4, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, len);
+    map_pages(&v, 0, 10 * PAGE, len);
+    fill_pattern(&v, 0, len, 41);
+    fill_pattern(&v, 200 * PAGE, PAGE, 42);
+    fill_pattern(&v, 400 * PAGE, len, 43);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 10 * PAGE, len);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    doorbell(&v, 0, 0, VGRU_CB_ARM);
+    tail_wait(&v, 1);
+    copy_start(&v, 0, 1, VA_BASE + 200 * PAGE, VA_BASE + 300 * PAGE, PAGE);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    vm_stop(&v);
+    copy_start(&v, 3, 2, VA_BASE + 400 * PAGE, VA_BASE + 500 * PAGE, len);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 2);
+    for (unsigned i = 0; i < VGRU_STAT_NR; i++) {
+        stats[i] = dev_stat(&v, i);
+    }
+    migrate_out(&v, file);
+    dev = v.dev;
+    v.dev = NULL;
+    vgru_stop(&v);
+
+    v.qts = incoming_start("");
+    incoming_load(v.qts, file);
+    qmp_wait_str(v.qts, "query-status", "status", "paused");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    v.dev = dev;
+    v.dev->bus = v.bus;
+    g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, VGRU_STATUS_ENABLED);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 2);
+    for (unsigned i = 0; i < VGRU_STAT_NR; i++) {
+        g_assert_cmpuint(dev_stat(&v, i), ==, stats[i]);
+    }
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, len);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(cb_rd(&v, 3, 2, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+
+    /* the queue as left: the notice, then the fault */
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+    g_assert_cmpuint(f.cb, ==, 0);
+    qtest_writel(v.qts, MSI_PA, 0);
+    vm_cont(&v);
+    drive_all(&v, waiting, ARRAY_SIZE(waiting));
+    assert_same(&v, 200 * PAGE, 300 * PAGE, PAGE);
+    assert_same(&v, 400 * PAGE, 500 * PAGE, len);
+    g_assert_false(fault_pop(&v, &f));
+
+    /* the TLB did not travel: the first copy faults on every page now */
+    v.faults = 0;
+    fill_pattern(&v, 0, len, 44);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 10 * PAGE, len);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 4);
+    assert_same(&v, 0, 10 * PAGE, len);
+    vgru_stop(&v);
+    unlink(file);
+}
+
+/*
+ * An incoming stream the device cannot take fails the load, QEMU exits
+ * with an error, never a crash: other geometry, or an impossible state
+ * (an event queue whose size is not a power of two).
+ */
+static void test_migrate_bad_stream(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-bad-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    static const uint8_t geometry[] = {
+        0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 64, 0, 0, 0, 4, 0, 0, 0, 1,
+    };
+    g_autofree char *data = NULL;
+    uint8_t *at;
+    gsize size;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    vm_stop(&v);
+    migrate_out(&v, file);
+    vgru_stop(&v);
+
+    incoming_refused(",contexts=8", file);
+
+    /* fq_size follows ctrl, status, fq_base_reg, fq_size_reg, fq_base */
+    g_assert_true(g_file_get_contents(file, &data, &size, NULL));
+    at = memmem(data, size, geometry, sizeof(geometry));
+    g_assert_nonnull(at);
+    g_assert_null(memmem(at + 1, size - (at + 1 - (uint8_t *)data),
+                         geometry, sizeof(geometry)));
+    at += 16 + 4 + 4 + 8 + 4 + 8;
+    g_assert_cmphex(ldl_be_p(at), ==, FQ_RECORDS);
+    stl_be_p(at, 3);
+    g_assert_true(g_file_set_contents(file, data, size, NULL));
+    incoming_refused("", file);
+    unlink(file);
+}
+
 /* device_add of a vgru with @prop = @val fails with an error naming @what. */
 static void assert_refused(Vgru *v, const char *prop, int val,
                            const char *what)
@@ -2563,5 +2779,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/inject-fail-dma", test_inject_fail_dma);
     qtest_add_func("/vgru/inject-inv-delay", test_inject_inv_delay);
     qtest_add_func("/vgru/inject-evict", test_inject_evict);
+    qtest_add_func("/vgru/migrate", test_migrate);
+    qtest_add_func("/vgru/migrate-bad-stream", test_migrate_bad_stream);
     return g_test_run();
 }
