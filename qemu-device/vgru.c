@@ -783,13 +783,14 @@ static const VMStateDescription vmstate_vgru = {
         VMSTATE_UINT32(resp_seq, VgruState),
         VMSTATE_UINT32(fault_seq, VgruState),
         VMSTATE_UINT64_ARRAY(stats, VgruState, VGRU_STAT_NR),
-        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(contexts, VgruState,
-                                             nr_contexts, vmstate_vgru_ctx,
-                                             VgruContext),
+        /* before the CBs: a count that does not fit leaves them as they were */
         VMSTATE_UINT32(mig_nr_events, VgruState),
         VMSTATE_VALIDATE("vgru events fit", vgru_events_fit),
         VMSTATE_VARRAY_UINT32(mig_events, VgruState, mig_nr_events, 0,
                               vmstate_info_uint32, uint32_t),
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(contexts, VgruState,
+                                             nr_contexts, vmstate_vgru_ctx,
+                                             VgruContext),
         VMSTATE_END_OF_LIST()
     },
 };
