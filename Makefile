@@ -20,7 +20,7 @@ VERSION := 0.2.0
 LIB_HDRS := userlib/libvgru.h include/vgru_regs.h include/vgru_ioctl.h
 ULIB := $(BUILD)/userlib
 GUEST_PROGS := $(ULIB)/vgructl $(BUILD)/tests/vgru-tests $(BUILD)/tests/vgru-fuzz \
-	$(BUILD)/bench/vgru-bench
+	$(BUILD)/tests/vgru-accept $(BUILD)/bench/vgru-bench
 
 .PHONY: all run test bench deps qemu kernel module userlib fio-engine \
 	initramfs kernel-debug module-debug initramfs-debug debug lint-tools \
@@ -73,6 +73,12 @@ $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
+
+# the acceptance cases (issue 15): huge pages, KSM, a disk file system, ...
+$(BUILD)/tests/vgru-accept: tests/guest/accept-tests.c tests/guest/harness.h \
+		$(ULIB)/libvgru.a $(LIB_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a
 
 $(BUILD)/tests/vgru-fuzz: tests/guest/vgru-fuzz.c $(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
@@ -129,9 +135,17 @@ bench: all
 	@bench/run --build $(BUILD) $(if $(filter quick,$(BENCH)),--quick)
 
 # libvgru for applications: header, static and shared library, pkg-config
-# file (written here, so that it names the PREFIX installed to), and
-# vgructl.  make install [PREFIX=/usr/local] [DESTDIR=]
+# file (written here, so that it names the PREFIX installed to), vgructl,
+# and the udev rule giving /dev/vgru* to the group vgru.
+# make install [PREFIX=/usr/local] [DESTDIR=] [UDEV_RULES_DIR=]
 PREFIX ?= /usr/local
+# udev reads /etc and /usr/lib, never /usr/local: a local install's rule
+# goes to /etc, a distribution's (PREFIX=/usr) to its own lib directory
+ifeq ($(PREFIX),/usr)
+UDEV_RULES_DIR ?= /usr/lib/udev/rules.d
+else
+UDEV_RULES_DIR ?= /etc/udev/rules.d
+endif
 install: userlib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/bin
@@ -142,6 +156,8 @@ install: userlib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 		userlib/libvgru.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libvgru.pc
 	install -m 0755 $(ULIB)/vgructl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(UDEV_RULES_DIR)
+	install -m 0644 udev/60-vgru.rules $(DESTDIR)$(UDEV_RULES_DIR)/
 	@[ -n "$(DESTDIR)" ] || ldconfig
 
 clean:

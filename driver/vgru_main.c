@@ -300,12 +300,12 @@ static ssize_t vgru_stat_show(struct device *dev,
 
 #define VGRU_DEVICE_STAT(_name, _n)					\
 	static struct vgru_stat_attr vgru_stat_device_##_name = {	\
-		.attr = __ATTR(device_##_name, 0444, vgru_stat_show, NULL), \
+		.attr = __ATTR(device_##_name, 0400, vgru_stat_show, NULL), \
 		.device_stat = _n,					\
 	}
 #define VGRU_DRIVER_STAT(_name)						\
 	static struct vgru_stat_attr vgru_stat_driver_##_name = {	\
-		.attr = __ATTR(driver_##_name, 0444, vgru_stat_show, NULL), \
+		.attr = __ATTR(driver_##_name, 0400, vgru_stat_show, NULL), \
 		.device_stat = -1,					\
 		.counter = offsetof(struct vgru_counters, _name),	\
 	}

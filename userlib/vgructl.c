@@ -137,6 +137,16 @@ static int cmd_stats(void)
 			goto next;
 		snprintf(path, sizeof(path), "%s/%s", dir, ents[i]->d_name);
 		f = fopen(path, "r");
+		if (!f && errno == EACCES) {
+			/* device-wide counters: root only (docs/counters.md) */
+			fprintf(stderr, "vgructl: %s: %s (device-wide counters "
+				"are root's; a process reads its own with "
+				"vgru_stats)\n", path, strerror(errno));
+			while (i < n)
+				free(ents[i++]);
+			free(ents);
+			return 1;
+		}
 		if (f && fgets(value, sizeof(value), f)) {
 			value[strcspn(value, "\n")] = '\0';
 			printf("%-22s %14s  %s\n", ents[i]->d_name, value,
