@@ -47,6 +47,7 @@ struct vgru_stats {
 	uint64_t notices;	/* completion notices of the context */
 	uint64_t prefaults;	/* pages vgru_prefault() dropped in */
 	uint64_t device_invalidations; /* of those, sent to the device */
+	uint64_t reserved[8];	/* zero; room for counters to come */
 };
 
 /*
