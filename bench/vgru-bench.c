@@ -72,9 +72,12 @@
  *   populated buffer: device-mapped vs never seen (context open) vs no
  *   context open; and 1000 mprotect flips of a small untouched range
  *   raw <op>_device_mapped_us, <op>_unseen_ctx_us, <op>_no_ctx_us,
- *       <op>_invalidations_count (device-mapped case), buffer_bytes,
+ *       <op>_invalidations_count (device-mapped case: notifier ranges),
+ *       <op>_device_invalidations_count (of those, sent to the device),
+ *       <op>_unseen_device_invalidations_count, buffer_bytes,
  *       flip_ctx_us, flip_no_ctx_us (per call), flips_count,
- *       flip_invalidations_count (over flips_count calls)
+ *       flip_invalidations_count, flip_device_invalidations_count (over
+ *       flips_count calls)
  *   ratios <op>_mapped_over_no_ctx, <op>_unseen_over_no_ctx,
  *          <op>_mapped_over_unseen, flip_ctx_over_no_ctx
  *   plots invalidation_calls (bar), invalidation_flips (bar)
@@ -2103,7 +2106,7 @@ static int inv_apply(enum inv_op op, void *p, size_t len)
 
 /* Time @op on a fresh populated buffer; the device maps it first if asked. */
 static int inv_once(struct figure *f, struct vgru *v, enum inv_op op,
-		    size_t len, bool device_maps, double *us, uint64_t *inv)
+		    size_t len, bool device_maps, double *us, uint64_t inv[2])
 {
 	unsigned char *buf = map_anon(len);
 	struct vgru_stats a = { 0 }, b = { 0 };
@@ -2130,15 +2133,18 @@ static int inv_once(struct figure *f, struct vgru *v, enum inv_op op,
 		munmap(buf, len);
 	if (ret)
 		return fig_error(f, "%s: %s", inv_names[op], strerror(-ret));
-	*inv = b.invalidations - a.invalidations;
+	inv[0] = b.invalidations - a.invalidations;
+	inv[1] = b.device_invalidations - a.device_invalidations;
 	return 0;
 }
 
 struct inv_results {
 	double us[INV_N][CASE_N];	/* medians */
 	double invalidations[INV_N];	/* device-mapped case */
+	double device_inv[INV_N];	/* device-mapped case */
+	double unseen_device_inv[INV_N];
 	double flip_us[2];		/* context open, no context */
-	double flip_inv;
+	double flip_inv, flip_device_inv;
 };
 
 #define INV_MAX_REPS	5
@@ -2149,40 +2155,48 @@ struct inv_results {
  * drift of the machine's speed hits them alike.
  */
 static int inv_round(struct figure *f, enum inv_op op, size_t len,
-		     double us[CASE_N], double *inv)
+		     double us[CASE_N], double inv[3])
 {
-	uint64_t mapped_inv = 0, unused;
+	uint64_t mapped_inv[2] = { 0 }, unseen_inv[2] = { 0 }, unused[2];
 	struct vgru *v;
 	int ret;
 
 	if (open_device(f, &v))
 		return -1;
-	ret = inv_once(f, v, op, len, true, &us[CASE_MAPPED], &mapped_inv);
+	ret = inv_once(f, v, op, len, true, &us[CASE_MAPPED], mapped_inv);
 	if (!ret)
-		ret = inv_once(f, v, op, len, false, &us[CASE_UNSEEN], &unused);
+		ret = inv_once(f, v, op, len, false, &us[CASE_UNSEEN],
+			       unseen_inv);
 	vgru_close(v);
 	if (!ret)
 		ret = inv_once(f, NULL, op, len, false, &us[CASE_NO_CTX],
-			       &unused);
-	*inv = (double)mapped_inv;
+			       unused);
+	inv[0] = (double)mapped_inv[0];
+	inv[1] = (double)mapped_inv[1];
+	inv[2] = (double)unseen_inv[1];
 	return ret;
 }
 
 static int inv_measure_op(struct figure *f, enum inv_op op, size_t len,
 			  unsigned int reps, struct inv_results *r)
 {
-	double us[CASE_N][INV_MAX_REPS], inv[INV_MAX_REPS], round[CASE_N];
+	double us[CASE_N][INV_MAX_REPS], inv[3][INV_MAX_REPS], round[CASE_N];
+	double round_inv[3];
 
 	progress("invalidation: %s, %u rounds", inv_names[op], reps);
 	for (unsigned int i = 0; i < reps; i++) {
-		if (inv_round(f, op, len, round, &inv[i]))
+		if (inv_round(f, op, len, round, round_inv))
 			return -1;
 		for (int c = 0; c < CASE_N; c++)
 			us[c][i] = round[c];
+		for (int k = 0; k < 3; k++)
+			inv[k][i] = round_inv[k];
 	}
 	for (int c = 0; c < CASE_N; c++)
 		r->us[op][c] = median(us[c], reps);
-	r->invalidations[op] = median(inv, reps);
+	r->invalidations[op] = median(inv[0], reps);
+	r->device_inv[op] = median(inv[1], reps);
+	r->unseen_device_inv[op] = median(inv[2], reps);
 	return 0;
 }
 
@@ -2204,7 +2218,7 @@ static int flip_round(unsigned char *p, double *us)
 
 /* Flips with a context open (counting its invalidations), then without. */
 static int flip_pair(struct figure *f, unsigned char *p, double *ctx_us,
-		     double *no_ctx_us, double *inv)
+		     double *no_ctx_us, double *inv, double *dev_inv)
 {
 	struct vgru_stats a, b;
 	struct vgru *v;
@@ -2223,6 +2237,7 @@ static int flip_pair(struct figure *f, unsigned char *p, double *ctx_us,
 	if (ret)
 		return fig_error(f, "mprotect flips: %s", strerror(-ret));
 	*inv = (double)(b.invalidations - a.invalidations);
+	*dev_inv = (double)(b.device_invalidations - a.device_invalidations);
 	return 0;
 }
 
@@ -2230,6 +2245,7 @@ static int inv_flips(struct figure *f, unsigned int reps,
 		     struct inv_results *r)
 {
 	double ctx[INV_MAX_REPS], no_ctx[INV_MAX_REPS], inv[INV_MAX_REPS];
+	double dev_inv[INV_MAX_REPS];
 	unsigned char *p = map_anon(FLIP_BYTES);
 	unsigned int i;
 
@@ -2238,7 +2254,7 @@ static int inv_flips(struct figure *f, unsigned int reps,
 	memset(p, 1, FLIP_BYTES);
 	progress("invalidation: %u rounds of %u mprotect calls", reps, FLIPS);
 	for (i = 0; i < reps; i++)
-		if (flip_pair(f, p, &ctx[i], &no_ctx[i], &inv[i]))
+		if (flip_pair(f, p, &ctx[i], &no_ctx[i], &inv[i], &dev_inv[i]))
 			break;
 	munmap(p, FLIP_BYTES);
 	if (i < reps)
@@ -2246,6 +2262,7 @@ static int inv_flips(struct figure *f, unsigned int reps,
 	r->flip_us[0] = median(ctx, reps);
 	r->flip_us[1] = median(no_ctx, reps);
 	r->flip_inv = median(inv, reps);
+	r->flip_device_inv = median(dev_inv, reps);
 	return 0;
 }
 
@@ -2266,6 +2283,10 @@ static void inv_report(struct figure *f, const struct inv_results *r)
 		fig_raw(f, us[CASE_NO_CTX], "%s_no_ctx_us", inv_names[op]);
 		fig_raw(f, r->invalidations[op], "%s_invalidations_count",
 			inv_names[op]);
+		fig_raw(f, r->device_inv[op], "%s_device_invalidations_count",
+			inv_names[op]);
+		fig_raw(f, r->unseen_device_inv[op],
+			"%s_unseen_device_invalidations_count", inv_names[op]);
 		fig_ratio(f, ratio(us[CASE_MAPPED], us[CASE_NO_CTX]),
 			  "%s_mapped_over_no_ctx", inv_names[op]);
 		fig_ratio(f, ratio(us[CASE_UNSEEN], us[CASE_NO_CTX]),
@@ -2279,6 +2300,7 @@ static void inv_report(struct figure *f, const struct inv_results *r)
 	fig_raw(f, r->flip_us[1], "flip_no_ctx_us");
 	fig_raw(f, FLIPS, "flips_count");
 	fig_raw(f, r->flip_inv, "flip_invalidations_count");
+	fig_raw(f, r->flip_device_inv, "flip_device_invalidations_count");
 	fig_ratio(f, ratio(r->flip_us[0], r->flip_us[1]),
 		  "flip_ctx_over_no_ctx");
 	flips = fig_plot(f, "invalidation_flips",
@@ -2297,7 +2319,7 @@ static int fig_invalidation(struct figure *f)
 	for (int op = 0; op < INV_N; op++)
 		for (int c = 0; c < CASE_N; c++)
 			r.us[op][c] = NAN;
-	r.flip_us[0] = r.flip_us[1] = r.flip_inv = NAN;
+	r.flip_us[0] = r.flip_us[1] = r.flip_inv = r.flip_device_inv = NAN;
 	for (int op = 0; op < INV_N; op++)
 		if (inv_measure_op(f, op, len, reps, &r))
 			return -1;
@@ -2313,8 +2335,10 @@ static int fig_invalidation(struct figure *f)
 		 "turn on fresh buffers.  Flips: %u mprotect calls "
 		 "alternating PROT_READ and read-write on 16 KiB the device "
 		 "never touched, per call, median of %u rounds; "
-		 "flip_invalidations_count is the device invalidations per "
-		 "round.", len / MIB, reps, FLIPS, reps);
+		 "flip_invalidations_count is the notifier ranges per round, "
+		 "flip_device_invalidations_count those that reached the "
+		 "device (the driver sends only ranges where the device may "
+		 "hold a page).", len / MIB, reps, FLIPS, reps);
 	return 0;
 }
 

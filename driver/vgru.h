@@ -19,8 +19,10 @@
  *   vgru_devices_lock  -> (nothing: held only to look a device up)
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
+ *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock
  * No allocation and no page-table work happens under vgru_ctx.lock: the
- * notifier takes it from reclaim.
+ * notifier takes it from reclaim.  reg_lock is held only to write a
+ * register sequence, never while waiting for the device.
  */
 #ifndef VGRU_H
 #define VGRU_H
@@ -65,9 +67,13 @@ struct vgru_dev {
 	u32 fq_size;
 	u32 fq_head;
 
+	/* pages one context's tracking records before it gives up */
+	u32 held_max;
+
 	/* ---- reg_lock: multi-register sequences ---- */
 	spinlock_t reg_lock;
 	u32 inv_seq;			/* invalidations issued */
+	bool stopped;			/* stopped after a timed-out invalidation */
 
 	/* ---- ctx_lock: the context table ---- */
 	struct mutex ctx_lock;
@@ -88,6 +94,14 @@ struct vgru_ctx {
 	/* ---- lock: device translations of this context ---- */
 	struct mutex lock;
 	bool dead;			/* disabled on the device */
+	/*
+	 * What the device may hold: every page dropped in since it was last
+	 * invalidated (a superset), or, with held_all, anything.  Entries are
+	 * added before ctx->lock and removed under it (see vgru_ctx.c).
+	 */
+	struct xarray held;		/* page number -> xa_mk_value(0) */
+	atomic_t nr_held;		/* entries in held */
+	bool held_all;			/* written under lock only */
 
 	/* completion notices: stats.notices counts them (IRQ thread) */
 	wait_queue_head_t notice_wq;
@@ -99,6 +113,7 @@ struct vgru_ctx {
 		atomic64_t dropins;
 		atomic64_t retries;
 		atomic64_t invalidations;
+		atomic64_t device_invalidations;
 		atomic64_t notices;
 		atomic64_t prefaults;
 	} stats;
@@ -109,7 +124,9 @@ void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag);
 void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
 void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 		     bool writable);
-int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len);
+int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
+			bool may_sleep);
+int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep);
 void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
 			int err);
 

@@ -10,6 +10,10 @@
  * the callback removes the device entries before it returns.
  * VGRU_IOC_PREFAULT runs the same resolution in the caller's own thread.
  *
+ * The context records the pages the device may hold (ctx->held), so that
+ * the callback sends the device only the part of a range it may hold, and
+ * nothing at all for the many ranges it never touched.
+ *
  * Completion notices are counted per context; VGRU_IOC_WAIT and poll()
  * sleep on that count.
  */
@@ -35,6 +39,7 @@ static void vgru_ctx_free(struct kref *ref)
 {
 	struct vgru_ctx *ctx = container_of(ref, struct vgru_ctx, ref);
 
+	xa_destroy(&ctx->held);
 	mmdrop(ctx->mm);
 	kfree(ctx);
 }
@@ -44,7 +49,99 @@ static void vgru_ctx_put(struct vgru_ctx *ctx)
 	kref_put(&ctx->ref, vgru_ctx_free);
 }
 
+/* ---- what the device may hold --------------------------------------------- */
+
+/*
+ * ctx->held has an entry for every page dropped in since the device last
+ * invalidated it; a superset is safe, a missing page is not.  The rules:
+ *
+ * - An entry is stored after mmu_interval_read_begin() and before
+ *   ctx->lock is taken for the drop-in, with GFP_KERNEL: ctx->lock is taken
+ *   by the notifier from reclaim, so nothing may allocate under it.
+ * - Entries are removed only under ctx->lock: by the notifier (after the
+ *   device invalidation completed), which also moves the sequence, or when
+ *   tracking overflows (held_all set first, under the same hold).
+ * - So when a drop-in finds, under ctx->lock, that the sequence did not
+ *   move, its entries are still there or held_all is set: nothing removed
+ *   them in between without making it retry.  An entry stored for a
+ *   resolution that retries or fails stays: a superset.
+ * - held_all: the device may hold anything.  Set under ctx->lock when the
+ *   entries pass vdev->held_max (a context cannot hold more than the TLB
+ *   and its CBs' held translations) or an entry could not be allocated;
+ *   the next notifier range then flushes the whole context, forgets every
+ *   entry and clears it.  Resolutions read it unlocked only to skip
+ *   storing; one that saw a stale value retries (the notifier that cleared
+ *   it moved the sequence).
+ */
+
+/* Forget the entries of pages [first, last].  Under ctx->lock. */
+static void vgru_held_forget(struct vgru_ctx *ctx, unsigned long first,
+			     unsigned long last)
+{
+	unsigned long idx;
+	void *entry;
+
+	xa_for_each_range(&ctx->held, idx, entry, first, last)
+		if (xa_erase(&ctx->held, idx))
+			atomic_dec(&ctx->nr_held);
+}
+
+/* Record that the device may hold @nr pages from @va on; -ENOMEM. */
+static int vgru_held_record(struct vgru_ctx *ctx, unsigned long va, long nr)
+{
+	unsigned long vpn = va >> PAGE_SHIFT;
+	void *old;
+	long i;
+
+	for (i = 0; i < nr && !READ_ONCE(ctx->held_all); i++) {
+		old = xa_store(&ctx->held, vpn + i, xa_mk_value(0), GFP_KERNEL);
+		if (xa_is_err(old))
+			return xa_err(old);
+		if (!old)
+			atomic_inc(&ctx->nr_held);
+	}
+	return 0;
+}
+
+/* Give up tracking until the next context flush.  Under ctx->lock. */
+static void vgru_held_overflow(struct vgru_ctx *ctx)
+{
+	WRITE_ONCE(ctx->held_all, true);
+	vgru_held_forget(ctx, 0, ULONG_MAX);
+}
+
 /* ---- invalidation --------------------------------------------------------- */
+
+/*
+ * Flush what the device may hold in @range: nothing if it holds nothing
+ * there, else one command from the first held page to the last.  Returns
+ * whether a command went to the device.  Under ctx->lock.
+ */
+static bool vgru_flush_held(struct vgru_ctx *ctx,
+			    const struct mmu_notifier_range *range)
+{
+	bool may_sleep = mmu_notifier_range_blockable(range);
+	unsigned long last = (range->end - 1) >> PAGE_SHIFT;
+	unsigned long lo, hi, idx = range->start >> PAGE_SHIFT;
+
+	if (ctx->held_all) {
+		vgru_tlb_flush_ctx(ctx->vdev, ctx->id, may_sleep);
+		vgru_held_forget(ctx, 0, ULONG_MAX);
+		WRITE_ONCE(ctx->held_all, false);
+		return true;
+	}
+	if (!xa_find(&ctx->held, &idx, last, XA_PRESENT))
+		return false;
+	lo = idx;
+	hi = idx;
+	while (xa_find_after(&ctx->held, &idx, last, XA_PRESENT))
+		hi = idx;
+	vgru_tlb_invalidate(ctx->vdev, ctx->id, (u64)lo << PAGE_SHIFT,
+			    (u64)(hi - lo + 1) << PAGE_SHIFT, may_sleep);
+	/* only now: until the device is done, it may still use them */
+	vgru_held_forget(ctx, lo, hi);
+	return true;
+}
 
 static bool vgru_invalidate(struct mmu_interval_notifier *mni,
 			    const struct mmu_notifier_range *range,
@@ -60,12 +157,12 @@ static bool vgru_invalidate(struct mmu_interval_notifier *mni,
 	/* a resolution that began before this must start over */
 	mmu_interval_set_seq(mni, cur_seq);
 	if (!ctx->dead) {
-		vgru_tlb_invalidate(ctx->vdev, ctx->id, range->start,
-				    range->end - range->start);
 		trace_vgru_invalidate(ctx->id, range->start, range->end,
 				      range->event);
 		atomic64_inc(&ctx->stats.invalidations);
 		atomic64_inc(&ctx->vdev->counters.invalidations);
+		if (vgru_flush_held(ctx, range))
+			atomic64_inc(&ctx->stats.device_invalidations);
 	}
 	mutex_unlock(&ctx->lock);
 	return true;
@@ -132,6 +229,7 @@ static long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va,
 	phys_addr_t pa[VGRU_MAP_CHUNK];
 	unsigned long seq;
 	long n, i;
+	int untracked;
 
 	for (;;) {
 		seq = mmu_interval_read_begin(&ctx->notifier);
@@ -139,6 +237,8 @@ static long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va,
 		trace_vgru_page_lookup(ctx->id, va, n < 0 ? n : 0);
 		if (n < 0)
 			return n;
+		/* after read_begin, before ctx->lock: see ctx->held rules */
+		untracked = vgru_held_record(ctx, va, n);
 		if (inject_resolve_delay_us)
 			fsleep(inject_resolve_delay_us);
 
@@ -148,6 +248,10 @@ static long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va,
 			return -ESRCH;
 		}
 		if (!mmu_interval_read_retry(&ctx->notifier, seq)) {
+			if (!ctx->held_all &&
+			    (untracked ||
+			     atomic_read(&ctx->nr_held) > ctx->vdev->held_max))
+				vgru_held_overflow(ctx);
 			for (i = 0; i < n; i++)
 				vgru_tlb_dropin(ctx->vdev, ctx->id,
 						va + i * PAGE_SIZE, pa[i], write);
@@ -350,6 +454,7 @@ static int vgru_open(struct inode *inode, struct file *file)
 	ctx->vdev = vdev;
 	kref_init(&ctx->ref);
 	mutex_init(&ctx->lock);
+	xa_init(&ctx->held);
 	init_waitqueue_head(&ctx->notice_wq);
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
@@ -469,6 +574,8 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 				atomic64_read(&ctx->stats.invalidations),
 			.notices = atomic64_read(&ctx->stats.notices),
 			.prefaults = atomic64_read(&ctx->stats.prefaults),
+			.device_invalidations =
+				atomic64_read(&ctx->stats.device_invalidations),
 		};
 
 		return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;

@@ -26,6 +26,9 @@
 
 #define VGRU_MAX_DEVICES	16
 #define VGRU_INV_TIMEOUT_US	100000
+#define VGRU_INV_SLEEP_US	10	/* between INV_DONE reads, when allowed */
+/* a context's page tracking never takes more than this (see vgru_ctx.c) */
+#define VGRU_HELD_MAX_TLB	65536
 
 static struct class *vgru_class;
 static dev_t vgru_devt;
@@ -115,35 +118,83 @@ void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 }
 
 /*
- * Remove the translations of @ctx in [start, start + len) and wait for the
- * device to count the invalidation done: after that no DMA uses them.
+ * Stop the device after an invalidation timed out: its entries may still be
+ * live and the caller is about to free the pages, so no command may run
+ * any more.  Clearing ENABLE returns once no command moves data; the read
+ * makes sure the write has reached the device.
  */
-int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len)
+static void vgru_stop(struct vgru_dev *vdev, u32 seq, u32 ctx)
 {
+	bool first;
+
+	spin_lock(&vdev->reg_lock);
+	first = !vdev->stopped;
+	WRITE_ONCE(vdev->stopped, true);
+	vgru_write(vdev, VGRU_REG_CTRL, 0);
+	vgru_read(vdev, VGRU_REG_STATUS);
+	spin_unlock(&vdev->reg_lock);
+	if (first)
+		dev_err(&vdev->pdev->dev,
+			"invalidation %u of context %u timed out: device stopped\n",
+			seq, ctx);
+}
+
+/*
+ * Issue one invalidation command and wait until INV_DONE counts it: after
+ * that no DMA uses the removed entries.  Only the register writes hold
+ * reg_lock; the device completes invalidations in order, so INV_DONE
+ * passing our sequence number is ours, whoever else issued one since.  The
+ * wait sleeps between reads when @may_sleep (a blockable notifier range),
+ * and spins otherwise.  A stopped device moves no data: nothing to wait for.
+ */
+static int vgru_inv_run(struct vgru_dev *vdev, u32 cmd, u32 ctx, u64 start,
+			u64 len, bool may_sleep)
+{
+	void __iomem *done_reg = vdev->regs + VGRU_REG_INV_DONE;
 	u32 seq, done;
 	int ret;
 
 	spin_lock(&vdev->reg_lock);
+	if (vdev->stopped) {
+		spin_unlock(&vdev->reg_lock);
+		return -EIO;
+	}
 	seq = ++vdev->inv_seq;
 	vgru_write64(vdev, VGRU_REG_INV_START, start);
 	vgru_write64(vdev, VGRU_REG_INV_LEN, len);
 	vgru_write(vdev, VGRU_REG_INV_CTX, ctx);
-	vgru_write(vdev, VGRU_REG_INV_CMD, VGRU_INV_CMD_RANGE);
-	ret = readl_poll_timeout_atomic(vdev->regs + VGRU_REG_INV_DONE, done,
-					(s32)(done - seq) >= 0, 1,
-					VGRU_INV_TIMEOUT_US);
-	/*
-	 * The entry may still be live, and the caller is about to free the
-	 * page: stop the device so that no command can use it.
-	 */
-	if (ret)
-		vgru_write(vdev, VGRU_REG_CTRL, 0);
+	vgru_write(vdev, VGRU_REG_INV_CMD, cmd);
 	spin_unlock(&vdev->reg_lock);
+
+	if (may_sleep)
+		ret = readl_poll_timeout(done_reg, done,
+					 (s32)(done - seq) >= 0 ||
+					 READ_ONCE(vdev->stopped),
+					 VGRU_INV_SLEEP_US, VGRU_INV_TIMEOUT_US);
+	else
+		ret = readl_poll_timeout_atomic(done_reg, done,
+						(s32)(done - seq) >= 0 ||
+						READ_ONCE(vdev->stopped),
+						1, VGRU_INV_TIMEOUT_US);
 	if (ret)
-		dev_err_ratelimited(&vdev->pdev->dev,
-				    "invalidation %u of context %u timed out: device stopped\n",
-				    seq, ctx);
+		vgru_stop(vdev, seq, ctx);
+	else if ((s32)(done - seq) < 0)
+		ret = -EIO;	/* another invalidation timed out: stopped */
 	return ret;
+}
+
+/* Remove the translations of @ctx in [start, start + len). */
+int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
+			bool may_sleep)
+{
+	return vgru_inv_run(vdev, VGRU_INV_CMD_RANGE, ctx, start, len,
+			    may_sleep);
+}
+
+/* Remove every translation of @ctx. */
+int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep)
+{
+	return vgru_inv_run(vdev, VGRU_INV_CMD_CONTEXT, ctx, 0, 0, may_sleep);
 }
 
 /*
@@ -340,6 +391,7 @@ static int vgru_hw_init(struct vgru_dev *vdev)
 	struct pci_dev *pdev = vdev->pdev;
 	u32 id = vgru_read(vdev, VGRU_REG_ID);
 	u32 version = vgru_read(vdev, VGRU_REG_VERSION);
+	u64 tlb;
 
 	if (id != VGRU_ID || version >> 16 != VGRU_VERSION >> 16) {
 		dev_err(&pdev->dev, "unknown device id %#x version %#x\n",
@@ -348,6 +400,8 @@ static int vgru_hw_init(struct vgru_dev *vdev)
 	}
 	vdev->nr_contexts = vgru_read(vdev, VGRU_REG_NR_CONTEXTS);
 	vdev->nr_cbs = vgru_read(vdev, VGRU_REG_NR_CBS);
+	tlb = (u64)vgru_read(vdev, VGRU_REG_TLB_SETS) *
+	      vgru_read(vdev, VGRU_REG_TLB_WAYS);
 	if (!vdev->nr_contexts || !vdev->nr_cbs ||
 	    vdev->nr_cbs > VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE ||
 	    (u64)vdev->nr_contexts * VGRU_WINDOW_STRIDE >
@@ -362,6 +416,12 @@ static int vgru_hw_init(struct vgru_dev *vdev)
 	 */
 	vdev->fq_size = roundup_pow_of_two(2 * vdev->nr_contexts *
 					   vdev->nr_cbs);
+	/*
+	 * A context can hold at most the whole TLB plus the two translations
+	 * each of its CBs keeps; tracking more pages than that only means
+	 * most of them were evicted long ago.
+	 */
+	vdev->held_max = min_t(u64, tlb, VGRU_HELD_MAX_TLB) + 2 * vdev->nr_cbs;
 	return 0;
 }
 
@@ -372,6 +432,7 @@ static void vgru_hw_start(struct vgru_dev *vdev)
 	vgru_write(vdev, VGRU_REG_FQ_SIZE, vdev->fq_size);
 	vdev->fq_head = 0;
 	vdev->inv_seq = 0;
+	vdev->stopped = false;
 	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
 }
 

@@ -47,7 +47,7 @@ struct vgru_ctx_stats {
 	__u64 invalidations;	/* notifier ranges of the mm, held or not */
 	__u64 notices;		/* completion notices of the context */
 	__u64 prefaults;	/* pages VGRU_IOC_PREFAULT dropped in */
-	__u64 reserved[1];
+	__u64 device_invalidations; /* of those, the ones the device got */
 };
 
 /*

@@ -332,6 +332,51 @@ void vgru_cb_doorbell(VgruState *s, VgruCb *cb, uint32_t val)
     }
 }
 
+/*
+ * A CB as loaded from a migration stream, which is untrusted: its state
+ * is one the engine can reach, so that running it breaks no invariant.
+ * The event flags are checked against the list by the caller.
+ */
+bool vgru_cb_loaded_ok(VgruState *s, VgruCb *cb)
+{
+    bool running = vgru_running(cb);
+    const VgruDesc *cur = &cb->cur;
+
+    if (cb->status > VGRU_CB_ERROR || cb->phase > VGRU_PH_COMP ||
+        cb->notice.posted || (cb->fault.posted && !cb->fault.queued)) {
+        return false;
+    }
+    if (!s->contexts[cb->ctx].enabled &&
+        (cb->status != VGRU_CB_IDLE || cb->notice.queued)) {
+        return false;
+    }
+    if (!running) {
+        return !cb->fault.queued && !cb->fencing;
+    }
+    if ((cb->status == VGRU_CB_FAULT && !cb->fault.queued) ||
+        (cb->fencing && (cb->fault.queued || cb->phase != VGRU_PH_RUN ||
+                         cur->opcode != VGRU_OP_FENCE))) {
+        return false;
+    }
+    if ((cb->in_entry || cb->phase == VGRU_PH_LOAD) &&
+        (cb->top.opcode != VGRU_OP_BATCH ||
+         vgru_desc_check(&cb->top, false) != VGRU_ERR_NONE ||
+         cb->entry >= cb->top.len)) {
+        return false;
+    }
+    if (cb->phase == VGRU_PH_RUN) {
+        if (vgru_desc_check(cur, cb->in_entry) != VGRU_ERR_NONE ||
+            cur->opcode == VGRU_OP_NOP || cur->opcode == VGRU_OP_BATCH) {
+            return false;
+        }
+        if ((cur->opcode == VGRU_OP_COPY || cur->opcode == VGRU_OP_FILL) &&
+            cb->pos > cur->len) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- the invalidation handshake ----------------------------------------- */
 
 /*
@@ -349,6 +394,9 @@ static void vgru_inv_update(VgruState *s)
             lag = MAX(lag, s->inv_issued - w->blocks + 1);
         }
     }
+    if (s->x_inv_delay_us) {
+        lag = MAX(lag, s->inv_issued - s->inv_timed);
+    }
     done = s->inv_issued - lag;
     if (done != s->inv_done) {
         trace_vgru_inv_done(done, s->inv_issued);
@@ -360,6 +408,50 @@ static bool vgru_overlaps(uint64_t a, uint64_t b, uint64_t first,
                           uint64_t last)
 {
     return a <= last && first <= b;
+}
+
+/*
+ * x-inv-delay-us: invalidation @seq may be counted only that long after
+ * now, on the virtual clock (qtest's clock_step makes it exact).  Due
+ * times grow with @seq, so one timer for the oldest is enough.
+ */
+static void vgru_inv_delay(VgruState *s, uint32_t seq)
+{
+    int64_t due = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  (int64_t)s->x_inv_delay_us * SCALE_US;
+
+    if (seq - s->inv_timed > VGRU_INV_DELAYED) {
+        s->inv_timed++;                 /* no slot left: release the oldest */
+    }
+    s->inv_due[seq % VGRU_INV_DELAYED] = due;
+    if (!timer_pending(s->inv_timer)) {
+        timer_mod(s->inv_timer, due);
+    }
+}
+
+/* The timer: release the invalidations that are due, wait for the next. */
+static void vgru_inv_timer(void *opaque)
+{
+    VgruState *s = opaque;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+
+    QEMU_LOCK_GUARD(&s->lock);
+    while (s->inv_timed != s->inv_issued &&
+           s->inv_due[(s->inv_timed + 1) % VGRU_INV_DELAYED] <= now) {
+        s->inv_timed++;
+    }
+    if (s->inv_timed != s->inv_issued) {
+        timer_mod(s->inv_timer,
+                  s->inv_due[(s->inv_timed + 1) % VGRU_INV_DELAYED]);
+    }
+    vgru_inv_update(s);
+}
+
+/* Reset: no invalidation issued, none delayed. */
+void vgru_inv_reset(VgruState *s)
+{
+    timer_del(s->inv_timer);
+    s->inv_issued = s->inv_done = s->inv_timed = 0;
 }
 
 void vgru_invalidate(VgruState *s, uint32_t cmd)
@@ -401,6 +493,9 @@ void vgru_invalidate(VgruState *s, uint32_t cmd)
     }
 
     seq = ++s->inv_issued;
+    if (s->x_inv_delay_us) {
+        vgru_inv_delay(s, seq);
+    }
     for (uint32_t i = 0; i < s->nr_workers && block; i++) {
         VgruWorker *w = &s->workers[i];
 
@@ -807,6 +902,11 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
         return VGRU_NEXT_TAIL;          /* the share of this turn is used */
     }
     planned = vgru_plan(s, w, cb, VGRU_SHARE - *moved);
+    if (w->bytes && vgru_inject(&s->inj_transfers, s->x_fail_dma_every)) {
+        trace_vgru_inject("fail-dma", s->inj_transfers);
+        return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
+                                                 : VGRU_NEXT_NONE;
+    }
     if (w->bytes) {
         *moved += w->bytes;
         w->cb = cb;
@@ -876,7 +976,12 @@ static VgruNext vgru_run(VgruState *s, VgruWorker *w, VgruCb *cb,
         if (!vgru_cb_translate(s, cb, VGRU_HOLD_DST, cb->cur.dst, &pa)) {
             return vgru_miss(s, cb);
         }
-        cb->cur_error = vgru_atomic(s, cb, pa);
+        if (vgru_inject(&s->inj_transfers, s->x_fail_dma_every)) {
+            trace_vgru_inject("fail-dma", s->inj_transfers);
+            cb->cur_error = VGRU_ERR_DMA;
+        } else {
+            cb->cur_error = vgru_atomic(s, cb, pa);
+        }
         break;
     }
     cb->phase = VGRU_PH_COMP;
@@ -1021,6 +1126,7 @@ void vgru_engine_realize(VgruState *s)
     s->vm_running = runstate_is_running();
     s->vm_change = qemu_add_vm_change_state_handler(vgru_vm_state_change, s);
 
+    s->inv_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, vgru_inv_timer, s);
     s->workers = g_new0(VgruWorker, s->nr_workers);
     for (uint32_t i = 0; i < s->nr_workers; i++) {
         VgruWorker *w = &s->workers[i];
@@ -1046,6 +1152,7 @@ void vgru_engine_unrealize(VgruState *s)
         qemu_cond_destroy(&s->workers[i].wake);
     }
     g_free(s->workers);
+    timer_free(s->inv_timer);
     qemu_cond_destroy(&s->idle);
     qemu_mutex_destroy(&s->lock);
 }

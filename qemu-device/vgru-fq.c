@@ -120,7 +120,9 @@ static bool vgru_fq_write(VgruState *s, VgruEvent *ev)
         vgru_event_forget(s, ev);
         trace_vgru_notice(cb->ctx, cb->index);
     }
-    if (msix_enabled(pdev)) {
+    if (vgru_inject(&s->inj_records, s->x_drop_irq_every)) {
+        trace_vgru_inject("drop-irq", s->inj_records);
+    } else if (msix_enabled(pdev)) {
         msix_notify(pdev, VGRU_MSIX_EVENT);
     }
     return true;

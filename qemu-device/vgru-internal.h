@@ -30,6 +30,7 @@
 #include "qemu/queue.h"
 #include "qemu/thread.h"
 #include "qemu/units.h"
+#include "qemu/timer.h"
 #include "hw/pci/pci.h"
 #include "sysemu/runstate.h"
 #include "hw/misc/vgru_regs.h"
@@ -42,6 +43,10 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 #define VGRU_MAX_TLB        (1u << 20)
 #define VGRU_MAX_WORKERS    16
 #define VGRU_MAX_DMA_DELAY_US   1000000
+#define VGRU_PCIE_CAP       0x80    /* config offset of the PCIe capability */
+#define VGRU_MAX_INV_DELAY_US   1000000
+/* Invalidations x-inv-delay-us times at once; more release the oldest. */
+#define VGRU_INV_DELAYED    64
 
 /*
  * Bytes a CB may move in one turn on its worker before the next CB of
@@ -153,6 +158,7 @@ typedef struct VgruContext {
     uint64_t epoch;             /* (L) TLB entries of older epochs are dead */
     uint32_t nr_entries;        /* (L) live TLB entries */
     uint64_t starts;            /* (L) commands started, for FENCE */
+    uint32_t nr_cbs;            /* VgruState.nr_cbs, for the vmstate */
     VgruCb *cbs;
 } VgruContext;
 
@@ -201,6 +207,19 @@ struct VgruState {
     uint32_t nr_workers;
     uint32_t x_dma_delay_us;    /* testing: stall each copy this long */
 
+    /* fault injection (testing; 0 is off), see docs/device.md */
+    uint32_t x_drop_irq_every;  /* no MSI-X message for every Nth record */
+    uint32_t x_fail_dma_every;  /* every Nth data transfer fails */
+    uint32_t x_inv_delay_us;    /* INV_DONE counts an invalidation late */
+    uint32_t x_evict_every;     /* every Nth drop-in evicts another entry */
+    uint64_t inj_records;       /* (L) records written, for the above */
+    uint64_t inj_transfers;     /* (L) data transfers started */
+    uint64_t inj_dropins;       /* (L) drop-ins */
+    uint32_t evict_next;        /* (L) TLB slot the next eviction looks at */
+    QEMUTimer *inv_timer;       /* releases delayed invalidations */
+    int64_t inv_due[VGRU_INV_DELAYED];  /* (L) when each may count, ns */
+    uint32_t inv_timed;         /* (L) invalidations whose delay is over */
+
     QemuMutex lock;
     QemuCond idle;              /* a batch ended: quiescers look again */
 
@@ -236,6 +255,10 @@ struct VgruState {
     bool stopping;              /* unrealize: workers exit */
     QTAILQ_HEAD(, VgruEvent) events;    /* faults and notices, in order */
 
+    /* migration: the event list as ids (ctx * cbs + cb) * 2 + notice */
+    uint32_t mig_nr_events;
+    uint32_t *mig_events;       /* room for every CB's two events */
+
     VgruContext *contexts;
     VgruTlbEntry *tlb;          /* tlb_sets * tlb_ways (L) */
     uint32_t *tlb_victim;       /* next way to replace, per set (L) */
@@ -245,6 +268,12 @@ struct VgruState {
 static inline bool vgru_enabled(VgruState *s)
 {
     return s->ctrl & VGRU_CTRL_ENABLE;
+}
+
+/* Fault injection: true on every @every-th call (never if @every is 0). */
+static inline bool vgru_inject(uint64_t *count, uint32_t every)
+{
+    return every && ++*count % every == 0;
 }
 
 static inline VgruCb *vgru_cb(VgruState *s, uint32_t ctx, uint32_t cbi)
@@ -272,6 +301,8 @@ void vgru_ctx_stop(VgruState *s, uint32_t ctx);
 void vgru_engine_quiesce(VgruState *s);
 void vgru_engine_kick(VgruState *s);
 void vgru_invalidate(VgruState *s, uint32_t cmd);
+void vgru_inv_reset(VgruState *s);
+bool vgru_cb_loaded_ok(VgruState *s, VgruCb *cb);
 
 /* vgru-fq.c */
 void vgru_fq_post(VgruState *s);

@@ -81,10 +81,33 @@ static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e)
     }
 }
 
+/*
+ * x-evict-every: evict the next live entry other than @keep, in TLB slot
+ * order from where the last one was found, as a full set would.
+ */
+static void vgru_tlb_evict(VgruState *s, VgruTlbEntry *keep)
+{
+    uint32_t n = s->tlb_sets * s->tlb_ways;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t slot = (s->evict_next + i) % n;
+        VgruTlbEntry *e = &s->tlb[slot];
+
+        if (e != keep && vgru_tlb_live(s, e)) {
+            trace_vgru_inject("evict", s->inj_dropins);
+            vgru_tlb_kill(s, e);
+            s->evict_next = (slot + 1) % n;
+            return;
+        }
+    }
+}
+
 void vgru_tlb_dropin(VgruState *s)
 {
     uint32_t ctx = s->tlb_ctx;
     uint64_t vpn = s->tlb_vaddr >> VGRU_PAGE_SHIFT;
+    uint64_t ppn = s->tlb_paddr >> VGRU_PAGE_SHIFT;
+    bool writable = s->tlb_flags & VGRU_TLB_WRITE;
     VgruTlbEntry *e, *way;
     uint32_t set;
 
@@ -101,6 +124,14 @@ void vgru_tlb_dropin(VgruState *s)
     }
 
     e = vgru_tlb_lookup(s, ctx, vpn);
+    /*
+     * A read-only drop-in of a page already writable at the same bus
+     * address (a read fault resolved after a write fault of the same page)
+     * keeps it writable: no permission ping-pong between two CBs.
+     */
+    if (e && e->writable && e->ppn == ppn) {
+        writable = true;
+    }
     if (!e) {
         set = vgru_tlb_set(s, ctx, vpn);
         way = &s->tlb[set * s->tlb_ways];
@@ -120,11 +151,14 @@ void vgru_tlb_dropin(VgruState *s)
     e->ctx = ctx;
     e->vpn = vpn;
     e->epoch = s->contexts[ctx].epoch;
-    e->ppn = s->tlb_paddr >> VGRU_PAGE_SHIFT;
-    e->writable = s->tlb_flags & VGRU_TLB_WRITE;
+    e->ppn = ppn;
+    e->writable = writable;
     s->stats[VGRU_STAT_DROPINS]++;
     vgru_holds_dropin(s, ctx, e);
     trace_vgru_dropin(ctx, s->tlb_vaddr, s->tlb_paddr, s->tlb_flags);
+    if (vgru_inject(&s->inj_dropins, s->x_evict_every)) {
+        vgru_tlb_evict(s, e);
+    }
 }
 
 static bool vgru_in(uint64_t vpn, uint64_t first, uint64_t last)
@@ -254,6 +288,7 @@ void vgru_tlb_reset(VgruState *s)
 {
     memset(s->tlb, 0, sizeof(*s->tlb) * s->tlb_sets * s->tlb_ways);
     memset(s->tlb_victim, 0, sizeof(*s->tlb_victim) * s->tlb_sets);
+    s->evict_next = 0;
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].epoch = 0;
         s->contexts[c].nr_entries = 0;

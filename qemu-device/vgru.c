@@ -20,12 +20,14 @@
 
 #include "qemu/osdep.h"
 #include "qemu/bitops.h"
+#include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
 #include "qapi/error.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/msix.h"
+#include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
 #include "qom/object.h"
@@ -77,7 +79,8 @@ static void vgru_reset_state(VgruState *s)
     s->tlb_ctx = s->tlb_flags = 0;
     s->inv_start = s->inv_len = 0;
     s->inv_ctx = 0;
-    s->inv_issued = s->inv_done = 0;
+    vgru_inv_reset(s);
+    s->inj_records = s->inj_transfers = s->inj_dropins = 0;
     s->resp_ctx = s->resp_cb = s->resp_code = s->resp_seq = 0;
     s->fault_seq = 0;
     memset(s->stats, 0, sizeof(s->stats));
@@ -467,12 +470,28 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
         return;
     }
 
+    if (s->x_inv_delay_us > VGRU_MAX_INV_DELAY_US) {
+        error_setg(errp, "vgru: x-inv-delay-us must be at most %u",
+                   VGRU_MAX_INV_DELAY_US);
+        return;
+    }
+
     if (msix_init_exclusive_bar(pdev, VGRU_MSIX_NR, VGRU_MSIX_BAR, errp)) {
+        return;
+    }
+    /*
+     * An endpoint (integrated, at a PCIe root complex): it hot-plugs
+     * behind a pcie-root-port, and still plugs into a conventional bus.
+     */
+    if (pcie_endpoint_cap_init(pdev, VGRU_PCIE_CAP) < 0) {
+        error_setg(errp, "vgru: no room for the PCI Express capability");
+        msix_uninit_exclusive_bar(pdev);
         return;
     }
 
     s->contexts = g_new0(VgruContext, s->nr_contexts);
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
+        s->contexts[c].nr_cbs = s->nr_cbs;
         s->contexts[c].cbs = g_new0(VgruCb, s->nr_cbs);
         for (uint32_t b = 0; b < s->nr_cbs; b++) {
             vgru_cb_init(&s->contexts[c].cbs[b], c, b);
@@ -480,6 +499,7 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
     }
     s->tlb = g_new0(VgruTlbEntry, s->tlb_sets * s->tlb_ways);
     s->tlb_victim = g_new0(uint32_t, s->tlb_sets);
+    s->mig_events = g_new0(uint32_t, s->nr_contexts * s->nr_cbs * 2);
     s->fault_bh = qemu_bh_new_guarded(vgru_fault_bh, s,
                                       &DEVICE(s)->mem_reentrancy_guard);
 
@@ -491,8 +511,9 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
     window_size = pow2ceil((uint64_t)s->nr_contexts * VGRU_WINDOW_STRIDE);
     memory_region_init_io(&s->window_mmio, OBJECT(s), &vgru_window_ops, s,
                           "vgru-window", window_size);
-    pci_register_bar(pdev, VGRU_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
-                     &s->window_mmio);
+    /* up to 4 MiB: a 64-bit BAR, so firmware may place it above 4 GiB */
+    pci_register_bar(pdev, VGRU_WINDOW_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY |
+                     PCI_BASE_ADDRESS_MEM_TYPE_64, &s->window_mmio);
 
     for (unsigned v = 0; v < VGRU_MSIX_NR; v++) {
         msix_vector_use(pdev, v);
@@ -512,6 +533,7 @@ static void vgru_exit(PCIDevice *pdev)
     g_free(s->contexts);
     g_free(s->tlb);
     g_free(s->tlb_victim);
+    g_free(s->mig_events);
     msix_uninit_exclusive_bar(pdev);
 }
 
@@ -529,9 +551,248 @@ static void vgru_reset(DeviceState *dev)
     }
 }
 
+/* ---- migration ---------------------------------------------------------- */
+
+/*
+ * Saved with the VM stopped, so no batch is in flight and no record is
+ * being written.  The TLB and the translations CBs hold are a cache and
+ * are not saved: commands fault again on the destination.  The stream is
+ * untrusted: post_load checks every field the engine relies on, and a
+ * stream that fails leaves the device reset, never half loaded.
+ */
+
+static uint32_t vgru_event_id(VgruState *s, VgruEvent *ev)
+{
+    VgruCb *cb = ev->cb;
+
+    return (cb->ctx * s->nr_cbs + cb->index) * 2 +
+           (ev->type == VGRU_FR_NOTICE);
+}
+
+static int vgru_pre_save(void *opaque)
+{
+    VgruState *s = opaque;
+    VgruEvent *ev;
+
+    QEMU_LOCK_GUARD(&s->lock);
+    s->mig_nr_events = 0;
+    QTAILQ_FOREACH(ev, &s->events, link) {
+        s->mig_events[s->mig_nr_events++] = vgru_event_id(s, ev);
+    }
+    return 0;
+}
+
+static bool vgru_events_fit(void *opaque, int version_id)
+{
+    VgruState *s = opaque;
+
+    return s->mig_nr_events <= s->nr_contexts * s->nr_cbs * 2;
+}
+
+/* Rebuild the event list from the ids; false if they do not match. */
+static bool vgru_load_events(VgruState *s)
+{
+    VgruEvent *ev;
+
+    QTAILQ_INIT(&s->events);
+    for (uint32_t i = 0; i < s->mig_nr_events; i++) {
+        uint32_t id = s->mig_events[i];
+        VgruCb *cb;
+
+        if (id >= s->nr_contexts * s->nr_cbs * 2) {
+            return false;
+        }
+        cb = vgru_cb(s, id / 2 / s->nr_cbs, id / 2 % s->nr_cbs);
+        ev = id & 1 ? &cb->notice : &cb->fault;
+        if (!ev->queued) {
+            return false;           /* not flagged, or listed twice */
+        }
+        ev->queued = false;
+        QTAILQ_INSERT_TAIL(&s->events, ev, link);
+    }
+    for (uint32_t c = 0; c < s->nr_contexts; c++) {
+        for (uint32_t b = 0; b < s->nr_cbs; b++) {
+            VgruCb *cb = vgru_cb(s, c, b);
+
+            if (cb->fault.queued || cb->notice.queued) {
+                return false;       /* flagged but not listed */
+            }
+        }
+    }
+    QTAILQ_FOREACH(ev, &s->events, link) {
+        ev->queued = true;
+    }
+    return true;
+}
+
+static bool vgru_load_check(VgruState *s)
+{
+    bool enabled = vgru_enabled(s);
+
+    if ((s->ctrl & ~VGRU_CTRL_ENABLE) ||
+        (s->status & ~(VGRU_STATUS_ENABLED | VGRU_STATUS_FQ_ERROR)) ||
+        enabled != !!(s->status & VGRU_STATUS_ENABLED)) {
+        return false;
+    }
+    if (enabled && (!is_power_of_2(s->fq_size) ||
+                    (s->fq_base & (VGRU_FQ_RECORD_SIZE - 1)) ||
+                    s->fq_tail - s->fq_head > s->fq_size)) {
+        return false;
+    }
+    for (uint32_t c = 0; c < s->nr_contexts; c++) {
+        for (uint32_t b = 0; b < s->nr_cbs; b++) {
+            if (!vgru_cb_loaded_ok(s, vgru_cb(s, c, b))) {
+                return false;
+            }
+        }
+    }
+    return vgru_load_events(s);
+}
+
+static int vgru_post_load(void *opaque, int version_id)
+{
+    VgruState *s = opaque;
+
+    QEMU_LOCK_GUARD(&s->lock);
+    if (!vgru_load_check(s)) {
+        error_report("vgru: the migration stream holds an impossible "
+                     "device state");
+        vgru_reset_state(s);
+        return -EINVAL;
+    }
+    vgru_tlb_reset(s);
+    timer_del(s->inv_timer);
+    /* no batch is in flight and the TLB is empty: all are complete */
+    s->inv_done = s->inv_timed = s->inv_issued;
+    for (uint32_t i = 0; i < s->nr_workers; i++) {
+        QTAILQ_INIT(&s->workers[i].runq);
+    }
+    for (uint32_t c = 0; c < s->nr_contexts; c++) {
+        for (uint32_t b = 0; b < s->nr_cbs; b++) {
+            VgruCb *cb = vgru_cb(s, c, b);
+
+            vgru_cb_drop_holds(cb);
+            cb->queued = cb->busy = false;
+            /* the workers start once the VM runs */
+            if ((cb->status == VGRU_CB_ACTIVE ||
+                 cb->status == VGRU_CB_FAULT) &&
+                !cb->fault.queued && !cb->fencing) {
+                vgru_cb_queue(s, cb);
+            }
+        }
+    }
+    return 0;
+}
+
+static const VMStateDescription vmstate_vgru_desc = {
+    .name = "vgru-desc",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (VMStateField[]) {
+        VMSTATE_UINT32(opcode, VgruDesc),
+        VMSTATE_UINT32(flags, VgruDesc),
+        VMSTATE_UINT64(src, VgruDesc),
+        VMSTATE_UINT64(dst, VgruDesc),
+        VMSTATE_UINT64(len, VgruDesc),
+        VMSTATE_UINT64(arg, VgruDesc),
+        VMSTATE_UINT64(comp, VgruDesc),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_vgru_cb = {
+    .name = "vgru-cb",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (VMStateField[]) {
+        VMSTATE_STRUCT(regs, VgruCb, 1, vmstate_vgru_desc, VgruDesc),
+        VMSTATE_UINT32(status, VgruCb),
+        VMSTATE_UINT32(error, VgruCb),
+        VMSTATE_UINT64(progress, VgruCb),
+        VMSTATE_UINT64(fault_addr, VgruCb),
+        VMSTATE_UINT64(result, VgruCb),
+        VMSTATE_UINT32(fault_flags, VgruCb),
+        VMSTATE_STRUCT(top, VgruCb, 1, vmstate_vgru_desc, VgruDesc),
+        VMSTATE_STRUCT(cur, VgruCb, 1, vmstate_vgru_desc, VgruDesc),
+        VMSTATE_BOOL(in_entry, VgruCb),
+        VMSTATE_UINT32(phase, VgruCb),
+        VMSTATE_UINT64(pos, VgruCb),
+        VMSTATE_UINT64(entry, VgruCb),
+        VMSTATE_UINT32(cur_error, VgruCb),
+        VMSTATE_UINT64(cur_result, VgruCb),
+        VMSTATE_UINT64(start_seq, VgruCb),
+        VMSTATE_BOOL(fencing, VgruCb),
+        VMSTATE_BOOL(armed, VgruCb),
+        VMSTATE_UINT32(fault_seq, VgruCb),
+        VMSTATE_BOOL(fault.queued, VgruCb),
+        VMSTATE_BOOL(fault.posted, VgruCb),
+        VMSTATE_BOOL(notice.queued, VgruCb),
+        VMSTATE_BOOL(notice.posted, VgruCb),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
+static const VMStateDescription vmstate_vgru_ctx = {
+    .name = "vgru-context",
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .fields = (VMStateField[]) {
+        VMSTATE_BOOL(enabled, VgruContext),
+        VMSTATE_UINT32(tag, VgruContext),
+        VMSTATE_UINT64(starts, VgruContext),
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(cbs, VgruContext, nr_cbs,
+                                             vmstate_vgru_cb, VgruCb),
+        VMSTATE_END_OF_LIST()
+    },
+};
+
 static const VMStateDescription vmstate_vgru = {
     .name = "vgru",
-    .unmigratable = 1,      /* TLB and CB state are not described yet */
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = vgru_pre_save,
+    .post_load = vgru_post_load,
+    .fields = (VMStateField[]) {
+        VMSTATE_PCI_DEVICE(parent_obj, VgruState),
+        VMSTATE_MSIX(parent_obj, VgruState),
+        VMSTATE_UINT32_EQUAL(nr_contexts, VgruState, NULL),
+        VMSTATE_UINT32_EQUAL(nr_cbs, VgruState, NULL),
+        VMSTATE_UINT32_EQUAL(tlb_sets, VgruState, NULL),
+        VMSTATE_UINT32_EQUAL(tlb_ways, VgruState, NULL),
+        VMSTATE_UINT32(ctrl, VgruState),
+        VMSTATE_UINT32(status, VgruState),
+        VMSTATE_UINT64(fq_base_reg, VgruState),
+        VMSTATE_UINT32(fq_size_reg, VgruState),
+        VMSTATE_UINT64(fq_base, VgruState),
+        VMSTATE_UINT32(fq_size, VgruState),
+        VMSTATE_UINT32(fq_head, VgruState),
+        VMSTATE_UINT32(fq_tail, VgruState),
+        VMSTATE_UINT32(ctx_sel, VgruState),
+        VMSTATE_UINT32(ctx_tag, VgruState),
+        VMSTATE_UINT64(tlb_vaddr, VgruState),
+        VMSTATE_UINT64(tlb_paddr, VgruState),
+        VMSTATE_UINT32(tlb_ctx, VgruState),
+        VMSTATE_UINT32(tlb_flags, VgruState),
+        VMSTATE_UINT64(inv_start, VgruState),
+        VMSTATE_UINT64(inv_len, VgruState),
+        VMSTATE_UINT32(inv_ctx, VgruState),
+        VMSTATE_UINT32(inv_issued, VgruState),
+        VMSTATE_UINT32(resp_ctx, VgruState),
+        VMSTATE_UINT32(resp_cb, VgruState),
+        VMSTATE_UINT32(resp_code, VgruState),
+        VMSTATE_UINT32(resp_seq, VgruState),
+        VMSTATE_UINT32(fault_seq, VgruState),
+        VMSTATE_UINT64_ARRAY(stats, VgruState, VGRU_STAT_NR),
+        /* before the CBs: a count that does not fit leaves them as they were */
+        VMSTATE_UINT32(mig_nr_events, VgruState),
+        VMSTATE_VALIDATE("vgru events fit", vgru_events_fit),
+        VMSTATE_VARRAY_UINT32(mig_events, VgruState, mig_nr_events, 0,
+                              vmstate_info_uint32, uint32_t),
+        VMSTATE_STRUCT_VARRAY_POINTER_UINT32(contexts, VgruState,
+                                             nr_contexts, vmstate_vgru_ctx,
+                                             VgruContext),
+        VMSTATE_END_OF_LIST()
+    },
 };
 
 static Property vgru_properties[] = {
@@ -541,6 +802,10 @@ static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),
     DEFINE_PROP_UINT32("x-dma-delay-us", VgruState, x_dma_delay_us, 0),
+    DEFINE_PROP_UINT32("x-drop-irq-every", VgruState, x_drop_irq_every, 0),
+    DEFINE_PROP_UINT32("x-fail-dma-every", VgruState, x_fail_dma_every, 0),
+    DEFINE_PROP_UINT32("x-inv-delay-us", VgruState, x_inv_delay_us, 0),
+    DEFINE_PROP_UINT32("x-evict-every", VgruState, x_evict_every, 0),
     DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -568,7 +833,7 @@ static const TypeInfo vgru_info = {
     .instance_size = sizeof(VgruState),
     .class_init = vgru_class_init,
     .interfaces = (InterfaceInfo[]) {
-        { INTERFACE_CONVENTIONAL_PCI_DEVICE },
+        { INTERFACE_PCIE_DEVICE },
         { },
     },
 };

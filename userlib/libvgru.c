@@ -416,6 +416,7 @@ int vgru_stats(struct vgru *v, struct vgru_stats *stats)
 		return -EINVAL;
 	if (ioctl(v->fd, VGRU_IOC_STATS, &st) < 0)
 		return -errno;
+	memset(stats, 0, sizeof(*stats));
 	stats->faults = st.faults;
 	stats->fault_errors = st.fault_errors;
 	stats->dropins = st.dropins;
@@ -423,6 +424,7 @@ int vgru_stats(struct vgru *v, struct vgru_stats *stats)
 	stats->invalidations = st.invalidations;
 	stats->notices = st.notices;
 	stats->prefaults = st.prefaults;
+	stats->device_invalidations = st.device_invalidations;
 	return 0;
 }
 

@@ -35,16 +35,19 @@ struct vgru;
  * the destination; a copy whose pages the device holds takes none.
  * invalidations counts every range of the process's address space the
  * kernel reported changed, whether or not the device held a page there,
- * so a new handle may already show some.
+ * so a new handle may already show some; device_invalidations counts
+ * those that reached the device (it held, or may have held, a page there).
  */
 struct vgru_stats {
 	uint64_t faults;	/* device faults the driver handled */
 	uint64_t fault_errors;	/* of those, failed back to a command */
 	uint64_t dropins;	/* translations written to the device TLB */
 	uint64_t retries;	/* resolutions redone after an overlapping invalidation */
-	uint64_t invalidations;	/* address ranges changed and flushed */
+	uint64_t invalidations;	/* address ranges changed */
 	uint64_t notices;	/* completion notices of the context */
 	uint64_t prefaults;	/* pages vgru_prefault() dropped in */
+	uint64_t device_invalidations; /* of those, sent to the device */
+	uint64_t reserved[8];	/* zero; room for counters to come */
 };
 
 /*

@@ -1632,6 +1632,122 @@ TEST(read_dropin_stays_readonly)
 	vgru_close(v);
 }
 
+/* ---- filtered invalidation ---- */
+
+#define RW (PROT_READ | PROT_WRITE)
+
+/*
+ * Notifier ranges the device never touched (mprotect flips of a populated
+ * buffer, munmap of a buffer it never saw) are counted as invalidations
+ * but cost no device invalidation, and what the device holds stays.
+ */
+TEST(inval_untouched_no_device_flush)
+{
+	const size_t len = 8 * PAGE;
+	unsigned char *src = map_anon(PAGE, RW), *dst = map_anon(PAGE, RW);
+	unsigned char *buf = map_anon(len, RW), *gone = map_anon(len, RW);
+	struct vgru *v = open_ctx();
+	struct vgru_stats a, b;
+	uint64_t dev;
+
+	fill(src, PAGE, 30);
+	memset(buf, 1, len);
+	memset(gone, 2, len);
+	/* the device holds pages, just not these */
+	CHECK_EQ(vgru_copy(v, dst, src, PAGE), 0);
+	a = stats(v);
+	dev = sysfs_stat("device_invalidations");
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ(mprotect(buf, len, i % 2 ? RW : PROT_READ), 0);
+	CHECK_EQ(munmap(gone, len), 0);
+	b = stats(v);
+	CHECK(b.invalidations - a.invalidations >= 101);
+	CHECK_EQ(b.device_invalidations - a.device_invalidations, 0);
+	CHECK_EQ(sysfs_stat("device_invalidations"), dev);
+
+	/* the held pages were left alone: no fault */
+	fill(src, PAGE, 31);
+	CHECK_EQ(vgru_copy(v, dst, src, PAGE), 0);
+	CHECK(memcmp(dst, src, PAGE) == 0);
+	CHECK_EQ(stats(v).faults, b.faults);
+	vgru_close(v);
+}
+
+/*
+ * munmap of a buffer whose middle half the device holds: exactly one
+ * device invalidation; new pages mapped there are faulted in afresh (one
+ * fault each) and copied exactly.
+ */
+TEST(inval_munmap_half_held)
+{
+	const size_t pages = 16, held = 8, off = 4 * PAGE;
+	unsigned char *buf = map_anon(pages * PAGE, RW);
+	unsigned char *dst = map_anon(held * PAGE, RW);
+	struct vgru *v = open_ctx();
+	struct vgru_stats a, b, c;
+	void *p;
+
+	fill(buf, pages * PAGE, 40);
+	memset(dst, 0, held * PAGE);
+	CHECK_EQ(vgru_copy(v, dst, buf + off, held * PAGE), 0);
+	CHECK(memcmp(dst, buf + off, held * PAGE) == 0);
+	a = stats(v);
+	CHECK_EQ(munmap(buf, pages * PAGE), 0);
+	b = stats(v);
+	CHECK(b.invalidations > a.invalidations);
+	CHECK_EQ(b.device_invalidations - a.device_invalidations, 1);
+
+	p = mmap(buf, pages * PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0);
+	CHECK(p == buf);
+	fill(buf, pages * PAGE, 41);
+	CHECK_EQ(vgru_copy(v, dst, buf + off, held * PAGE), 0);
+	CHECK(memcmp(dst, buf + off, held * PAGE) == 0);
+	c = stats(v);
+	/* the source pages again; the destination is still held */
+	CHECK_EQ(c.faults - b.faults, held);
+	CHECK_EQ(c.device_invalidations, b.device_invalidations);
+	vgru_close(v);
+}
+
+/*
+ * Past what the device TLB can hold the driver stops tracking pages: the
+ * next range, wherever it is, flushes the whole context once; then ranges
+ * the device never touched cost nothing again, and the flushed pages
+ * fault afresh.
+ */
+TEST(inval_tracking_overflow)
+{
+	const size_t len = 4 << 20, pages = len / PAGE;	/* > the TLB */
+	unsigned char *src = map_anon(len, RW), *dst = map_anon(len, RW);
+	unsigned char *gone1 = map_anon(PAGE, RW), *gone2 = map_anon(PAGE, RW);
+	struct vgru *v = open_ctx();
+	struct vgru_stats a, b, c, d;
+
+	fill(src, len, 50);
+	memset(dst, 0, len);
+	memset(gone1, 1, PAGE);
+	memset(gone2, 2, PAGE);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	a = stats(v);
+	CHECK_EQ(munmap(gone1, PAGE), 0);
+	b = stats(v);
+	CHECK_EQ(b.device_invalidations - a.device_invalidations, 1);
+	CHECK_EQ(munmap(gone2, PAGE), 0);
+	c = stats(v);
+	CHECK(c.invalidations > b.invalidations);
+	CHECK_EQ(c.device_invalidations, b.device_invalidations);
+
+	fill(src, len, 51);
+	CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+	CHECK(memcmp(dst, src, len) == 0);
+	d = stats(v);
+	/* + 1 at most: the page of the completion records went too */
+	CHECK(d.faults - c.faults >= 2 * pages);
+	CHECK(d.faults - c.faults <= 2 * pages + 1);
+	vgru_close(v);
+}
+
 /* ---- ABI 2: fill, atomics, asynchronous commands, notices, prefault ---- */
 
 /* Byte i of a fill gets byte i % 8 of the pattern, little endian. */

@@ -10,6 +10,7 @@
  */
 
 #include "qemu/osdep.h"
+#include "qemu/bswap.h"
 #include "libqtest.h"
 #include "libqos/pci.h"
 #include "libqos/pci-pc.h"
@@ -75,17 +76,26 @@ static uint32_t cb_rd(Vgru *v, uint32_t ctx, uint32_t cb, uint32_t reg)
     return qpci_io_readl(v->dev, v->win, cb_off(ctx, cb, reg));
 }
 
+/* Take the (new) vgru at @devfn: enable it, map its BARs, forget the old. */
+static void vgru_attach(Vgru *v, int devfn)
+{
+    g_free(v->dev);
+    v->dev = qpci_device_find(v->bus, devfn);
+    g_assert_nonnull(v->dev);
+    qpci_device_enable(v->dev);
+    v->ctrl = qpci_iomap(v->dev, VGRU_CTRL_BAR, NULL);
+    v->win = qpci_iomap(v->dev, VGRU_WINDOW_BAR, NULL);
+    v->fq_head = v->inv_seq = v->faults = 0;
+    v->remap = 0;
+}
+
 static void vgru_start(Vgru *v, const char *props)
 {
     memset(v, 0, sizeof(*v));
     v->qts = qtest_initf("-machine pc -nodefaults -m 64M "
                          "-device vgru,addr=04.0%s", props);
     v->bus = qpci_new_pc(v->qts, NULL);
-    v->dev = qpci_device_find(v->bus, QPCI_DEVFN(4, 0));
-    g_assert_nonnull(v->dev);
-    qpci_device_enable(v->dev);
-    v->ctrl = qpci_iomap(v->dev, VGRU_CTRL_BAR, NULL);
-    v->win = qpci_iomap(v->dev, VGRU_WINDOW_BAR, NULL);
+    vgru_attach(v, QPCI_DEVFN(4, 0));
 }
 
 static void vgru_stop(Vgru *v)
@@ -1657,6 +1667,8 @@ static void test_fill(void)
     g_assert_cmpuint(vgru_drive(&v, 0, 1, 3), ==, VGRU_CB_DONE);
     assert_fill(&v, 3 * PAGE - 3, 29, 0xa5, 0x5a);
     assert_comp(&v, COMP_OFF, VGRU_CB_DONE, 0, 29, VA_BASE + COMP_OFF, 0);
+    /* writable until invalidated: a read-only drop-in never downgrades */
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE + 50 * PAGE, PAGE);
     dropin(&v, 0, VA_BASE + 50 * PAGE, DATA_PA + 50 * PAGE, 0);
     cmd_start(&v, 0, 3, &(Desc) {
         .op = VGRU_OP_FILL, .dst = VA_BASE + 50 * PAGE, .len = 8 });
@@ -2120,6 +2132,577 @@ static void test_vm_stop_batch(void)
     vgru_stop(&v);
 }
 
+/* ---- PCI Express ------------------------------------------------------- */
+
+/*
+ * q35 with a hotplug-capable root port at 02.0; its slot is bus 1.  Native
+ * PCIe hotplug: q35's default, ACPI hotplug, would need ACPI to eject.
+ */
+#define RP_DEVFN        QPCI_DEVFN(2, 0)
+#define SLOT_DEVFN      QPCI_DEVFN(1 << 5, 0)
+#define Q35_RP          "-machine q35 -nodefaults -m 64M " \
+                        "-global ICH9-LPC.acpi-pci-hotplug-with-" \
+                        "bridge-support=off " \
+                        "-device pcie-root-port,id=rp0,bus=pcie.0,addr=02.0," \
+                        "chassis=1,slot=1 "
+
+/* The port type in @dev's PCI Express capability. */
+static unsigned pcie_type(QPCIDevice *dev)
+{
+    uint8_t exp = qpci_find_capability(dev, PCI_CAP_ID_EXP, 0);
+
+    g_assert_cmpuint(exp, !=, 0);
+    return (qpci_config_readw(dev, exp + PCI_EXP_FLAGS) &
+            PCI_EXP_FLAGS_TYPE) >> 4;
+}
+
+/* Number the buses and open the root port's memory window to the BARs. */
+static QPCIDevice *root_port_setup(Vgru *v)
+{
+    QPCIDevice *rp;
+
+    qpci_secondary_buses_init(v->bus);
+    rp = qpci_device_find(v->bus, RP_DEVFN);
+    g_assert_nonnull(rp);
+    qpci_device_enable(rp);
+    /* libqos places BARs from 0xe0000000 up */
+    qpci_config_writew(rp, PCI_MEMORY_BASE, 0xe000);
+    qpci_config_writew(rp, PCI_MEMORY_LIMIT, 0xeff0);
+    qpci_config_writew(rp, PCI_PREF_MEMORY_BASE, 0xfff0);
+    qpci_config_writew(rp, PCI_PREF_MEMORY_LIMIT, 0);
+    return rp;
+}
+
+/* Play the guest's PCIe hotplug driver: power the slot on or off. */
+static void slot_power(QPCIDevice *rp, bool on)
+{
+    uint8_t exp = qpci_find_capability(rp, PCI_CAP_ID_EXP, 0);
+    uint16_t ctl = qpci_config_readw(rp, exp + PCI_EXP_SLTCTL);
+
+    ctl &= ~(PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_PCC);
+    ctl |= on ? PCI_EXP_SLTCTL_PWR_IND_ON | PCI_EXP_SLTCTL_PWR_ON
+              : PCI_EXP_SLTCTL_PWR_IND_OFF | PCI_EXP_SLTCTL_PWR_OFF;
+    qpci_config_writew(rp, exp + PCI_EXP_SLTCTL, ctl);
+}
+
+/* A copy with faults on context @ctx comes out exact. */
+static void copy_check(Vgru *v, uint32_t ctx, uint64_t src, uint64_t dst,
+                       uint64_t len, uint8_t seed)
+{
+    fill_pattern(v, src, len, seed);
+    copy_start(v, ctx, 0, VA_BASE + src, VA_BASE + dst, len);
+    g_assert_cmpuint(vgru_drive(v, ctx, ctx + 1, 0), ==, VGRU_CB_DONE);
+    assert_same(v, src, dst, len);
+}
+
+/*
+ * A PCI Express endpoint with a 64-bit window BAR: on a conventional bus
+ * (pc), and integrated in q35's root complex; it works on both.
+ */
+static void test_pcie(void)
+{
+    uint32_t bar;
+    Vgru v;
+
+    vgru_start(&v, "");
+    g_assert_cmpuint(qpci_find_capability(v.dev, PCI_CAP_ID_EXP, 0), ==,
+                     0x80);
+    g_assert_cmpuint(pcie_type(v.dev), ==, PCI_EXP_TYPE_ENDPOINT);
+    bar = qpci_config_readl(v.dev, PCI_BASE_ADDRESS_0 + 4 * VGRU_WINDOW_BAR);
+    g_assert_cmphex(bar & PCI_BASE_ADDRESS_MEM_TYPE_MASK, ==,
+                    PCI_BASE_ADDRESS_MEM_TYPE_64);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    copy_check(&v, 0, 0x10, 8 * PAGE + 0x20, 2 * PAGE, 1);
+    vgru_stop(&v);
+
+    memset(&v, 0, sizeof(v));
+    v.qts = qtest_init("-machine q35 -nodefaults -m 64M "
+                       "-device vgru,bus=pcie.0,addr=04.0");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    vgru_attach(&v, QPCI_DEVFN(4, 0));
+    g_assert_cmpuint(pcie_type(v.dev), ==, PCI_EXP_TYPE_RC_END);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 2, 3, VGRU_CTX_CMD_ENABLE);
+    copy_check(&v, 2, 0x10, 8 * PAGE + 0x20, 2 * PAGE, 2);
+    vgru_stop(&v);
+}
+
+/*
+ * Hot-unplug behind a pcie-root-port, the test playing the guest's
+ * hotplug driver, with a copy in flight on one CB and a fault outstanding
+ * on another: the device goes (workers joined), nothing is written after,
+ * QEMU carries on; a vgru plugged into the slot again works.
+ */
+static void test_q35_hotplug(void)
+{
+    const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
+    QPCIDevice *rp;
+    Vgru v;
+
+    memset(&v, 0, sizeof(v));
+    v.qts = qtest_init(Q35_RP "-device vgru,id=vgru0,bus=rp0,"
+                       "x-dma-delay-us=200000");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    rp = root_port_setup(&v);
+    vgru_attach(&v, SLOT_DEVFN);
+    g_assert_cmpuint(pcie_type(v.dev), ==, PCI_EXP_TYPE_ENDPOINT);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    fill_pattern(&v, src, len, 4);
+
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    copy_start(&v, 0, 1, VA_BASE + 200 * PAGE, VA_BASE + 300 * PAGE, PAGE);
+    tail_wait(&v, 1);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    stat_wait(&v, VGRU_STAT_TLB_HITS, 2 * len / PAGE);
+
+    qtest_qmp_device_del_send(v.qts, "vgru0");
+    slot_power(rp, false);
+    qtest_qmp_eventwait(v.qts, "DEVICE_DELETED");
+    qtest_memset(v.qts, DATA_PA + dst, 0xcc, len);
+    qtest_writel(v.qts, MSI_PA, 0);
+    g_usleep(500 * 1000);
+    assert_filled(&v, dst, len, 0xcc);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    qtest_qmp_assert_success(v.qts, "{ 'execute': 'query-status' }");
+
+    qtest_qmp_device_add(v.qts, "vgru", "vgru1", "{ 'bus': 'rp0' }");
+    slot_power(rp, true);
+    vgru_attach(&v, SLOT_DEVFN);
+    g_assert_cmpuint(rd(&v, VGRU_REG_STATUS), ==, 0);
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    copy_check(&v, 0, src, dst, len, 5);
+    g_assert_cmpuint(v.faults, ==, 2 * len / PAGE);
+
+    /* and goes too, idle, so that no vgru is left (for leak checkers) */
+    qtest_qmp_device_del_send(v.qts, "vgru1");
+    slot_power(rp, false);
+    qtest_qmp_eventwait(v.qts, "DEVICE_DELETED");
+    g_free(rp);
+    vgru_stop(&v);
+}
+
+/*
+ * A read-only drop-in never downgrades a writable entry of the same page
+ * with the same bus address (a read fault answered after a write fault of
+ * that page); one with another bus address replaces it.
+ */
+static void test_dropin_no_downgrade(void)
+{
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK,
+        .src = VA_BASE, .dst = VA_BASE + PAGE, .len = 64,
+    };
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 2 * PAGE);
+    fill_pattern(&v, 0, 64, 31);
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + PAGE, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 3);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 0);
+
+    /* another bus address: replaced, read-only */
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + 2 * PAGE, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT |
+                    (VGRU_FAULT_WRITE | VGRU_FAULT_PERM) << 16);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 1);
+
+    /* and an upgrade to writable is taken as always */
+    dropin(&v, 0, VA_BASE + PAGE, DATA_PA + 2 * PAGE, VGRU_TLB_WRITE);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, 2 * PAGE, 64);
+    vgru_stop(&v);
+}
+
+/* ---- fault injection ---------------------------------------------------- */
+
+/* x-drop-irq-every=3: records 3 and 6 are written without a message. */
+static void test_inject_drop_irq(void)
+{
+    Desc nop = { .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT };
+    Vgru v;
+    Fault f;
+
+    vgru_start(&v, ",x-drop-irq-every=3");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    for (uint32_t i = 1; i <= 7; i++) {
+        cmd_start(&v, 0, 0, &nop);
+        tail_wait(&v, i);
+        g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==,
+                        i % 3 ? MSI_DATA : 0);
+        qtest_writel(v.qts, MSI_PA, 0);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+    }
+
+    /* faults too: the 9th record is one, and comes silently */
+    cmd_start(&v, 0, 0, &nop);
+    tail_wait(&v, 8);
+    g_assert_true(fault_pop(&v, &f));
+    qtest_writel(v.qts, MSI_PA, 0);
+    copy_start(&v, 0, 1, VA_BASE, VA_BASE + PAGE, 8);
+    tail_wait(&v, 9);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    resolve_fault(&v, 0, 1);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 1), ==, VGRU_CB_DONE);
+    vgru_stop(&v);
+}
+
+/*
+ * x-fail-dma-every=3: every third data transfer (a COPY or FILL batch, an
+ * atomic) ends its command with ERR_DMA before it moves anything.
+ */
+static void test_inject_fail_dma(void)
+{
+    Vgru v;
+
+    vgru_start(&v, ",x-fail-dma-every=3");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 16 * PAGE);
+    for (int i = 1; i <= 6; i++) {
+        qtest_memset(v.qts, DATA_PA + PAGE, 0, PAGE);
+        fill_pattern(&v, 0, PAGE, i);
+        copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, PAGE);
+        if (i % 3) {
+            g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+            assert_same(&v, 0, PAGE, PAGE);
+        } else {
+            g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+            g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                            VGRU_ERR_DMA);
+            g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0);
+            assert_filled(&v, PAGE, PAGE, 0);
+        }
+    }
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_ERRORS), ==, 2);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 4 * PAGE);
+
+    /* an atomic is a transfer: 7 and 8 pass, 9 fails */
+    qtest_writeq(v.qts, DATA_PA + 2 * PAGE, 5);
+    for (int i = 7; i <= 9; i++) {
+        cmd_start(&v, 0, 1, &(Desc) {
+            .op = VGRU_OP_FETCH_ADD, .dst = VA_BASE + 2 * PAGE, .src = 1 });
+        g_assert_cmpuint(cb_wait(&v, 0, 1), ==,
+                         i % 3 ? VGRU_CB_DONE : VGRU_CB_ERROR);
+    }
+    g_assert_cmphex(cb_rd(&v, 0, 1, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+    g_assert_cmpuint(qtest_readq(v.qts, DATA_PA + 2 * PAGE), ==, 7);
+    vgru_stop(&v);
+}
+
+/*
+ * x-inv-delay-us=1000: an invalidation's entries go at once, but INV_DONE
+ * counts it exactly 1 ms of virtual time later; reset forgets it.
+ */
+static void test_inject_inv_delay(void)
+{
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK,
+        .src = VA_BASE, .dst = VA_BASE + PAGE, .len = 8,
+    };
+    Vgru v;
+
+    vgru_start(&v, ",x-inv-delay-us=1000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 2 * PAGE);
+    invalidate_start(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE, PAGE);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 0);
+    qtest_clock_step(v.qts, 999 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 0);
+    qtest_clock_step(v.qts, 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 1);
+
+    /* two in flight, each counted 1 ms after its own write */
+    invalidate_start(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    qtest_clock_step(v.qts, 500 * 1000);
+    invalidate_start(&v, VGRU_INV_CMD_ALL, 0, 0, 0);
+    qtest_clock_step(v.qts, 499 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 1);
+    qtest_clock_step(v.qts, 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 2);
+    qtest_clock_step(v.qts, 499 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 2);
+    qtest_clock_step(v.qts, 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 3);
+
+    /* a reset drops a delayed one for good */
+    invalidate_start(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+    qtest_clock_step(v.qts, 2000 * 1000);
+    g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, 0);
+    vgru_stop(&v);
+}
+
+/*
+ * x-evict-every=3: drop-ins 3, 6 and 9 each evict another live entry, so
+ * ten drop-ins of distinct pages leave seven; the evicted pages miss.
+ */
+static void test_inject_evict(void)
+{
+    Desc d = { .op = VGRU_OP_FILL, .flags = VGRU_DF_NO_BLOCK, .len = 8 };
+    unsigned misses = 0;
+    Vgru v;
+
+    vgru_start(&v, ",x-evict-every=3");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, 10 * PAGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 10);
+    for (int i = 0; i < 10; i++) {
+        d.dst = VA_BASE + i * PAGE;
+        cmd_start(&v, 0, 0, &d);
+        if (cb_wait(&v, 0, 0) == VGRU_CB_ERROR) {
+            misses++;
+        }
+    }
+    g_assert_cmpuint(misses, ==, 3);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 3);
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 7);
+
+    /* a copy still completes, however often its pages are evicted */
+    copy_check(&v, 0, 0, 20 * PAGE, 8 * PAGE, 9);
+    vgru_stop(&v);
+}
+
+/* ---- migration ---------------------------------------------------------- */
+
+/* Poll QMP @cmd until its return's @key is @want. */
+static void qmp_wait_str(QTestState *qts, const char *cmd, const char *key,
+                         const char *want)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    for (;;) {
+        QDict *resp = qtest_qmp(qts, "{ 'execute': %s }", cmd);
+        QDict *ret = qdict_get_qdict(resp, "return");
+        const char *val = ret ? qdict_get_try_str(ret, key) : NULL;
+        bool done = val && !strcmp(val, want);
+
+        g_assert_false(val && !strcmp(val, "failed"));
+        qobject_unref(resp);
+        if (done) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(10 * 1000);
+    }
+}
+
+/* Save the stopped VM of @v into @file. */
+static void migrate_out(Vgru *v, const char *file)
+{
+    g_autofree char *uri = g_strdup_printf("exec:cat > %s", file);
+
+    qtest_qmp_assert_success(v->qts, "{ 'execute': 'migrate', "
+                             "'arguments': { 'uri': %s } }", uri);
+    qmp_wait_str(v->qts, "query-migrate", "status", "completed");
+}
+
+/* A QEMU with @props waiting for a stream (-incoming defer). */
+static QTestState *incoming_start(const char *props)
+{
+    return qtest_initf("-machine pc -nodefaults -m 64M "
+                       "-device vgru,addr=04.0%s -incoming defer", props);
+}
+
+static void incoming_load(QTestState *qts, const char *file)
+{
+    g_autofree char *uri = g_strdup_printf("exec:cat %s", file);
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'migrate-incoming', "
+                             "'arguments': { 'uri': %s } }", uri);
+}
+
+/* A load that must fail: QEMU exits with status 1 on its own. */
+static void incoming_refused(const char *props, const char *file)
+{
+    QTestState *qts = incoming_start(props);
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    qtest_set_expected_status(qts, 1);
+    incoming_load(qts, file);
+    while (qtest_probe_child(qts)) {
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        g_usleep(10 * 1000);
+    }
+    qtest_quit(qts);
+}
+
+/* Resolve faults of contexts 0 and 3 (tags 1 and 4) until all listed end. */
+static void drive_all(Vgru *v, const uint32_t (*cbs)[2], int n)
+{
+    int64_t end = g_get_monotonic_time() + WAIT_US;
+
+    for (;;) {
+        uint64_t rec = FQ_PA + (v->fq_head % v->fq_size) * VGRU_FQ_RECORD_SIZE;
+        bool done = true;
+        Fault f;
+
+        for (int i = 0; i < n; i++) {
+            done &= cb_rd(v, cbs[i][0], cbs[i][1], VGRU_CB_STATUS) ==
+                    VGRU_CB_DONE;
+        }
+        if (done) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, end);
+        if (rd(v, VGRU_REG_FQ_TAIL) == v->fq_head) {
+            continue;
+        }
+        if (qtest_readl(v->qts, rec + VGRU_FR_TYPE) == VGRU_FR_NOTICE) {
+            g_assert_true(fault_pop(v, &f));
+            continue;
+        }
+        f.ctx = qtest_readl(v->qts, rec + VGRU_FR_CTX);
+        resolve_fault(v, f.ctx, f.ctx + 1);
+    }
+}
+
+/*
+ * Migration to a file and back, with the VM stopped and: a command done,
+ * a fault posted and unanswered, a command started while stopped (not yet
+ * run), a notice in the queue.  On the other side the registers, CBs,
+ * counters and queue are as they were, the TLB is empty (pages fault
+ * again), the waiting commands finish exactly, MSI-X still reaches RAM.
+ */
+static void test_migrate(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-migrate-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    static const uint32_t waiting[][2] = { { 0, 1 }, { 3, 2 } };
+    const uint64_t len = 2 * PAGE;
+    uint64_t stats[VGRU_STAT_NR];
+    QPCIDevice *dev;
+    Vgru v;
+    Fault f;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 3, 4, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, 0, len);
+    map_pages(&v, 0, 10 * PAGE, len);
+    fill_pattern(&v, 0, len, 41);
+    fill_pattern(&v, 200 * PAGE, PAGE, 42);
+    fill_pattern(&v, 400 * PAGE, len, 43);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 10 * PAGE, len);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    doorbell(&v, 0, 0, VGRU_CB_ARM);
+    tail_wait(&v, 1);
+    copy_start(&v, 0, 1, VA_BASE + 200 * PAGE, VA_BASE + 300 * PAGE, PAGE);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    vm_stop(&v);
+    copy_start(&v, 3, 2, VA_BASE + 400 * PAGE, VA_BASE + 500 * PAGE, len);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 2);
+    for (unsigned i = 0; i < VGRU_STAT_NR; i++) {
+        stats[i] = dev_stat(&v, i);
+    }
+    migrate_out(&v, file);
+    dev = v.dev;
+    v.dev = NULL;
+    vgru_stop(&v);
+
+    v.qts = incoming_start("");
+    incoming_load(v.qts, file);
+    qmp_wait_str(v.qts, "query-status", "status", "paused");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    v.dev = dev;
+    v.dev->bus = v.bus;
+    g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, VGRU_STATUS_ENABLED);
+    g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 2);
+    for (unsigned i = 0; i < VGRU_STAT_NR; i++) {
+        g_assert_cmpuint(dev_stat(&v, i), ==, stats[i]);
+    }
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, len);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(cb_rd(&v, 3, 2, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+
+    /* the queue as left: the notice, then the fault */
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+    g_assert_cmpuint(f.cb, ==, 0);
+    qtest_writel(v.qts, MSI_PA, 0);
+    vm_cont(&v);
+    drive_all(&v, waiting, ARRAY_SIZE(waiting));
+    assert_same(&v, 200 * PAGE, 300 * PAGE, PAGE);
+    assert_same(&v, 400 * PAGE, 500 * PAGE, len);
+    g_assert_false(fault_pop(&v, &f));
+
+    /* the TLB did not travel: the first copy faults on every page now */
+    v.faults = 0;
+    fill_pattern(&v, 0, len, 44);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 10 * PAGE, len);
+    g_assert_cmpuint(vgru_drive(&v, 0, 1, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(v.faults, ==, 4);
+    assert_same(&v, 0, 10 * PAGE, len);
+    vgru_stop(&v);
+    unlink(file);
+}
+
+/*
+ * An incoming stream the device cannot take fails the load, QEMU exits
+ * with an error, never a crash: other geometry, or an impossible state
+ * (an event queue whose size is not a power of two).
+ */
+static void test_migrate_bad_stream(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-bad-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    static const uint8_t geometry[] = {
+        0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 64, 0, 0, 0, 4, 0, 0, 0, 1,
+    };
+    g_autofree char *data = NULL;
+    uint8_t *at;
+    gsize size;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    vm_stop(&v);
+    migrate_out(&v, file);
+    vgru_stop(&v);
+
+    incoming_refused(",contexts=8", file);
+
+    /* fq_size follows ctrl, status, fq_base_reg, fq_size_reg, fq_base */
+    g_assert_true(g_file_get_contents(file, &data, &size, NULL));
+    at = memmem(data, size, geometry, sizeof(geometry));
+    g_assert_nonnull(at);
+    g_assert_null(memmem(at + 1, size - (at + 1 - (uint8_t *)data),
+                         geometry, sizeof(geometry)));
+    at += 16 + 4 + 4 + 8 + 4 + 8;
+    g_assert_cmphex(ldl_be_p(at), ==, FQ_RECORDS);
+    stl_be_p(at, 3);
+    g_assert_true(g_file_set_contents(file, data, size, NULL));
+    incoming_refused("", file);
+    unlink(file);
+}
+
 /* device_add of a vgru with @prop = @val fails with an error naming @what. */
 static void assert_refused(Vgru *v, const char *prop, int val,
                            const char *what)
@@ -2189,5 +2772,14 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/fence", test_fence);
     qtest_add_func("/vgru/realize-checks", test_realize_checks);
     qtest_add_func("/vgru/vm-stop-batch", test_vm_stop_batch);
+    qtest_add_func("/vgru/pcie", test_pcie);
+    qtest_add_func("/vgru/q35-hotplug", test_q35_hotplug);
+    qtest_add_func("/vgru/dropin-no-downgrade", test_dropin_no_downgrade);
+    qtest_add_func("/vgru/inject-drop-irq", test_inject_drop_irq);
+    qtest_add_func("/vgru/inject-fail-dma", test_inject_fail_dma);
+    qtest_add_func("/vgru/inject-inv-delay", test_inject_inv_delay);
+    qtest_add_func("/vgru/inject-evict", test_inject_evict);
+    qtest_add_func("/vgru/migrate", test_migrate);
+    qtest_add_func("/vgru/migrate-bad-stream", test_migrate_bad_stream);
     return g_test_run();
 }
