@@ -69,13 +69,14 @@ $(ULIB)/vgructl: userlib/vgructl.c $(ULIB)/libvgru.a $(LIB_HDRS)
 	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a
 
 $(BUILD)/tests/vgru-tests: tests/guest/vgru-tests.c tests/guest/harness.h \
-		tests/guest/libvgru-example.c \
+		tests/guest/guest-util.h tests/guest/libvgru-example.c \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -pthread -o $@ $< $(ULIB)/libvgru.a
 
 # the acceptance cases (issue 15): huge pages, KSM, a disk file system, ...
 $(BUILD)/tests/vgru-accept: tests/guest/accept-tests.c tests/guest/harness.h \
+		tests/guest/guest-util.h \
 		$(ULIB)/libvgru.a $(LIB_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -o $@ $< $(ULIB)/libvgru.a

@@ -27,35 +27,18 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "guest-util.h"
 #include "harness.h"
 #include "libvgru.h"
 #include "vgru_ioctl.h"
 
-#define PAGE 4096UL
 #define HPAGE (2UL << 20)
-#define RW (PROT_READ | PROT_WRITE)
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
 #endif
 
 /* ---- helpers ------------------------------------------------------------- */
-
-static struct vgru *open_ctx(void)
-{
-	struct vgru *v = NULL;
-
-	CHECK_EQ(vgru_open(NULL, &v), 0);
-	return v;
-}
-
-static unsigned char *map_anon(size_t len, int prot)
-{
-	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	CHECK(p != MAP_FAILED);
-	return p;
-}
 
 /* @len bytes of anonymous memory starting on a 2 MiB boundary. */
 static unsigned char *map_anon_hugealigned(size_t len)
@@ -64,20 +47,6 @@ static unsigned char *map_anon_hugealigned(size_t len)
 	uintptr_t a = ((uintptr_t)p + HPAGE - 1) & ~(HPAGE - 1);
 
 	return (unsigned char *)a;
-}
-
-static void fill(unsigned char *p, size_t len, unsigned int seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 11));
-}
-
-static bool all_bytes(const unsigned char *p, size_t len, unsigned char val)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != val)
-			return false;
-	return true;
 }
 
 /* Run a shell command; its exit status (or -1). */

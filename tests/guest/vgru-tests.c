@@ -19,42 +19,11 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "guest-util.h"
 #include "harness.h"
 #include "libvgru.h"
 #include "vgru_ioctl.h"
 #include "vgru_regs.h"
-
-#define PAGE 4096UL
-
-static struct vgru *open_ctx(void)
-{
-	struct vgru *v = NULL;
-
-	CHECK_EQ(vgru_open(NULL, &v), 0);
-	return v;
-}
-
-static unsigned char *map_anon(size_t len, int prot)
-{
-	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	CHECK(p != MAP_FAILED);
-	return p;
-}
-
-static void fill(unsigned char *p, size_t len, unsigned int seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 11));
-}
-
-static struct vgru_stats stats(struct vgru *v)
-{
-	struct vgru_stats st;
-
-	CHECK_EQ(vgru_stats(v, &st), 0);
-	return st;
-}
 
 /* Copies of 1 byte to 4 MiB at odd alignments match byte for byte and
  * leave the bytes around the destination untouched. */
@@ -954,17 +923,6 @@ TEST(module_reload)
  * byte, and checks the exact error where the device must be refused.
  */
 
-#define RW (PROT_READ | PROT_WRITE)
-
-/* Every byte of @p is @val. */
-static bool all_bytes(const unsigned char *p, size_t len, unsigned char val)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != val)
-			return false;
-	return true;
-}
-
 /* mprotect: read-only takes device write access away at once (-EPERM,
  * not a byte written), reads still work, read-write gives it back, and
  * PROT_NONE takes reads away too (-EFAULT); the data survives it all. */
@@ -1633,8 +1591,6 @@ TEST(read_dropin_stays_readonly)
 }
 
 /* ---- filtered invalidation ---- */
-
-#define RW (PROT_READ | PROT_WRITE)
 
 /*
  * Notifier ranges the device never touched (mprotect flips of a populated
