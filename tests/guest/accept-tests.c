@@ -187,8 +187,11 @@ static void drain_lru_caches(unsigned char *p, unsigned long n)
 	CHECK(n <= 64);
 	for (unsigned long i = 0; i < n; i++)
 		pages[i] = p + i * PAGE;
-	if (syscall(SYS_move_pages, 0, n, pages, NULL, status, 0) != 0)
-		SKIP("kernel without move_pages (NUMA)");
+	if (syscall(SYS_move_pages, 0, n, pages, NULL, status, 0) != 0) {
+		if (errno == ENOSYS)
+			SKIP("kernel without move_pages (NUMA)");
+		CHECK(!"move_pages failed");
+	}
 	for (unsigned long i = 0; i < n; i++) {
 		CHECK(status[i] >= 0);
 		nodes[i] = status[i];
@@ -201,8 +204,12 @@ static uint64_t sysfs_stat(const char *name)
 {
 	char path[128];
 
+	long long val;
+
 	snprintf(path, sizeof(path), "/sys/class/vgru/vgru0/stats/%s", name);
-	return read_knob(path);
+	val = read_knob(path);
+	CHECK(val >= 0);	/* -1: missing or unreadable */
+	return val;
 }
 
 /*

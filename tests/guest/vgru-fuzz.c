@@ -21,9 +21,11 @@
  * or arena page another thread just unmapped catches the signal and goes
  * on.
  *
- * Exit status 0 unless the fuzzer itself failed; whether the kernel and
- * QEMU survived is judged by the caller (guest console, QEMU's status,
- * --check, the module unloading).
+ * Exit status 0, or 5 if a given-back page was written (the sentinel), 6
+ * if a child mapped the window through an inherited file, other non-zero
+ * if the fuzzer itself failed.  Whether the kernel and QEMU survived is
+ * judged by the caller (guest console, QEMU's status, --check, the module
+ * unloading).
  *
  * --check: after a run, every context of the device can be opened at
  * once (none leaked) and a copy through it is exact.  Status 0 if so.
@@ -69,6 +71,7 @@ static uint8_t *arena;			/* ARENA_PAGES pages, churned */
 
 static atomic_ulong nr_ops, nr_signals, nr_doorbells, nr_ioctls, nr_children;
 static atomic_ulong nr_opens, nr_open_errors, nr_maps;
+static atomic_int sentinel_failed, child_failed;	/* real failures */
 static volatile bool stop;
 
 static __thread sigjmp_buf *fault_jump;
@@ -346,6 +349,7 @@ static void churn_arena(uint64_t *s)
 static void try_child(uint64_t *s)
 {
 	pid_t pid = fork();
+	int status;
 
 	if (pid < 0)
 		return;
@@ -366,7 +370,13 @@ static void try_child(uint64_t *s)
 		_exit(0);
 	}
 	atomic_fetch_add(&nr_children, 1);
-	waitpid(pid, NULL, 0);
+	if (waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 2) {
+		fprintf(stderr, "vgru-fuzz: a child mapped its parent's "
+			"window through an inherited file\n");
+		atomic_store(&child_failed, 1);
+		stop = true;
+	}
 }
 
 static void step(uint64_t *s)
@@ -480,7 +490,6 @@ static void step(uint64_t *s)
  */
 #define SENTINEL_PAGES	64
 static atomic_ulong nr_sentinel_rounds;
-static atomic_int sentinel_failed;
 
 static void *sentinel_thread(void *opaque)
 {
@@ -708,5 +717,7 @@ int main(int argc, char **argv)
 	printf("vgru-fuzz: %lu sentinel rounds%s\n",
 	       atomic_load(&nr_sentinel_rounds),
 	       atomic_load(&sentinel_failed) ? ", one FAILED" : ", all intact");
+	if (atomic_load(&child_failed))
+		return 6;
 	return atomic_load(&sentinel_failed) ? 5 : 0;
 }
