@@ -708,6 +708,23 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
 }
 
 /*
+ * Map all @len bytes (a small, aligned object) at bus address @pa; NULL
+ * unless they are guest RAM in one piece.  A RAM section can end inside
+ * the object even though the object never straddles a page.
+ */
+static void *vgru_map_exact(AddressSpace *as, dma_addr_t pa, dma_addr_t len)
+{
+    dma_addr_t n = len;
+    void *p = vgru_map(as, pa, &n);
+
+    if (p && n != len) {
+        dma_memory_unmap(as, p, n, DMA_DIRECTION_TO_DEVICE, 0);
+        return NULL;
+    }
+    return p;
+}
+
+/*
  * Read or write @len bytes (at most 64, within one page) at bus address
  * @pa, with the lock held; false unless it is guest RAM.
  */
@@ -715,23 +732,20 @@ static bool vgru_dma_small(VgruState *s, dma_addr_t pa, void *buf,
                            dma_addr_t len, bool write)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
-    dma_addr_t n = len;
-    void *p = vgru_map(as, pa, &n);
+    void *p = vgru_map_exact(as, pa, len);
 
     if (!p) {
         return false;
     }
-    if (n == len) {
-        if (write) {
-            memcpy(p, buf, len);
-        } else {
-            memcpy(buf, p, len);
-        }
+    if (write) {
+        memcpy(p, buf, len);
+    } else {
+        memcpy(buf, p, len);
     }
-    dma_memory_unmap(as, p, n,
+    dma_memory_unmap(as, p, len,
                      write ? DMA_DIRECTION_FROM_DEVICE
-                           : DMA_DIRECTION_TO_DEVICE, n == len ? len : 0);
-    return n == len;
+                           : DMA_DIRECTION_TO_DEVICE, len);
+    return true;
 }
 
 /*
@@ -744,13 +758,12 @@ static uint32_t vgru_atomic(VgruState *s, VgruCb *cb, dma_addr_t pa)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
     const VgruDesc *d = &cb->cur;
-    dma_addr_t n = sizeof(uint64_t);
-    uint64_t *p = vgru_map(as, pa, &n), seen, old, val;
+    const dma_addr_t n = sizeof(uint64_t);
+    uint64_t *p = vgru_map_exact(as, pa, n), seen, old, val;
 
     if (!p) {
         return VGRU_ERR_DMA;
     }
-    assert(n == sizeof(uint64_t));      /* aligned: never straddles a page */
     seen = qatomic_read__nocheck(p);
     do {
         old = seen;
@@ -776,14 +789,13 @@ static uint32_t vgru_atomic(VgruState *s, VgruCb *cb, dma_addr_t pa)
 static bool vgru_write_record(VgruState *s, VgruCb *cb, dma_addr_t pa)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
-    dma_addr_t n = VGRU_COMP_SIZE;
-    uint8_t *p = vgru_map(as, pa, &n);
+    const dma_addr_t n = VGRU_COMP_SIZE;
+    uint8_t *p = vgru_map_exact(as, pa, n);
     uint64_t progress;
 
     if (!p) {
         return false;
     }
-    assert(n == VGRU_COMP_SIZE);        /* aligned: never straddles a page */
     progress = !cb->in_entry && cb->cur.opcode == VGRU_OP_BATCH ? cb->entry
                                                                 : cb->pos;
     stl_le_p(p + VGRU_COMP_ERROR, cb->cur_error);
