@@ -402,7 +402,8 @@ static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
 	pf.done = 0;
 	va = pf.addr & PAGE_MASK;
 	end = pf.addr + pf.len;
-	while (va < end) {
+	/* an empty range resolves nothing, even from inside a page */
+	while (pf.len && va < end) {
 		/* a long range must not hold off a signal */
 		if (signal_pending(current)) {
 			ret = -EINTR;
