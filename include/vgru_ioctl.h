@@ -84,10 +84,30 @@ struct vgru_prefault {
 	__u64 reserved[2];
 };
 
+/*
+ * VGRU_IOC_FAULT_AROUND: how many pages a device fault of this context
+ * resolves.  With @pages = N > 1, a fault also drops in the translations
+ * of the other pages of the naturally aligned block of N pages around the
+ * faulting one, within the same mapping, that the process has present
+ * with the access the fault needs; absent pages are not faulted in.  In:
+ * @pages, a power of two at most VGRU_FAULT_AROUND_MAX (1: the faulting
+ * page only), or 0 to leave it unchanged; out: the value in effect.  A
+ * new context starts with the module parameter fault_around_pages.
+ * Errors: -EINVAL (not a power of two, too large, reserved not zero).
+ */
+#define VGRU_FAULT_AROUND_MAX	512
+
+struct vgru_fault_around {
+	__u32 pages;		/* in/out */
+	__u32 reserved0;
+	__u64 reserved[3];
+};
+
 #define VGRU_IOC_MAGIC		0xb7
 #define VGRU_IOC_INFO		_IOR(VGRU_IOC_MAGIC, 0x00, struct vgru_info)
 #define VGRU_IOC_STATS		_IOR(VGRU_IOC_MAGIC, 0x01, struct vgru_ctx_stats)
 #define VGRU_IOC_WAIT		_IOWR(VGRU_IOC_MAGIC, 0x02, struct vgru_wait)
 #define VGRU_IOC_PREFAULT	_IOWR(VGRU_IOC_MAGIC, 0x03, struct vgru_prefault)
+#define VGRU_IOC_FAULT_AROUND	_IOWR(VGRU_IOC_MAGIC, 0x04, struct vgru_fault_around)
 
 #endif /* VGRU_IOCTL_H */

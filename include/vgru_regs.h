@@ -15,7 +15,7 @@
 
 #define VGRU_PCI_VENDOR_ID	0x1234
 #define VGRU_PCI_DEVICE_ID	0x7672
-#define VGRU_PCI_REVISION	2
+#define VGRU_PCI_REVISION	3
 
 /* BARs */
 #define VGRU_CTRL_BAR		0	/* control registers */
@@ -28,9 +28,14 @@
 #define VGRU_MSIX_EVENT		0	/* records were queued (faults, notices) */
 #define VGRU_MSIX_NR		1
 
-/* Device pages: the unit of translation. */
+/*
+ * Translation sizes: 4 KiB pages, and 2 MiB ones (VGRU_TLB_HUGE) for a
+ * huge page the process maps with one PMD.  PAGE_SIZES has both bits.
+ */
 #define VGRU_PAGE_SHIFT		12
 #define VGRU_PAGE_SIZE		(1ULL << VGRU_PAGE_SHIFT)
+#define VGRU_HUGE_SHIFT		21
+#define VGRU_HUGE_SIZE		(1ULL << VGRU_HUGE_SHIFT)
 
 /* ---- control registers (BAR 0) ---------------------------------------- */
 
@@ -44,7 +49,7 @@
 #define VGRU_REG_PAGE_SIZES	0x018	/* bit n set: 2^n-byte pages */
 
 #define VGRU_ID			0x55524756	/* "VGRU" */
-#define VGRU_VERSION		0x00020000
+#define VGRU_VERSION		0x00020001	/* 2.1: huge entries, lists */
 
 /* device control */
 #define VGRU_REG_CTRL		0x020
@@ -60,6 +65,12 @@
  * notice (VGRU_FR_TYPE).  FQ_TAIL and FQ_HEAD are free-running counters;
  * the record for counter n is at FQ_BASE + (n % FQ_SIZE) * record size.
  * FQ_BASE and FQ_SIZE are latched when CTRL.ENABLE is set.
+ *
+ * Interrupts are coalesced: queuing a record raises the event interrupt
+ * only while it is armed, and disarms it.  Writing FQ_HEAD re-arms it, and
+ * raises it at once if records are still pending (FQ_TAIL != FQ_HEAD), so
+ * a driver that writes FQ_HEAD after each pass and then rereads FQ_TAIL
+ * never misses a record.
  */
 #define VGRU_REG_FQ_BASE	0x030	/* 64-bit, 32-byte aligned */
 #define VGRU_REG_FQ_SIZE	0x038	/* records, a power of two */
@@ -73,14 +84,24 @@
 #define   VGRU_CTX_CMD_ENABLE	1	/* CBs idle, tag latched */
 #define   VGRU_CTX_CMD_DISABLE	2	/* stop CBs, drop its translations */
 
-/* TLB drop-in: fill the operands, then write VGRU_TLB_CMD_DROPIN */
-#define VGRU_REG_TLB_VADDR	0x060	/* 64-bit, page aligned */
-#define VGRU_REG_TLB_PADDR	0x068	/* 64-bit bus address, page aligned */
+/*
+ * TLB drop-in of one translation: fill the operands, then write
+ * VGRU_TLB_CMD_DROPIN.  Or a translation list (below): write its bus
+ * address to TLB_LIST, then VGRU_TLB_CMD_LIST.  A read-only drop-in never
+ * replaces a writable entry of the same page and size.  A 2 MiB entry and
+ * 4 KiB entries inside it may coexist; software keeps them consistent.
+ */
+#define VGRU_REG_TLB_VADDR	0x060	/* 64-bit, aligned to its size */
+#define VGRU_REG_TLB_PADDR	0x068	/* 64-bit bus address, aligned */
 #define VGRU_REG_TLB_CTX	0x070
 #define VGRU_REG_TLB_FLAGS	0x074
 #define   VGRU_TLB_WRITE	(1u << 0)	/* writable translation */
+#define   VGRU_TLB_HUGE		(1u << 1)	/* 2 MiB, not 4 KiB */
+#define   VGRU_TLB_FLAGS_ALL	0x3
 #define VGRU_REG_TLB_CMD	0x078
 #define   VGRU_TLB_CMD_DROPIN	1
+#define   VGRU_TLB_CMD_LIST	2	/* run the list at TLB_LIST */
+#define VGRU_REG_TLB_LIST	0x0c0	/* 64-bit bus address, 64-byte aligned */
 
 /*
  * Invalidation: fill the operands, write a command, then wait until
@@ -108,6 +129,35 @@
 #define   VGRU_RESP_RESTART	1	/* translation dropped in: go on */
 #define   VGRU_RESP_FAIL	2	/* end the command with ERR_FAULT */
 
+/*
+ * Translation list: in guest memory, read by DMA when TLB_CMD is
+ * VGRU_TLB_CMD_LIST.  A header, TL_NR_TRANS translations, then TL_NR_RESP
+ * fault responses, all for context TL_CTX.  The device drops every
+ * translation in, then applies the responses in order (each as the RESP_*
+ * registers would), so a restarted command finds its translations.  A
+ * list that is malformed (bad context, counts over the limits, unknown
+ * flags, misaligned addresses) or cannot be read is ignored as a whole,
+ * logged as a guest error and counted in VGRU_STAT_LIST_ERRORS.
+ */
+#define VGRU_TL_CTX		0x00	/* 32-bit */
+#define VGRU_TL_NR_TRANS	0x04	/* 32-bit, at most VGRU_TL_MAX_TRANS */
+#define VGRU_TL_NR_RESP		0x08	/* 32-bit, at most VGRU_TL_MAX_RESP */
+#define VGRU_TL_HDR_SIZE	0x10	/* 0x0c: reserved, zero */
+#define VGRU_TL_MAX_TRANS	512
+#define VGRU_TL_MAX_RESP	32
+/* translation n, at VGRU_TL_HDR_SIZE + n * VGRU_TL_TRANS_SIZE */
+#define VGRU_TL_TRANS_SIZE	0x10
+#define VGRU_TL_T_VADDR		0x00	/* 64-bit: vaddr | VGRU_TLB_* flags */
+#define VGRU_TL_T_PADDR		0x08	/* 64-bit bus address */
+/* response n, after the translations */
+#define VGRU_TL_RESP_SIZE	0x10
+#define VGRU_TL_R_CB		0x00	/* 32-bit, as RESP_CB */
+#define VGRU_TL_R_SEQ		0x04	/* 32-bit, as RESP_SEQ */
+#define VGRU_TL_R_CMD		0x08	/* 32-bit, as RESP_CMD */
+#define VGRU_TL_R_CODE		0x0c	/* 32-bit, as RESP_CODE */
+#define VGRU_TL_SIZE(nt, nr)	(VGRU_TL_HDR_SIZE + (nt) * VGRU_TL_TRANS_SIZE + \
+				 (nr) * VGRU_TL_RESP_SIZE)
+
 /* statistics: 64-bit read-only counters */
 #define VGRU_REG_STAT(n)	(0x100 + 8 * (n))
 #define VGRU_STAT_COMMANDS	0	/* commands started */
@@ -119,7 +169,10 @@
 #define VGRU_STAT_INVALIDATIONS	6	/* invalidation commands */
 #define VGRU_STAT_INV_ENTRIES	7	/* TLB entries they removed */
 #define VGRU_STAT_BYTES		8	/* bytes moved by DMA */
-#define VGRU_STAT_NR		9
+#define VGRU_STAT_INTERRUPTS	9	/* event interrupts raised */
+#define VGRU_STAT_LISTS		10	/* translation lists run */
+#define VGRU_STAT_LIST_ERRORS	11	/* translation lists ignored */
+#define VGRU_STAT_NR		12
 
 /* ---- command window (BAR 2) --------------------------------------------
  * Context c owns the page at c * VGRU_WINDOW_STRIDE; its command block b
