@@ -1206,8 +1206,8 @@ static void test_cb_layout(void)
 
     vgru_start(&v, "");
     g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 16);
-    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020000);
-    g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, 2);
+    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020001);
+    g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, 3);
     vgru_enable(&v, FQ_RECORDS);
     ctx_cmd(&v, 1, 1, VGRU_CTX_CMD_ENABLE);
     for (uint32_t cb = 0; cb < 16; cb++) {
