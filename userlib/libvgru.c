@@ -4,8 +4,10 @@
  * each CB has a completion record in library memory that the device
  * writes when the command ends.  Waiting spins on that record for a
  * short while, then ARMs the CB and sleeps in VGRU_IOC_WAIT until the
- * device's notice: the window is read only when a sleep ends without the
- * record (a context stopped, or a record the device could not write).
+ * device's notice.  The window is read at the end of the short spin (a CB
+ * in FAULT is worth spinning on: the driver is resolving it), and when a
+ * sleep ends without the record (a context stopped, or a record the
+ * device could not write).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,15 @@
  * ends within it, and a sleep costs two system calls and a notice.
  */
 #define VGRU_SPIN_NS		30000
+/*
+ * Longest spin: while the CB is in FAULT (the driver resolves it and the
+ * command restarts), or while the handle's recent commands ended within
+ * it.  A sleep's wake-up costs ~100 us (notice interrupt, IRQ thread,
+ * wake), a device fault ~150 us; a long command pays at most this much CPU.
+ */
+#define VGRU_SPIN_MAX_NS	1000000
+/* weight of a new command in the handle's average wait, 1/2^N */
+#define VGRU_WAIT_AVG_SHIFT	3
 /* polls of the record between clock reads while spinning */
 #define VGRU_SPIN_BATCH		32
 /*
@@ -73,6 +84,7 @@ struct vgru {
 	_Atomic uint32_t busy;		/* CBs taken by a call or a ticket */
 	_Atomic uint32_t tickets;	/* of those, held by vgru_submit() */
 	_Atomic int policy;
+	_Atomic int64_t wait_avg_ns;	/* moving average of cb_wait()'s */
 };
 
 /* what the calling thread's last blocking command did */
@@ -153,13 +165,32 @@ static void cb_put(struct vgru *v, unsigned int cb)
 	atomic_fetch_and(&v->busy, ~(1u << cb));
 }
 
-/* Take a CB, waiting for one while all are in flight. */
+/*
+ * Take a CB, waiting for one while other calls' commands hold them all.
+ * -EBUSY when tickets hold them all: only their owners free those, and
+ * the owner may be the caller.
+ */
 static int cb_get_wait(struct vgru *v)
 {
+	struct timespec nap = { 0, 10000 };
+	unsigned int tries = 0;
 	int cb;
 
-	while ((cb = cb_get(v)) < 0)
-		sched_yield();
+	while ((cb = cb_get(v)) < 0) {
+		uint32_t busy = atomic_load(&v->busy);
+
+		if ((busy & v->all_cbs) == v->all_cbs &&
+		    !(busy & ~atomic_load(&v->tickets)))
+			return -EBUSY;
+		/* yield first; then short naps, not a core spent yielding */
+		if (++tries < 64) {
+			sched_yield();
+		} else {
+			nanosleep(&nap, NULL);
+			if (nap.tv_nsec < 1000000)
+				nap.tv_nsec *= 2;
+		}
+	}
 	return cb;
 }
 
@@ -215,6 +246,20 @@ static int error_to_errno(uint32_t error)
 	}
 }
 
+/*
+ * The errno of a command that ended with @status (VGRU_CB_DONE, _ERROR,
+ * or _IDLE: its context was stopped) and device error word @error.
+ */
+static int result_errno(uint32_t status, uint32_t error)
+{
+	int ret;
+
+	if (status == VGRU_CB_DONE)
+		return 0;
+	ret = error_to_errno(error);
+	return ret ? ret : -EIO;
+}
+
 /* The result of @cb's ended command, from its record. */
 static void comp_result(const struct vgru *v, unsigned int cb,
 			uint32_t status, struct vgru_result *res)
@@ -222,9 +267,7 @@ static void comp_result(const struct vgru *v, unsigned int cb,
 	const struct vgru_comp *c = &v->comp[cb];
 
 	res->device_error = status == VGRU_CB_DONE ? 0 : c->error;
-	res->error = status == VGRU_CB_DONE ? 0 : error_to_errno(c->error);
-	if (status != VGRU_CB_DONE && !res->error)
-		res->error = -EIO;
+	res->error = result_errno(status, c->error);
 	res->progress = c->progress;
 	res->fault_addr = c->fault_addr;
 	res->value = c->result;
@@ -254,9 +297,7 @@ static int cb_ended_without_record(struct vgru *v, unsigned int cb,
 	res->progress = cb_read64(v, cb, VGRU_CB_PROGRESS);
 	res->fault_addr = cb_read64(v, cb, VGRU_CB_FAULT_ADDR);
 	res->value = cb_read64(v, cb, VGRU_CB_RESULT);
-	res->error = st == VGRU_CB_DONE ? 0 : error_to_errno(res->device_error);
-	if (st != VGRU_CB_DONE && !res->error)
-		res->error = -EIO;	/* IDLE: the context was stopped */
+	res->error = result_errno(st, res->device_error);
 	return 1;
 }
 
@@ -271,6 +312,40 @@ static int notice_wait(struct vgru *v, uint64_t *notices, int64_t timeout_ns)
 }
 
 /*
+ * How long to spin on @cb's record in all, asked once the short spin is
+ * over: on while the driver resolves the command's fault, or while the
+ * handle's commands have lately ended within the longest spin.
+ */
+static int64_t spin_budget(struct vgru *v, unsigned int cb)
+{
+	int64_t avg = atomic_load_explicit(&v->wait_avg_ns,
+					   memory_order_relaxed);
+	uint32_t st;
+
+	if (avg > VGRU_SPIN_MAX_NS)
+		return VGRU_SPIN_NS;	/* long commands: sleep */
+	st = cb_read32(v, cb, VGRU_CB_STATUS);
+	if (st == VGRU_CB_FAULT)
+		return VGRU_SPIN_MAX_NS;
+	if (st == VGRU_CB_ACTIVE && 2 * avg > VGRU_SPIN_NS)
+		return 2 * avg;
+	return VGRU_SPIN_NS;
+}
+
+/* Fold a command's wait, @ns, into the handle's moving average. */
+static void wait_learn(struct vgru *v, int64_t ns)
+{
+	int64_t avg = atomic_load_explicit(&v->wait_avg_ns,
+					   memory_order_relaxed);
+
+	/* an outlier counts as just long: one sleep must not wipe the rest */
+	if (ns > 4 * VGRU_SPIN_MAX_NS)
+		ns = 4 * VGRU_SPIN_MAX_NS;
+	avg += (ns - avg) >> VGRU_WAIT_AVG_SHIFT;
+	atomic_store_explicit(&v->wait_avg_ns, avg, memory_order_relaxed);
+}
+
+/*
  * Wait until @cb's command ends and fill @res.  @deadline: CLOCK_MONOTONIC
  * ns, or negative for none.  @intr: return -EINTR on a signal (else go on
  * waiting).  Returns 0, -ETIMEDOUT or -EINTR.
@@ -278,13 +353,14 @@ static int notice_wait(struct vgru *v, uint64_t *notices, int64_t timeout_ns)
 static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 		   bool intr, struct vgru_result *res)
 {
-	int64_t start = now_ns(), t, left;
+	int64_t start = now_ns(), t, left, budget = VGRU_SPIN_NS;
+	bool asked = false;
 	uint64_t notices = 0;
 	uint32_t s;
 	int ret;
 
 	/* spin: a short command ends before a sleep would pay off */
-	for (t = start; t - start < VGRU_SPIN_NS;) {
+	for (t = start;;) {
 		for (int i = 0; i < VGRU_SPIN_BATCH; i++) {
 			s = comp_status(v, cb);
 			if (s)
@@ -294,12 +370,20 @@ static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 		t = now_ns();
 		if (deadline >= 0 && t >= deadline)
 			return -ETIMEDOUT;
+		if (t - start < budget)
+			continue;
+		if (asked)
+			break;
+		asked = true;
+		budget = spin_budget(v, cb);
+		if (t - start >= budget)
+			break;
 	}
 
+	/* the count before ARM: a notice after it ends the sleep */
+	notice_wait(v, &notices, 0);
+	cb_write32(v, cb, VGRU_CB_DOORBELL, VGRU_CB_ARM);
 	for (;;) {
-		/* the count before ARM: a notice after it ends the sleep */
-		notice_wait(v, &notices, 0);
-		cb_write32(v, cb, VGRU_CB_DOORBELL, VGRU_CB_ARM);
 		s = comp_status(v, cb);
 		if (s)
 			goto ended;
@@ -311,6 +395,7 @@ static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 			if (t < left)
 				left = t;
 		}
+		/* the ARM stays set: a notice of its own ends the next sleep */
 		ret = notice_wait(v, &notices, left);
 		s = comp_status(v, cb);
 		if (s)
@@ -318,10 +403,13 @@ static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 		if (ret == -EINTR && intr)
 			return -EINTR;
 		/* woken by another CB's notice, or no notice came at all */
-		if (cb_ended_without_record(v, cb, res))
+		if (cb_ended_without_record(v, cb, res)) {
+			wait_learn(v, now_ns() - start);
 			return 0;
+		}
 	}
 ended:
+	wait_learn(v, now_ns() - start);
 	comp_result(v, cb, s, res);
 	return 0;
 }
@@ -517,6 +605,11 @@ static int run(struct vgru *v, const struct vgru_desc *d, uint32_t flags,
 {
 	int cb = cb_get_wait(v);
 
+	if (cb < 0) {
+		memset(res, 0, sizeof(*res));
+		res->error = cb;
+		return cb;
+	}
 	cb_start(v, cb, d, flags);
 	cb_wait(v, cb, -1, false, res);
 	cb_put(v, cb);
@@ -780,9 +873,10 @@ int vgru_test(struct vgru *v, int t, struct vgru_result *res)
 	if (!ticket_ok(v, t))
 		return -EINVAL;
 	s = comp_status(v, t);
-	if (!s)
+	if (s)
+		comp_result(v, t, s, &r);
+	else if (!cb_ended_without_record(v, t, &r))
 		return -EBUSY;
-	comp_result(v, t, s, &r);
 	return ticket_done(v, t, &r, res);
 }
 

@@ -11,7 +11,8 @@
  * Thread safety: a handle may be shared by threads.  Each call takes a
  * free command block of the handle's context (vgru_info's nr_cbs of them)
  * with an atomic operation; a blocking call on a handle whose blocks are
- * all in flight waits for one.  A ticket belongs to whoever submitted it:
+ * all in flight waits for one, or returns -EBUSY when tickets hold them
+ * all (only their owners can free them).  A ticket belongs to whoever submitted it:
  * two threads must not wait on the same ticket.  vgru_close() must not
  * race with any other call on the handle.
  */
@@ -65,8 +66,10 @@ void vgru_close(struct vgru *v);
 
 /*
  * Blocking commands.  Each runs one device command and waits for it:
- * it spins briefly on the command's completion record, then sleeps until
- * the device's completion notice (no CPU burnt on a long command).
+ * it spins briefly on the command's completion record (longer, up to
+ * 1 ms, while the driver resolves the command's device fault or while
+ * the handle's recent commands ended that fast), then sleeps until the
+ * device's completion notice (no CPU burnt on a long command).
  * Return 0, or:
  *   -EFAULT  a page of an operand is not mapped (or not memory),
  *   -EPERM   a written operand is in a read-only mapping,
@@ -74,7 +77,8 @@ void vgru_close(struct vgru *v);
  *            or an atomic's word is not 8-byte aligned,
  *   -EIO     the device's DMA failed,
  *   -ESRCH   the context's process is exiting,
- *   -ENODEV  the device is gone.
+ *   -ENODEV  the device is gone,
+ *   -EBUSY   every command block holds a vgru_submit() ticket.
  * On error, some bytes may have been done: see vgru_last_progress().
  */
 
