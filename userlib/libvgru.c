@@ -532,6 +532,30 @@ uint64_t vgru_last_progress(const struct vgru *v)
 	return last_progress;
 }
 
+static int fault_around_ioctl(struct vgru *v, unsigned int pages)
+{
+	struct vgru_fault_around fa = { .pages = pages };
+
+	if (!v)
+		return -EINVAL;
+	if (ioctl(v->fd, VGRU_IOC_FAULT_AROUND, &fa) < 0)
+		return -errno;
+	return (int)fa.pages;
+}
+
+int vgru_set_fault_around(struct vgru *v, unsigned int pages)
+{
+	/* 0 would only query: not a setting */
+	if (!pages || pages > VGRU_FAULT_AROUND_MAX || (pages & (pages - 1)))
+		return -EINVAL;
+	return fault_around_ioctl(v, pages);
+}
+
+int vgru_get_fault_around(struct vgru *v)
+{
+	return fault_around_ioctl(v, 0);
+}
+
 /* ---- descriptors ---------------------------------------------------------- */
 
 static void prep(struct vgru_desc *d, uint32_t op, uint64_t src, uint64_t dst,

@@ -129,6 +129,24 @@ int vgru_set_fault_policy(struct vgru *v, enum vgru_fault_policy policy);
  */
 int vgru_prefault(struct vgru *v, const void *addr, size_t len, int write);
 
+/*
+ * Fault-around (since LIBVGRU_2.1).  A device fault of the handle's
+ * context resolves the naturally aligned block of @pages pages around the
+ * faulting page: the other pages of the block, within the same mapping,
+ * that the process has present with the access the fault needs go into
+ * the device TLB with it, so a copy of CPU-touched memory takes one fault
+ * per block instead of one per page.  Absent pages are never faulted in
+ * by fault-around: each still takes its own fault.  A new handle starts
+ * with the driver's default (module parameter fault_around_pages).
+ *
+ * vgru_set_fault_around - set @pages, a power of two from 1 (the faulting
+ * page only) to 512; returns the value in effect, or -EINVAL (not a power
+ * of two, too large, 0), -ENOTTY (a driver without fault-around).
+ * vgru_get_fault_around - the value in effect, or -ENOTTY.
+ */
+int vgru_set_fault_around(struct vgru *v, unsigned int pages);
+int vgru_get_fault_around(struct vgru *v);
+
 /* ---- asynchronous commands ---------------------------------------------- */
 
 /*

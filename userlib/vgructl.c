@@ -2,7 +2,11 @@
 /*
  * vgructl: look at and exercise a vgru device.
  *
- *   vgructl [-d DEVICE] info     context, geometry and API version
+ *   vgructl [-d DEVICE] [-a PAGES] COMMAND
+ *   -a PAGES sets the fault-around of the context vgructl opens (pages
+ *   resolved per device fault, a power of two up to 512)
+ *
+ *   vgructl [-d DEVICE] info     context, geometry, API version, fault-around
  *   vgructl [-d DEVICE] stats    device and driver counters (sysfs stats/),
  *                                each with what it counts (docs/counters.md)
  *   vgructl [-d DEVICE] copy N   copy N bytes with the device and verify
@@ -26,6 +30,7 @@
 #include "vgru_ioctl.h"
 
 static const char *device = VGRU_DEFAULT_DEVICE;
+static unsigned int fault_around;	/* -a; 0: the driver's default */
 
 /* The device's name in sysfs: /dev/vgru0 -> vgru0 */
 static const char *device_name(void)
@@ -36,9 +41,9 @@ static const char *device_name(void)
 }
 
 static const char help_text[] =
-	"usage: vgructl [-d DEVICE] COMMAND\n"
+	"usage: vgructl [-d DEVICE] [-a PAGES] COMMAND\n"
 	"\n"
-	"  info                 context, geometry and API version\n"
+	"  info                 context, geometry, API version, fault-around\n"
 	"  stats                device and driver counters, each explained\n"
 	"  copy BYTES           copy BYTES with the device and verify\n"
 	"  fill BYTES [PATTERN] fill BYTES with a 64-bit PATTERN and verify\n"
@@ -47,6 +52,8 @@ static const char help_text[] =
 	"                       commands in flight and a batch\n"
 	"\n"
 	"  -d DEVICE            device node (default " VGRU_DEFAULT_DEVICE ")\n"
+	"  -a PAGES             fault-around of vgructl's context: pages a\n"
+	"                       device fault resolves (1, 2, 4 .. 512)\n"
 	"  -h                   this help\n";
 
 static void usage(void)
@@ -63,6 +70,14 @@ static struct vgru *open_or_die(void)
 	if (ret) {
 		fprintf(stderr, "vgructl: %s: %s\n", device, strerror(-ret));
 		exit(1);
+	}
+	if (fault_around) {
+		ret = vgru_set_fault_around(v, fault_around);
+		if (ret < 0) {
+			fprintf(stderr, "vgructl: fault-around %u: %s\n",
+				fault_around, strerror(-ret));
+			exit(1);
+		}
 	}
 	return v;
 }
@@ -165,6 +180,7 @@ static int cmd_info(void)
 {
 	struct vgru *v = open_or_die();
 	struct vgru_info info;
+	int ret;
 
 	if (ioctl(vgru_fd(v), VGRU_IOC_INFO, &info) < 0) {
 		perror("vgructl: VGRU_IOC_INFO");
@@ -173,6 +189,11 @@ static int cmd_info(void)
 	printf("device %s\napi version %u\ncontext %u\ncommand blocks %u\n"
 	       "window %u bytes\n", device, info.api_version, info.context,
 	       info.nr_cbs, info.window_size);
+	ret = vgru_get_fault_around(v);
+	if (ret > 0)
+		printf("fault-around %d pages\n", ret);
+	else
+		printf("fault-around unsupported by the driver\n");
 	vgru_close(v);
 	return 0;
 }
@@ -402,8 +423,12 @@ int main(int argc, char **argv)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "d:h")) != -1) {
-		if (opt == 'd') {
+	while ((opt = getopt(argc, argv, "a:d:h")) != -1) {
+		if (opt == 'a') {
+			fault_around = strtoul(optarg, NULL, 0);
+			if (!fault_around)
+				usage();
+		} else if (opt == 'd') {
 			device = optarg;
 		} else if (opt == 'h') {
 			fputs(help_text, stdout);
