@@ -2,6 +2,14 @@
 /*
  * vgru driver internals.
  *
+ * Files, calls flowing one way (left calls right, never back):
+ *   vgru_pci.c   - module init/exit, probe/remove, the event queue and its
+ *                  interrupt, sysfs
+ *   vgru_ctx.c   - contexts and their file operations, the device table
+ *   vgru_fault.c - fault resolution, page lookups, what the device holds,
+ *                  the interval notifier
+ *   vgru_hw.c    - every register sequence: the only code touching them
+ *
  * Objects:
  *   struct vgru_dev - one PCI function: registers, event queue, IRQ, the
  *                     char device and the table of open contexts.
@@ -97,7 +105,7 @@ struct vgru_ctx {
 	/*
 	 * What the device may hold: every page dropped in since it was last
 	 * invalidated (a superset), or, with held_all, anything.  Entries are
-	 * added before ctx->lock and removed under it (see vgru_ctx.c).
+	 * added before ctx->lock and removed under it (see vgru_fault.c).
 	 */
 	struct xarray held;		/* page number -> xa_mk_value(0) */
 	atomic_t nr_held;		/* entries in held */
@@ -119,7 +127,24 @@ struct vgru_ctx {
 	} stats;
 };
 
-/* vgru_main.c: device operations, all under reg_lock */
+#define VGRU_MAX_DEVICES	16
+
+/* pages looked up under one mmap lock hold and dropped in under one lock */
+#define VGRU_MAP_CHUNK	16
+
+/* the fault a resolution answers */
+struct vgru_fault_id {
+	u32 cb;
+	u32 seq;
+};
+
+/* vgru_hw.c: register sequences, multi-register ones under reg_lock */
+int vgru_hw_init(struct vgru_dev *vdev);
+void vgru_hw_start(struct vgru_dev *vdev);
+void vgru_hw_reset(struct vgru_dev *vdev);
+u32 vgru_hw_fq_tail(struct vgru_dev *vdev);
+void vgru_hw_fq_set_head(struct vgru_dev *vdev, u32 head);
+u64 vgru_hw_read_stat(struct vgru_dev *vdev, unsigned int n);
 void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag);
 void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
 void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
@@ -130,11 +155,21 @@ int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep);
 void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
 			int err);
 
-/* vgru_main.c: the device of an opened minor, with nr_open raised */
+/* vgru_fault.c */
+extern const struct mmu_interval_notifier_ops vgru_mni_ops;
+long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
+		  bool write, const struct vgru_fault_id *fault);
+int vgru_ctx_resolve(struct vgru_ctx *ctx, const struct vgru_fault_id *fault,
+		     u64 va, bool write);
+
+/* vgru_ctx.c: the device table; vgru_dev_get raises nr_open */
+int vgru_dev_add(struct vgru_dev *vdev);
+void vgru_dev_publish(struct vgru_dev *vdev);
+void vgru_dev_del(struct vgru_dev *vdev);
 struct vgru_dev *vgru_dev_get(unsigned int minor);
 void vgru_dev_put(struct vgru_dev *vdev);
 
-/* vgru_ctx.c */
+/* vgru_ctx.c: contexts */
 extern const struct file_operations vgru_fops;
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 		       u32 cb, u32 flags, u32 seq);

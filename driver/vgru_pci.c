@@ -2,18 +2,16 @@
 /*
  * vgru: driver for the vgru secondary-TLB copy engine.
  *
- * This file owns the PCI function: probe and remove, the register
- * sequences the device understands, the event queue and its interrupt,
- * the char device and the sysfs counters.  Contexts live in vgru_ctx.c.
+ * This file owns the PCI function: module init and exit, probe and
+ * remove, the event queue and its interrupt, the char device and the sysfs
+ * counters.  Calls flow one way (see vgru.h):
+ * vgru_pci.c -> vgru_ctx.c -> vgru_fault.c -> vgru_hw.c.
  */
 
-#include <linux/delay.h>
 #include <linux/device.h>
 #include <linux/dma-mapping.h>
 #include <linux/fs.h>
 #include <linux/interrupt.h>
-#include <linux/io.h>
-#include <linux/iopoll.h>
 #include <linux/module.h>
 #include <linux/wait_bit.h>
 #include <linux/pci.h>
@@ -24,197 +22,8 @@
 #define CREATE_TRACE_POINTS
 #include "vgru_trace.h"
 
-#define VGRU_MAX_DEVICES	16
-#define VGRU_INV_TIMEOUT_US	100000
-#define VGRU_INV_SLEEP_US	10	/* between INV_DONE reads, when allowed */
-/* a context's page tracking never takes more than this (see vgru_ctx.c) */
-#define VGRU_HELD_MAX_TLB	65536
-
 static struct class *vgru_class;
 static dev_t vgru_devt;
-
-/* minor -> vgru_dev, for open(); see the lifetime rules in vgru.h */
-static DEFINE_XARRAY_ALLOC(vgru_devices);
-static DEFINE_MUTEX(vgru_devices_lock);
-
-struct vgru_dev *vgru_dev_get(unsigned int minor)
-{
-	struct vgru_dev *vdev;
-
-	mutex_lock(&vgru_devices_lock);
-	vdev = xa_load(&vgru_devices, minor);
-	if (vdev)
-		atomic_inc(&vdev->nr_open);
-	mutex_unlock(&vgru_devices_lock);
-	return vdev;
-}
-
-/* The last access to @vdev: remove() may free it once this returns. */
-void vgru_dev_put(struct vgru_dev *vdev)
-{
-	if (atomic_dec_and_test(&vdev->nr_open))
-		wake_up_var(&vdev->nr_open);
-}
-
-static u32 vgru_read(struct vgru_dev *vdev, u32 reg)
-{
-	return readl(vdev->regs + reg);
-}
-
-static void vgru_write(struct vgru_dev *vdev, u32 reg, u32 val)
-{
-	writel(val, vdev->regs + reg);
-}
-
-static void vgru_write64(struct vgru_dev *vdev, u32 reg, u64 val)
-{
-	writel(lower_32_bits(val), vdev->regs + reg);
-	writel(upper_32_bits(val), vdev->regs + reg + 4);
-}
-
-static u64 vgru_read_stat(struct vgru_dev *vdev, unsigned int n)
-{
-	u32 lo, hi;
-
-	/* counters only grow: reread when the high half moved */
-	do {
-		hi = vgru_read(vdev, VGRU_REG_STAT(n) + 4);
-		lo = vgru_read(vdev, VGRU_REG_STAT(n));
-	} while (hi != vgru_read(vdev, VGRU_REG_STAT(n) + 4));
-	return (u64)hi << 32 | lo;
-}
-
-/* ---- device operations ---------------------------------------------------- */
-
-void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag)
-{
-	spin_lock(&vdev->reg_lock);
-	vgru_write(vdev, VGRU_REG_CTX_SEL, ctx);
-	vgru_write(vdev, VGRU_REG_CTX_TAG, tag);
-	vgru_write(vdev, VGRU_REG_CTX_CMD, VGRU_CTX_CMD_ENABLE);
-	spin_unlock(&vdev->reg_lock);
-}
-
-/* Stops the context's commands and removes all of its translations. */
-void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx)
-{
-	spin_lock(&vdev->reg_lock);
-	vgru_write(vdev, VGRU_REG_CTX_SEL, ctx);
-	vgru_write(vdev, VGRU_REG_CTX_CMD, VGRU_CTX_CMD_DISABLE);
-	spin_unlock(&vdev->reg_lock);
-}
-
-void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
-		     bool writable)
-{
-	spin_lock(&vdev->reg_lock);
-	vgru_write64(vdev, VGRU_REG_TLB_VADDR, va);
-	vgru_write64(vdev, VGRU_REG_TLB_PADDR, pa);
-	vgru_write(vdev, VGRU_REG_TLB_CTX, ctx);
-	vgru_write(vdev, VGRU_REG_TLB_FLAGS, writable ? VGRU_TLB_WRITE : 0);
-	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
-	spin_unlock(&vdev->reg_lock);
-	trace_vgru_dropin(ctx, va, pa, writable);
-}
-
-/*
- * Stop the device after an invalidation timed out: its entries may still be
- * live and the caller is about to free the pages, so no command may run
- * any more.  Clearing ENABLE returns once no command moves data; the read
- * makes sure the write has reached the device.
- */
-static void vgru_stop(struct vgru_dev *vdev, u32 seq, u32 ctx)
-{
-	bool first;
-
-	spin_lock(&vdev->reg_lock);
-	first = !vdev->stopped;
-	WRITE_ONCE(vdev->stopped, true);
-	vgru_write(vdev, VGRU_REG_CTRL, 0);
-	vgru_read(vdev, VGRU_REG_STATUS);
-	spin_unlock(&vdev->reg_lock);
-	if (first)
-		dev_err(&vdev->pdev->dev,
-			"invalidation %u of context %u timed out: device stopped\n",
-			seq, ctx);
-}
-
-/*
- * Issue one invalidation command and wait until INV_DONE counts it: after
- * that no DMA uses the removed entries.  Only the register writes hold
- * reg_lock; the device completes invalidations in order, so INV_DONE
- * passing our sequence number is ours, whoever else issued one since.  The
- * wait sleeps between reads when @may_sleep (a blockable notifier range),
- * and spins otherwise.  A stopped device moves no data: nothing to wait for.
- */
-static int vgru_inv_run(struct vgru_dev *vdev, u32 cmd, u32 ctx, u64 start,
-			u64 len, bool may_sleep)
-{
-	void __iomem *done_reg = vdev->regs + VGRU_REG_INV_DONE;
-	u32 seq, done;
-	int ret;
-
-	spin_lock(&vdev->reg_lock);
-	if (vdev->stopped) {
-		spin_unlock(&vdev->reg_lock);
-		return -EIO;
-	}
-	seq = ++vdev->inv_seq;
-	vgru_write64(vdev, VGRU_REG_INV_START, start);
-	vgru_write64(vdev, VGRU_REG_INV_LEN, len);
-	vgru_write(vdev, VGRU_REG_INV_CTX, ctx);
-	vgru_write(vdev, VGRU_REG_INV_CMD, cmd);
-	spin_unlock(&vdev->reg_lock);
-
-	if (may_sleep)
-		ret = readl_poll_timeout(done_reg, done,
-					 (s32)(done - seq) >= 0 ||
-					 READ_ONCE(vdev->stopped),
-					 VGRU_INV_SLEEP_US, VGRU_INV_TIMEOUT_US);
-	else
-		ret = readl_poll_timeout_atomic(done_reg, done,
-						(s32)(done - seq) >= 0 ||
-						READ_ONCE(vdev->stopped),
-						1, VGRU_INV_TIMEOUT_US);
-	if (ret)
-		vgru_stop(vdev, seq, ctx);
-	else if ((s32)(done - seq) < 0)
-		ret = -EIO;	/* another invalidation timed out: stopped */
-	return ret;
-}
-
-/* Remove the translations of @ctx in [start, start + len). */
-int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
-			bool may_sleep)
-{
-	return vgru_inv_run(vdev, VGRU_INV_CMD_RANGE, ctx, start, len,
-			    may_sleep);
-}
-
-/* Remove every translation of @ctx. */
-int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep)
-{
-	return vgru_inv_run(vdev, VGRU_INV_CMD_CONTEXT, ctx, 0, 0, may_sleep);
-}
-
-/*
- * Answer the fault @seq of a CB.  The device ignores an answer whose @seq
- * is not the CB's outstanding fault, so a late one cannot touch a command
- * of a context opened since.
- */
-void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
-			int err)
-{
-	spin_lock(&vdev->reg_lock);
-	vgru_write(vdev, VGRU_REG_RESP_CTX, ctx);
-	vgru_write(vdev, VGRU_REG_RESP_CB, cb);
-	vgru_write(vdev, VGRU_REG_RESP_SEQ, seq);
-	vgru_write(vdev, VGRU_REG_RESP_CODE, err ? -err : 0);
-	vgru_write(vdev, VGRU_REG_RESP_CMD,
-		   err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART);
-	spin_unlock(&vdev->reg_lock);
-	trace_vgru_restart(ctx, cb, err);
-}
 
 /* ---- event queue ------------------------------------------------------------ */
 
@@ -249,7 +58,7 @@ static irqreturn_t vgru_event_thread(int irq, void *data)
 	struct vgru_dev *vdev = data;
 	u32 tail;
 
-	while ((tail = vgru_read(vdev, VGRU_REG_FQ_TAIL)) != vdev->fq_head) {
+	while ((tail = vgru_hw_fq_tail(vdev)) != vdev->fq_head) {
 		if (tail - vdev->fq_head > vdev->fq_size) {
 			dev_err_ratelimited(&vdev->pdev->dev,
 					    "event queue tail %u is past head %u\n",
@@ -266,7 +75,7 @@ static irqreturn_t vgru_event_thread(int irq, void *data)
 			vdev->fq_head++;
 		}
 		/* room for records the device is holding back */
-		vgru_write(vdev, VGRU_REG_FQ_HEAD, vdev->fq_head);
+		vgru_hw_fq_set_head(vdev, vdev->fq_head);
 	}
 	return IRQ_HANDLED;
 }
@@ -293,7 +102,7 @@ static ssize_t vgru_stat_show(struct device *dev,
 
 	if (sa->device_stat >= 0)
 		return sysfs_emit(buf, "%llu\n",
-				  vgru_read_stat(vdev, sa->device_stat));
+				  vgru_hw_read_stat(vdev, sa->device_stat));
 	counter = (void *)&vdev->counters + sa->counter;
 	return sysfs_emit(buf, "%lld\n", atomic64_read(counter));
 }
@@ -386,56 +195,6 @@ static const struct attribute_group *vgru_groups[] = {
 
 /* ---- PCI -------------------------------------------------------------------- */
 
-static int vgru_hw_init(struct vgru_dev *vdev)
-{
-	struct pci_dev *pdev = vdev->pdev;
-	u32 id = vgru_read(vdev, VGRU_REG_ID);
-	u32 version = vgru_read(vdev, VGRU_REG_VERSION);
-	u64 tlb;
-
-	if (id != VGRU_ID || version >> 16 != VGRU_VERSION >> 16) {
-		dev_err(&pdev->dev, "unknown device id %#x version %#x\n",
-			id, version);
-		return -ENODEV;
-	}
-	vdev->nr_contexts = vgru_read(vdev, VGRU_REG_NR_CONTEXTS);
-	vdev->nr_cbs = vgru_read(vdev, VGRU_REG_NR_CBS);
-	tlb = (u64)vgru_read(vdev, VGRU_REG_TLB_SETS) *
-	      vgru_read(vdev, VGRU_REG_TLB_WAYS);
-	if (!vdev->nr_contexts || !vdev->nr_cbs ||
-	    vdev->nr_cbs > VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE ||
-	    (u64)vdev->nr_contexts * VGRU_WINDOW_STRIDE >
-	    pci_resource_len(pdev, VGRU_WINDOW_BAR)) {
-		dev_err(&pdev->dev, "bad geometry: %u contexts, %u CBs\n",
-			vdev->nr_contexts, vdev->nr_cbs);
-		return -ENODEV;
-	}
-	/*
-	 * A CB has at most one fault and one notice queued: with room for
-	 * both the device never has to hold a record back.
-	 */
-	vdev->fq_size = roundup_pow_of_two(2 * vdev->nr_contexts *
-					   vdev->nr_cbs);
-	/*
-	 * A context can hold at most the whole TLB plus the two translations
-	 * each of its CBs keeps; tracking more pages than that only means
-	 * most of them were evicted long ago.
-	 */
-	vdev->held_max = min_t(u64, tlb, VGRU_HELD_MAX_TLB) + 2 * vdev->nr_cbs;
-	return 0;
-}
-
-static void vgru_hw_start(struct vgru_dev *vdev)
-{
-	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
-	vgru_write64(vdev, VGRU_REG_FQ_BASE, vdev->fq_dma);
-	vgru_write(vdev, VGRU_REG_FQ_SIZE, vdev->fq_size);
-	vdev->fq_head = 0;
-	vdev->inv_seq = 0;
-	vdev->stopped = false;
-	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
-}
-
 static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct vgru_dev *vdev;
@@ -500,8 +259,7 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	vgru_hw_start(vdev);
 
-	ret = xa_alloc(&vgru_devices, &vdev->minor, NULL,
-		       XA_LIMIT(0, VGRU_MAX_DEVICES - 1), GFP_KERNEL);
+	ret = vgru_dev_add(vdev);
 	if (ret)
 		goto err_stop_hw;
 	vdev->cdev = cdev_alloc();
@@ -522,7 +280,7 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_del_cdev;
 	}
 	/* now open() can find it */
-	xa_store(&vgru_devices, vdev->minor, vdev, GFP_KERNEL);
+	vgru_dev_publish(vdev);
 
 	dev_info(&pdev->dev, "vgru%u: %u contexts, %u CBs each, event queue %u\n",
 		 vdev->minor, vdev->nr_contexts, vdev->nr_cbs, vdev->fq_size);
@@ -534,9 +292,9 @@ err_del_cdev:
 err_put_cdev:
 	kobject_put(&vdev->cdev->kobj);
 err_free_minor:
-	xa_erase(&vgru_devices, vdev->minor);
+	vgru_dev_del(vdev);
 err_stop_hw:
-	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+	vgru_hw_reset(vdev);
 	free_irq(vdev->irq, vdev);
 err_free_vectors:
 	pci_free_irq_vectors(pdev);
@@ -550,9 +308,7 @@ static void vgru_remove(struct pci_dev *pdev)
 	struct vgru_dev *vdev = pci_get_drvdata(pdev);
 
 	/* no new open() */
-	mutex_lock(&vgru_devices_lock);
-	xa_erase(&vgru_devices, vdev->minor);
-	mutex_unlock(&vgru_devices_lock);
+	vgru_dev_del(vdev);
 	device_destroy(vgru_class, vdev->cdev->dev);
 	cdev_del(vdev->cdev);
 
@@ -562,7 +318,7 @@ static void vgru_remove(struct pci_dev *pdev)
 			 atomic_read(&vdev->nr_open));
 	wait_var_event(&vdev->nr_open, !atomic_read(&vdev->nr_open));
 
-	vgru_write(vdev, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+	vgru_hw_reset(vdev);
 	free_irq(vdev->irq, vdev);
 	pci_free_irq_vectors(pdev);
 	pci_release_region(pdev, VGRU_WINDOW_BAR);
