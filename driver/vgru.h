@@ -14,23 +14,41 @@
  *   struct vgru_dev - one PCI function: registers, event queue, IRQ, the
  *                     char device and the table of open contexts.
  *   struct vgru_ctx - one open file: a device context bound to the opener's
- *                     mm, its window, an interval notifier over that mm and
- *                     the count of its completion notices.
+ *                     mm, its window, an interval notifier over that mm,
+ *                     one pending-fault slot per CB, the work item that
+ *                     resolves them, and the count of its completion notices.
  *
- * Lifetime: a context holds a reference on its mm (mmgrab) and is freed by
- * its last kref, which the file and an in-flight fault each hold.  A device
- * is found by minor in a global table (open looks it up under
- * vgru_devices_lock); remove takes it out of that table, then waits until
- * nr_open drops to zero before it tears the hardware down.
+ * Fault flow: the hard IRQ handler drains the event queue; a fault record
+ * goes into its context's slot for the CB (a CB has at most one fault
+ * outstanding) and queues the context's work on vgru_wq.  A work item
+ * never runs concurrently with itself, so a context's faults are resolved
+ * in order, while other contexts' works run on other workers: a context
+ * stuck in a page fault (userfaultfd, swap-in, FUSE) stalls only itself.
+ *
+ * Lifetime: a context holds a reference on its mm (mmgrab) and on its
+ * device (nr_open).  Its kref is held by the file, by a queued or running
+ * fault work, and briefly by the IRQ handler; the last put (possibly in the
+ * IRQ handler) queues the teardown on vgru_wq, which drops nr_open and
+ * frees the context after an RCU grace period: the IRQ handler finds
+ * contexts in vdev->contexts under rcu_read_lock and takes a reference
+ * with kref_get_unless_zero.  Release does not wait for the fault work (it
+ * may be blocked in a page fault of the very process that is closing us):
+ * it marks the context dead, so that the work answers nothing more, and
+ * leaves the work its own reference.  A device is found by minor in a
+ * global table (open looks it up under vgru_devices_lock); remove takes it
+ * out of that table, waits until nr_open drops to zero (every context
+ * freed), flushes vgru_wq and only then tears the hardware down.
  *
  * Lock order (outer first):
  *   vgru_devices_lock  -> (nothing: held only to look a device up)
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock
+ *   vgru_ctx.pending_lock: innermost, IRQ-safe, nothing taken under it
  * No allocation and no page-table work happens under vgru_ctx.lock: the
  * notifier takes it from reclaim.  reg_lock is held only to write a
- * register sequence, never while waiting for the device.
+ * register sequence, never while waiting for the device; it is never
+ * taken in the IRQ handler (which writes FQ_HEAD alone).
  */
 #ifndef VGRU_H
 #define VGRU_H
@@ -40,7 +58,9 @@
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/rcupdate.h>
 #include <linux/spinlock.h>
+#include <linux/workqueue.h>
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
@@ -69,7 +89,7 @@ struct vgru_dev {
 	atomic_t nr_open;		/* open files; remove waits for 0 */
 	int irq;
 
-	/* event queue (faults, notices), consumed by the IRQ thread only */
+	/* event queue (faults, notices), consumed by the IRQ handler only */
 	void *fq;
 	dma_addr_t fq_dma;
 	u32 fq_size;
@@ -91,9 +111,22 @@ struct vgru_dev {
 	struct vgru_counters counters;
 };
 
+/* the most CBs a context window can hold: one bit each in ctx->pending */
+#define VGRU_MAX_CBS	(VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE)
+
+/* a fault record waiting for its context's work */
+struct vgru_pending_fault {
+	u64 va;
+	u32 seq;
+	u32 flags;
+};
+
 struct vgru_ctx {
 	struct vgru_dev *vdev;
 	struct kref ref;
+	struct rcu_head rcu;
+	struct work_struct fault_work;	/* resolves the pending faults */
+	struct work_struct free_work;	/* the teardown after the last put */
 	u32 id;				/* device context index */
 	u32 tag;			/* in this context's fault records */
 	struct mm_struct *mm;		/* the opener's, mmgrab'ed */
@@ -111,7 +144,13 @@ struct vgru_ctx {
 	atomic_t nr_held;		/* entries in held */
 	bool held_all;			/* written under lock only */
 
-	/* completion notices: stats.notices counts them (IRQ thread) */
+	/* ---- pending_lock: faults the IRQ handler queued ---- */
+	spinlock_t pending_lock;
+	unsigned long pending;		/* CBs with a fault in pending_fault */
+	struct vgru_pending_fault pending_fault[VGRU_MAX_CBS];
+	u32 next_cb;			/* round robin: fault work only */
+
+	/* completion notices: stats.notices counts them (IRQ handler) */
 	wait_queue_head_t notice_wq;
 	atomic64_t waited;		/* count VGRU_IOC_WAIT last returned */
 
@@ -159,8 +198,7 @@ void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
 extern const struct mmu_interval_notifier_ops vgru_mni_ops;
 long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		  bool write, const struct vgru_fault_id *fault);
-int vgru_ctx_resolve(struct vgru_ctx *ctx, const struct vgru_fault_id *fault,
-		     u64 va, bool write);
+void vgru_resolve_pending(struct vgru_ctx *ctx);
 
 /* vgru_ctx.c: the device table; vgru_dev_get raises nr_open */
 int vgru_dev_add(struct vgru_dev *vdev);
@@ -169,8 +207,11 @@ void vgru_dev_del(struct vgru_dev *vdev);
 struct vgru_dev *vgru_dev_get(unsigned int minor);
 void vgru_dev_put(struct vgru_dev *vdev);
 
-/* vgru_ctx.c: contexts */
+/* vgru_ctx.c: contexts, their fault works on vgru_wq */
 extern const struct file_operations vgru_fops;
+int vgru_ctx_module_init(void);
+void vgru_ctx_module_exit(void);
+void vgru_ctx_flush_works(void);
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 		       u32 cb, u32 flags, u32 seq);
 void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb);

@@ -18,13 +18,47 @@
 #include "vgru.h"
 #include "vgru_trace.h"
 
+/* resolves faults and tears contexts down; see vgru.h for the rules */
+static struct workqueue_struct *vgru_wq;
+
+int vgru_ctx_module_init(void)
+{
+	/* unbound: one context's slow page fault holds one worker only */
+	vgru_wq = alloc_workqueue("vgru", WQ_UNBOUND, 0);
+	return vgru_wq ? 0 : -ENOMEM;
+}
+
+void vgru_ctx_module_exit(void)
+{
+	destroy_workqueue(vgru_wq);
+}
+
+/* Wait for every queued work: no context code runs once this returns. */
+void vgru_ctx_flush_works(void)
+{
+	flush_workqueue(vgru_wq);
+}
+
+static void vgru_ctx_free_work(struct work_struct *work)
+{
+	struct vgru_ctx *ctx = container_of(work, struct vgru_ctx, free_work);
+	struct vgru_dev *vdev = ctx->vdev;
+
+	xa_destroy(&ctx->held);
+	mmdrop(ctx->mm);
+	/* the IRQ handler may still be reading it under rcu_read_lock */
+	kfree_rcu(ctx, rcu);
+	/* the last access to vdev: remove() may go on */
+	vgru_dev_put(vdev);
+}
+
+/* The last put may be the IRQ handler's: tear down in a work. */
 static void vgru_ctx_free(struct kref *ref)
 {
 	struct vgru_ctx *ctx = container_of(ref, struct vgru_ctx, ref);
 
-	xa_destroy(&ctx->held);
-	mmdrop(ctx->mm);
-	kfree(ctx);
+	INIT_WORK(&ctx->free_work, vgru_ctx_free_work);
+	queue_work(vgru_wq, &ctx->free_work);
 }
 
 static void vgru_ctx_put(struct vgru_ctx *ctx)
@@ -32,52 +66,64 @@ static void vgru_ctx_put(struct vgru_ctx *ctx)
 	kref_put(&ctx->ref, vgru_ctx_free);
 }
 
-/* Called from the IRQ thread for every fault record, in queue order. */
+static void vgru_ctx_fault_work(struct work_struct *work)
+{
+	struct vgru_ctx *ctx = container_of(work, struct vgru_ctx, fault_work);
+
+	vgru_resolve_pending(ctx);
+	/* the reference the IRQ handler gave this work when it queued it */
+	vgru_ctx_put(ctx);
+}
+
+/*
+ * Called from the IRQ handler for every fault record, in queue order: put
+ * it in the CB's slot and queue the context's work.  A record of a context
+ * that was closed after the fault was queued is dropped.
+ */
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 		       u32 cb, u32 flags, u32 seq)
 {
-	struct vgru_fault_id fault = { .cb = cb, .seq = seq };
 	struct vgru_ctx *ctx;
-	int ret;
 
 	trace_vgru_fault(ctx_id, cb, va, flags);
-	mutex_lock(&vdev->ctx_lock);
+	rcu_read_lock();
 	ctx = xa_load(&vdev->contexts, ctx_id);
-	if (ctx && ctx->tag == tag && cb < vdev->nr_cbs)
-		kref_get(&ctx->ref);
-	else
+	if (ctx && (ctx->tag != tag || cb >= vdev->nr_cbs ||
+		    READ_ONCE(ctx->dead) || !kref_get_unless_zero(&ctx->ref)))
 		ctx = NULL;
-	mutex_unlock(&vdev->ctx_lock);
+	rcu_read_unlock();
 	if (!ctx) {
-		/* its context was closed after the fault was queued */
 		atomic64_inc(&vdev->counters.stale_faults);
 		return;
 	}
 
 	atomic64_inc(&ctx->stats.faults);
 	atomic64_inc(&vdev->counters.faults);
-	ret = vgru_ctx_resolve(ctx, &fault, va, flags & VGRU_FAULT_WRITE);
-	if (ret) {
-		atomic64_inc(&ctx->stats.fault_errors);
-		atomic64_inc(&vdev->counters.fault_errors);
-		mutex_lock(&ctx->lock);
-		if (!ctx->dead)
-			vgru_fault_respond(vdev, ctx->id, cb, seq, ret);
-		mutex_unlock(&ctx->lock);
-	}
-	vgru_ctx_put(ctx);
+	spin_lock(&ctx->pending_lock);
+	ctx->pending_fault[cb].va = va;
+	ctx->pending_fault[cb].seq = seq;
+	ctx->pending_fault[cb].flags = flags;
+	__set_bit(cb, &ctx->pending);
+	spin_unlock(&ctx->pending_lock);
+	/*
+	 * A work not queued yet takes our reference.  One already queued has
+	 * its own and will find the slot; ours is dropped (maybe the last,
+	 * if that work ran meanwhile: the free is deferred, see above).
+	 */
+	if (!queue_work(vgru_wq, &ctx->fault_work))
+		vgru_ctx_put(ctx);
 }
 
 /*
- * Called from the IRQ thread for every notice record: count it and wake
+ * Called from the IRQ handler for every notice record: count it and wake
  * the context's waiters.  A notice of a closed context is dropped.
  */
 void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb)
 {
 	struct vgru_ctx *ctx;
 
-	/* a context in the table is not freed before ctx_lock is dropped */
-	mutex_lock(&vdev->ctx_lock);
+	/* a context is freed an RCU grace period after the table lost it */
+	rcu_read_lock();
 	ctx = xa_load(&vdev->contexts, ctx_id);
 	if (ctx && ctx->tag == tag) {
 		trace_vgru_notice(ctx_id, cb,
@@ -86,7 +132,7 @@ void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb)
 		wake_up_interruptible_poll(&ctx->notice_wq,
 					   EPOLLIN | EPOLLRDNORM);
 	}
-	mutex_unlock(&vdev->ctx_lock);
+	rcu_read_unlock();
 }
 
 /* ---- devices ------------------------------------------------------------- */
@@ -247,6 +293,8 @@ static int vgru_open(struct inode *inode, struct file *file)
 	mutex_init(&ctx->lock);
 	xa_init(&ctx->held);
 	init_waitqueue_head(&ctx->notice_wq);
+	spin_lock_init(&ctx->pending_lock);
+	INIT_WORK(&ctx->fault_work, vgru_ctx_fault_work);
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
 
@@ -282,8 +330,7 @@ err_free_id:
 	xa_erase(&vdev->contexts, ctx->id);
 	mutex_unlock(&vdev->ctx_lock);
 err_put:
-	vgru_ctx_put(ctx);
-	vgru_dev_put(vdev);
+	vgru_ctx_put(ctx);		/* and the device with it */
 	return ret;
 }
 
@@ -292,9 +339,14 @@ static int vgru_release(struct inode *inode, struct file *file)
 	struct vgru_ctx *ctx = file->private_data;
 	struct vgru_dev *vdev = ctx->vdev;
 
-	/* no drop-in or response for this context after this */
+	/*
+	 * No drop-in or response for this context after this.  Its fault
+	 * work is not waited for: it may be blocked in a page fault of this
+	 * very process (exit closes a userfaultfd only after our release),
+	 * and it holds its own reference.
+	 */
 	mutex_lock(&ctx->lock);
-	ctx->dead = true;
+	WRITE_ONCE(ctx->dead, true);
 	vgru_ctx_disable(vdev, ctx->id);
 	mutex_unlock(&ctx->lock);
 	trace_vgru_ctx_close(ctx->id, ctx->tag);
@@ -305,8 +357,8 @@ static int vgru_release(struct inode *inode, struct file *file)
 	xa_erase(&vdev->contexts, ctx->id);
 	mutex_unlock(&vdev->ctx_lock);
 
+	/* the device lives on while the context does (vgru_ctx_free_work) */
 	vgru_ctx_put(ctx);
-	vgru_dev_put(vdev);
 	return 0;
 }
 

@@ -245,7 +245,7 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va,
 	}
 }
 
-int vgru_ctx_resolve(struct vgru_ctx *ctx,
+static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 			    const struct vgru_fault_id *fault, u64 va,
 			    bool write)
 {
@@ -260,4 +260,55 @@ int vgru_ctx_resolve(struct vgru_ctx *ctx,
 	/* the last user of an exiting mm: tear it down elsewhere */
 	mmput_async(ctx->mm);
 	return n < 0 ? n : 0;
+}
+
+/* Resolve one fault record and answer it: drop-in and restart, or FAIL. */
+static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
+			     const struct vgru_pending_fault *pf)
+{
+	struct vgru_fault_id fault = { .cb = cb, .seq = pf->seq };
+	struct vgru_dev *vdev = ctx->vdev;
+	int ret;
+
+	ret = vgru_ctx_resolve(ctx, &fault, pf->va,
+			       pf->flags & VGRU_FAULT_WRITE);
+	if (!ret)
+		return;
+	atomic64_inc(&ctx->stats.fault_errors);
+	atomic64_inc(&vdev->counters.fault_errors);
+	mutex_lock(&ctx->lock);
+	if (!ctx->dead)
+		vgru_fault_respond(vdev, ctx->id, cb, pf->seq, ret);
+	mutex_unlock(&ctx->lock);
+}
+
+/*
+ * The context's fault work: take the pending faults one at a time, CBs in
+ * round robin (a CB that faults again at once cannot starve the others),
+ * until none is left.  A dead context's faults are dropped unanswered: the
+ * device disabled it, and any answer would be ignored anyway.
+ */
+void vgru_resolve_pending(struct vgru_ctx *ctx)
+{
+	u32 nr_cbs = ctx->vdev->nr_cbs;
+	struct vgru_pending_fault pf;
+	unsigned long cb;
+
+	for (;;) {
+		spin_lock_irq(&ctx->pending_lock);
+		cb = find_next_bit(&ctx->pending, nr_cbs, ctx->next_cb);
+		if (cb >= nr_cbs)
+			cb = find_first_bit(&ctx->pending, nr_cbs);
+		if (cb < nr_cbs) {
+			pf = ctx->pending_fault[cb];
+			__clear_bit(cb, &ctx->pending);
+		}
+		spin_unlock_irq(&ctx->pending_lock);
+		if (cb >= nr_cbs)
+			return;
+		ctx->next_cb = cb + 1;
+		if (!READ_ONCE(ctx->dead))
+			vgru_resolve_one(ctx, cb, &pf);
+		cond_resched();
+	}
 }

@@ -52,8 +52,13 @@ static void vgru_handle_record(struct vgru_dev *vdev, const u8 *rec)
 	}
 }
 
-/* Threaded IRQ handler: handles every queued record in order (may sleep). */
-static irqreturn_t vgru_event_thread(int irq, void *data)
+/*
+ * Hard IRQ handler: hands every queued record, in order, to its context
+ * (which resolves faults in its own work) and returns the slots to the
+ * device.  Rereading FQ_TAIL after each FQ_HEAD write catches the records
+ * posted meanwhile, which a coalesced interrupt may not announce again.
+ */
+static irqreturn_t vgru_event_irq(int irq, void *data)
 {
 	struct vgru_dev *vdev = data;
 	u32 tail;
@@ -252,8 +257,7 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret < 0)
 		goto err_release_window;
 	vdev->irq = pci_irq_vector(pdev, VGRU_MSIX_EVENT);
-	ret = request_threaded_irq(vdev->irq, NULL, vgru_event_thread,
-				   IRQF_ONESHOT, KBUILD_MODNAME, vdev);
+	ret = request_irq(vdev->irq, vgru_event_irq, 0, KBUILD_MODNAME, vdev);
 	if (ret)
 		goto err_free_vectors;
 
@@ -312,11 +316,15 @@ static void vgru_remove(struct pci_dev *pdev)
 	device_destroy(vgru_class, vdev->cdev->dev);
 	cdev_del(vdev->cdev);
 
-	/* the open files still use the hardware until they are closed */
+	/*
+	 * The contexts use the hardware until their files are closed and
+	 * their fault works are done; then their teardown works end.
+	 */
 	if (atomic_read(&vdev->nr_open))
-		dev_info(&pdev->dev, "waiting for %d open files to close\n",
+		dev_info(&pdev->dev, "waiting for %d contexts to close\n",
 			 atomic_read(&vdev->nr_open));
 	wait_var_event(&vdev->nr_open, !atomic_read(&vdev->nr_open));
+	vgru_ctx_flush_works();
 
 	vgru_hw_reset(vdev);
 	free_irq(vdev->irq, vdev);
@@ -341,10 +349,13 @@ static int __init vgru_init(void)
 {
 	int ret;
 
+	ret = vgru_ctx_module_init();
+	if (ret)
+		return ret;
 	ret = alloc_chrdev_region(&vgru_devt, 0, VGRU_MAX_DEVICES,
 				  KBUILD_MODNAME);
 	if (ret)
-		return ret;
+		goto err_exit_ctx;
 	vgru_class = class_create(THIS_MODULE, KBUILD_MODNAME);
 	if (IS_ERR(vgru_class)) {
 		ret = PTR_ERR(vgru_class);
@@ -359,6 +370,8 @@ err_destroy_class:
 	class_destroy(vgru_class);
 err_unregister_region:
 	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
+err_exit_ctx:
+	vgru_ctx_module_exit();
 	return ret;
 }
 
@@ -367,6 +380,7 @@ static void __exit vgru_exit(void)
 	pci_unregister_driver(&vgru_pci_driver);
 	class_destroy(vgru_class);
 	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
+	vgru_ctx_module_exit();
 }
 
 module_init(vgru_init);
