@@ -10,6 +10,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "harness.h"
@@ -56,6 +59,28 @@ static inline struct vgru_stats stats(struct vgru *v)
 
 	CHECK_EQ(vgru_stats(v, &st), 0);
 	return st;
+}
+
+/*
+ * A counter the driver shows in the fdinfo of a /dev/vgru file
+ * (docs/counters.md: `key:\tvalue` lines), or -1 if it has no such key.
+ */
+static inline long long fdinfo_value(int fd, const char *key)
+{
+	size_t n = strlen(key);
+	long long val = -1;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':')
+			val = strtoll(line + n + 1, NULL, 0);
+	fclose(f);
+	return val;
 }
 
 #endif /* VGRU_GUEST_UTIL_H */
