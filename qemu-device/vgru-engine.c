@@ -481,10 +481,10 @@ void vgru_invalidate(VgruState *s, uint32_t cmd)
             block = false;
             break;
         }
-        removed = vgru_tlb_flush(s, false, s->inv_ctx, first, last);
+        removed = vgru_tlb_flush(s, false, s->inv_ctx, &first, &last);
         break;
     case VGRU_INV_CMD_ALL:
-        removed = vgru_tlb_flush(s, true, 0, first, last);
+        removed = vgru_tlb_flush(s, true, 0, &first, &last);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad invalidation command %u\n",
@@ -559,6 +559,7 @@ void vgru_engine_quiesce(VgruState *s)
 void vgru_ctx_stop(VgruState *s, uint32_t ctx)
 {
     VgruContext *c = &s->contexts[ctx];
+    uint64_t first = 0, last = UINT64_MAX;
 
     /* no new batch: disabled contexts are neither queued nor requeued */
     c->enabled = false;
@@ -570,7 +571,7 @@ void vgru_ctx_stop(VgruState *s, uint32_t ctx)
         vgru_events_forget(s, &c->cbs[b]);
         vgru_cb_init(&c->cbs[b], ctx, b);
     }
-    vgru_tlb_flush(s, false, ctx, 0, UINT64_MAX);
+    vgru_tlb_flush(s, false, ctx, &first, &last);
 }
 
 /* ---- data movement (no lock held) --------------------------------------- */

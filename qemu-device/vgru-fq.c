@@ -12,6 +12,11 @@
  * (so that enabling the device again can post it anew); a notice leaves
  * it once written.
  *
+ * The event interrupt is coalesced: a record raises it only while it is
+ * armed (after reset, ENABLE or a FQ_HEAD write), and that disarms it.
+ * So a burst of records costs the guest one interrupt, and the driver
+ * learns of the rest by rereading FQ_TAIL after writing FQ_HEAD.
+ *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
  * See the COPYING file in the top-level directory.
  */
@@ -76,6 +81,39 @@ static void vgru_fault_end(VgruState *s, VgruCb *cb, uint32_t error)
     }
 }
 
+/*
+ * Raise the event interrupt and disarm it.  x-drop-irq-every drops every
+ * Nth raise: the device still disarms, and stays so until FQ_HEAD is
+ * written, which is the lost interrupt the driver's watchdog must catch.
+ * STAT_INTERRUPTS counts the raises that were not dropped.
+ */
+static void vgru_irq_raise(VgruState *s)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+
+    s->irq_armed = false;
+    if (vgru_inject(&s->inj_records, s->x_drop_irq_every)) {
+        trace_vgru_inject("drop-irq", s->inj_records);
+        return;
+    }
+    s->stats[VGRU_STAT_INTERRUPTS]++;
+    if (msix_enabled(pdev)) {
+        msix_notify(pdev, VGRU_MSIX_EVENT);
+    }
+}
+
+/*
+ * FQ_HEAD was written (BQL and lock held): arm the interrupt, and raise it
+ * at once if records are still pending.
+ */
+void vgru_irq_rearm(VgruState *s)
+{
+    s->irq_armed = true;
+    if (s->fq_tail != s->fq_head && vgru_enabled(s)) {
+        vgru_irq_raise(s);
+    }
+}
+
 /* Write @ev's record into the queue; false if the queue is full. */
 static bool vgru_fq_write(VgruState *s, VgruEvent *ev)
 {
@@ -120,10 +158,8 @@ static bool vgru_fq_write(VgruState *s, VgruEvent *ev)
         vgru_event_forget(s, ev);
         trace_vgru_notice(cb->ctx, cb->index);
     }
-    if (vgru_inject(&s->inj_records, s->x_drop_irq_every)) {
-        trace_vgru_inject("drop-irq", s->inj_records);
-    } else if (msix_enabled(pdev)) {
-        msix_notify(pdev, VGRU_MSIX_EVENT);
+    if (s->irq_armed) {
+        vgru_irq_raise(s);
     }
     return true;
 }
@@ -171,27 +207,32 @@ void vgru_fault_bh(void *opaque)
     vgru_fq_post(s);
 }
 
-void vgru_fault_response(VgruState *s, uint32_t cmd)
+/*
+ * Answer the fault of CB @cbi of @ctx whose record had @seq: the RESP_*
+ * registers, or a response of a translation list.
+ */
+void vgru_respond(VgruState *s, uint32_t ctx, uint32_t cbi, uint32_t seq,
+                  uint32_t cmd, uint32_t code)
 {
     VgruCb *cb;
 
-    if (s->resp_ctx >= s->nr_contexts || s->resp_cb >= s->nr_cbs ||
-        !s->contexts[s->resp_ctx].enabled) {
+    if (ctx >= s->nr_contexts || cbi >= s->nr_cbs ||
+        !s->contexts[ctx].enabled) {
         qemu_log_mask(LOG_GUEST_ERROR, "vgru: response to bad CB %u/%u\n",
-                      s->resp_ctx, s->resp_cb);
+                      ctx, cbi);
         return;
     }
-    cb = vgru_cb(s, s->resp_ctx, s->resp_cb);
+    cb = vgru_cb(s, ctx, cbi);
     if (cb->status != VGRU_CB_FAULT || !cb->fault.posted) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: response to CB %u/%u that has no fault\n",
-                      s->resp_ctx, s->resp_cb);
+                      ctx, cbi);
         return;
     }
-    if (s->resp_seq != cb->fault_seq) {
+    if (seq != cb->fault_seq) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: response to CB %u/%u for fault %u, not %u\n",
-                      s->resp_ctx, s->resp_cb, s->resp_seq, cb->fault_seq);
+                      ctx, cbi, seq, cb->fault_seq);
         return;
     }
 
@@ -203,9 +244,14 @@ void vgru_fault_response(VgruState *s, uint32_t cmd)
         vgru_cb_queue(s, cb);
         break;
     case VGRU_RESP_FAIL:
-        vgru_fault_end(s, cb, VGRU_ERR_FAULT | (s->resp_code & 0xffff) << 16);
+        vgru_fault_end(s, cb, VGRU_ERR_FAULT | (code & 0xffff) << 16);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad fault response %u\n", cmd);
     }
+}
+
+void vgru_fault_response(VgruState *s, uint32_t cmd)
+{
+    vgru_respond(s, s->resp_ctx, s->resp_cb, s->resp_seq, cmd, s->resp_code);
 }

@@ -47,6 +47,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 #define VGRU_MAX_INV_DELAY_US   1000000
 /* Invalidations x-inv-delay-us times at once; more release the oldest. */
 #define VGRU_INV_DELAYED    64
+/* 2 MiB entries, fully associative (see vgru-tlb.c) */
+#define VGRU_HUGE_ENTRIES   32
+#define VGRU_HUGE_PAGES     (VGRU_HUGE_SIZE / VGRU_PAGE_SIZE)
 
 /*
  * Bytes a CB may move in one turn on its worker before the next CB of
@@ -62,8 +65,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 typedef struct VgruState VgruState;
 
 typedef struct VgruTlbEntry {
-    uint64_t vpn;               /* virtual page number */
-    uint64_t ppn;               /* bus page number */
+    uint64_t vpn;               /* virtual page number (of its size) */
+    uint64_t ppn;               /* bus page number (of its size) */
     uint64_t epoch;             /* live only while its context's epoch */
     uint32_t ctx;
     bool valid;
@@ -238,6 +241,7 @@ struct VgruState {
     uint64_t tlb_paddr;
     uint32_t tlb_ctx;
     uint32_t tlb_flags;
+    uint64_t tlb_list;
     uint64_t inv_start;
     uint64_t inv_len;
     uint32_t inv_ctx;
@@ -248,6 +252,7 @@ struct VgruState {
     uint32_t resp_code;
     uint32_t resp_seq;
     uint32_t fault_seq;         /* last fault sequence handed out */
+    bool irq_armed;             /* the next record raises the interrupt */
     uint64_t stats[VGRU_STAT_NR];
 
     /* engine (L) */
@@ -262,6 +267,10 @@ struct VgruState {
     VgruContext *contexts;
     VgruTlbEntry *tlb;          /* tlb_sets * tlb_ways (L) */
     uint32_t *tlb_victim;       /* next way to replace, per set (L) */
+    VgruTlbEntry tlb_huge[VGRU_HUGE_ENTRIES];  /* 2 MiB entries (L) */
+    uint32_t huge_victim;       /* next of them to replace (L) */
+    /* a translation list read by DMA, whole (L) */
+    uint8_t tl_buf[VGRU_TL_SIZE(VGRU_TL_MAX_TRANS, VGRU_TL_MAX_RESP)];
     VgruWorker *workers;
 };
 
@@ -282,9 +291,13 @@ static inline VgruCb *vgru_cb(VgruState *s, uint32_t ctx, uint32_t cbi)
 }
 
 /* vgru-tlb.c; all with the lock held */
-void vgru_tlb_dropin(VgruState *s);
+void vgru_tlb_dropin(VgruState *s, uint32_t ctx, uint64_t vaddr,
+                     uint64_t paddr, uint32_t flags);
+bool vgru_tlb_dropin_ok(VgruState *s, uint32_t ctx, uint64_t vaddr,
+                        uint64_t paddr, uint32_t flags);
+void vgru_tlb_list(VgruState *s);
 uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
-                        uint64_t first, uint64_t last);
+                        uint64_t *first, uint64_t *last);
 bool vgru_cb_translate(VgruState *s, VgruCb *cb, int hold, uint64_t va,
                        dma_addr_t *pa);
 void vgru_cb_drop_holds(VgruCb *cb);
@@ -311,6 +324,9 @@ void vgru_fault_raise(VgruState *s, VgruCb *cb);
 void vgru_notice(VgruState *s, VgruCb *cb);
 void vgru_events_forget(VgruState *s, VgruCb *cb);
 void vgru_fault_response(VgruState *s, uint32_t cmd);
+void vgru_respond(VgruState *s, uint32_t ctx, uint32_t cbi, uint32_t seq,
+                  uint32_t cmd, uint32_t code);
+void vgru_irq_rearm(VgruState *s);
 void vgru_fault_bh(void *opaque);
 
 #endif /* HW_MISC_VGRU_INTERNAL_H */

@@ -8,12 +8,25 @@
  * set count, and scans the table otherwise.  Everything here runs with
  * VgruState.lock held.
  *
+ * 2 MiB entries live apart, in a small fully associative array (replaced
+ * round robin) with the same context tag and epoch.  Indexing them in
+ * the sets would need a second probe per lookup anyway (a 4 KiB number
+ * does not name its 2 MiB set), a range flush would have to find the huge
+ * entry that covers a page from any of its 512 sets, and a huge entry
+ * would evict 4 KiB ones it has nothing to do with.  Processes map few
+ * huge pages at once, so a scan of the array is cheap.  A 4 KiB entry
+ * inside a huge one may coexist with it; lookups try 4 KiB first.
+ * Holds stay per 4 KiB page: a hold taken from a huge entry has the bus
+ * page of that 4 KiB page within it.
+ *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
  * See the COPYING file in the top-level directory.
  */
 
 #include "qemu/osdep.h"
 #include "qemu/log.h"
+#include "qemu/bswap.h"
+#include "sysemu/dma.h"
 #include "trace.h"
 #include "vgru-internal.h"
 
@@ -42,6 +55,21 @@ static VgruTlbEntry *vgru_tlb_lookup(VgruState *s, uint32_t ctx, uint64_t vpn)
     return NULL;
 }
 
+/* The 2 MiB entry of @ctx covering 4 KiB page @vpn, or NULL. */
+static VgruTlbEntry *vgru_huge_lookup(VgruState *s, uint32_t ctx, uint64_t vpn)
+{
+    uint64_t hvpn = vpn / VGRU_HUGE_PAGES;
+
+    for (uint32_t i = 0; i < VGRU_HUGE_ENTRIES; i++) {
+        VgruTlbEntry *e = &s->tlb_huge[i];
+
+        if (e->ctx == ctx && e->vpn == hvpn && vgru_tlb_live(s, e)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
 static void vgru_tlb_kill(VgruState *s, VgruTlbEntry *e)
 {
     s->contexts[e->ctx].nr_entries--;
@@ -52,27 +80,33 @@ static void vgru_tlb_kill(VgruState *s, VgruTlbEntry *e)
  * A drop-in also refreshes the holds of that page, and hands it to CBs
  * waiting for it, so that their restart finds it even if it is evicted.
  */
-static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e)
+static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e,
+                              bool huge)
 {
+    uint64_t pages = huge ? VGRU_HUGE_PAGES : 1;
+    uint64_t first = e->vpn * pages, last = first + pages - 1;
+
     for (uint32_t b = 0; b < s->nr_cbs; b++) {
         VgruCb *cb = vgru_cb(s, ctx, b);
+        uint64_t fvpn = cb->fault_addr >> VGRU_PAGE_SHIFT;
 
         for (int h = 0; h < VGRU_NR_HOLDS; h++) {
             VgruHold *hold = &cb->hold[h];
+            uint64_t ppn = e->ppn * pages + (hold->vpn - first);
 
-            if (hold->valid && hold->vpn == e->vpn) {
-                hold->counted &= hold->ppn == e->ppn;
-                hold->ppn = e->ppn;
+            if (hold->valid && hold->vpn >= first && hold->vpn <= last) {
+                hold->counted &= hold->ppn == ppn;
+                hold->ppn = ppn;
                 hold->writable = e->writable;
             }
         }
-        if (cb->fault.queued && cb->fault_addr >> VGRU_PAGE_SHIFT == e->vpn) {
+        if (cb->fault.queued && fvpn >= first && fvpn <= last) {
             bool write = cb->fault_flags & VGRU_FAULT_WRITE;
 
             if (!write || e->writable) {
                 cb->hold[write ? VGRU_HOLD_DST : VGRU_HOLD_SRC] = (VgruHold) {
-                    .vpn = e->vpn,
-                    .ppn = e->ppn,
+                    .vpn = fvpn,
+                    .ppn = e->ppn * pages + (fvpn - first),
                     .valid = true,
                     .writable = e->writable,
                 };
@@ -87,11 +121,11 @@ static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e)
  */
 static void vgru_tlb_evict(VgruState *s, VgruTlbEntry *keep)
 {
-    uint32_t n = s->tlb_sets * s->tlb_ways;
+    uint32_t n4k = s->tlb_sets * s->tlb_ways, n = n4k + VGRU_HUGE_ENTRIES;
 
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot = (s->evict_next + i) % n;
-        VgruTlbEntry *e = &s->tlb[slot];
+        VgruTlbEntry *e = slot < n4k ? &s->tlb[slot] : &s->tlb_huge[slot - n4k];
 
         if (e != keep && vgru_tlb_live(s, e)) {
             trace_vgru_inject("evict", s->inj_dropins);
@@ -102,28 +136,82 @@ static void vgru_tlb_evict(VgruState *s, VgruTlbEntry *keep)
     }
 }
 
-void vgru_tlb_dropin(VgruState *s)
+/*
+ * Whether a drop-in of @vaddr -> @paddr with @flags is well formed;
+ * logs it as a guest error if not.
+ */
+bool vgru_tlb_dropin_ok(VgruState *s, uint32_t ctx, uint64_t vaddr,
+                        uint64_t paddr, uint32_t flags)
 {
-    uint32_t ctx = s->tlb_ctx;
-    uint64_t vpn = s->tlb_vaddr >> VGRU_PAGE_SHIFT;
-    uint64_t ppn = s->tlb_paddr >> VGRU_PAGE_SHIFT;
-    bool writable = s->tlb_flags & VGRU_TLB_WRITE;
-    VgruTlbEntry *e, *way;
-    uint32_t set;
+    uint64_t size = flags & VGRU_TLB_HUGE ? VGRU_HUGE_SIZE : VGRU_PAGE_SIZE;
 
     if (ctx >= s->nr_contexts || !s->contexts[ctx].enabled) {
         qemu_log_mask(LOG_GUEST_ERROR, "vgru: drop-in for bad context %u\n",
                       ctx);
-        return;
+        return false;
     }
-    if ((s->tlb_vaddr | s->tlb_paddr) & (VGRU_PAGE_SIZE - 1)) {
+    if (flags & ~VGRU_TLB_FLAGS_ALL) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vgru: drop-in with bad flags 0x%x\n",
+                      flags);
+        return false;
+    }
+    if ((vaddr | paddr) & (size - 1)) {
         qemu_log_mask(LOG_GUEST_ERROR,
                       "vgru: unaligned drop-in 0x%" PRIx64 " -> 0x%" PRIx64
-                      "\n", s->tlb_vaddr, s->tlb_paddr);
+                      " flags 0x%x\n", vaddr, paddr, flags);
+        return false;
+    }
+    return true;
+}
+
+/* A free or dead slot for a new 4 KiB entry, or the set's next victim. */
+static VgruTlbEntry *vgru_tlb_slot(VgruState *s, uint32_t ctx, uint64_t vpn)
+{
+    uint32_t set = vgru_tlb_set(s, ctx, vpn);
+    VgruTlbEntry *way = &s->tlb[set * s->tlb_ways], *e;
+
+    for (uint32_t i = 0; i < s->tlb_ways; i++) {
+        if (!vgru_tlb_live(s, &way[i])) {
+            return &way[i];
+        }
+    }
+    e = &way[s->tlb_victim[set]];
+    s->tlb_victim[set] = (s->tlb_victim[set] + 1) % s->tlb_ways;
+    vgru_tlb_kill(s, e);
+    return e;
+}
+
+/* The same for a 2 MiB entry. */
+static VgruTlbEntry *vgru_huge_slot(VgruState *s)
+{
+    VgruTlbEntry *e;
+
+    for (uint32_t i = 0; i < VGRU_HUGE_ENTRIES; i++) {
+        if (!vgru_tlb_live(s, &s->tlb_huge[i])) {
+            return &s->tlb_huge[i];
+        }
+    }
+    e = &s->tlb_huge[s->huge_victim];
+    s->huge_victim = (s->huge_victim + 1) % VGRU_HUGE_ENTRIES;
+    vgru_tlb_kill(s, e);
+    return e;
+}
+
+/* Drop one translation in: the TLB_CMD_DROPIN register command, or a list. */
+void vgru_tlb_dropin(VgruState *s, uint32_t ctx, uint64_t vaddr,
+                     uint64_t paddr, uint32_t flags)
+{
+    bool huge = flags & VGRU_TLB_HUGE;
+    unsigned shift = huge ? VGRU_HUGE_SHIFT : VGRU_PAGE_SHIFT;
+    uint64_t vpn = vaddr >> shift, ppn = paddr >> shift;
+    bool writable = flags & VGRU_TLB_WRITE;
+    VgruTlbEntry *e;
+
+    if (!vgru_tlb_dropin_ok(s, ctx, vaddr, paddr, flags)) {
         return;
     }
-
-    e = vgru_tlb_lookup(s, ctx, vpn);
+    e = huge ? vgru_huge_lookup(s, ctx, vpn * VGRU_HUGE_PAGES)
+             : vgru_tlb_lookup(s, ctx, vpn);
     /*
      * A read-only drop-in of a page already writable at the same bus
      * address (a read fault resolved after a write fault of the same page)
@@ -133,18 +221,7 @@ void vgru_tlb_dropin(VgruState *s)
         writable = true;
     }
     if (!e) {
-        set = vgru_tlb_set(s, ctx, vpn);
-        way = &s->tlb[set * s->tlb_ways];
-        for (uint32_t i = 0; i < s->tlb_ways && !e; i++) {
-            if (!vgru_tlb_live(s, &way[i])) {
-                e = &way[i];
-            }
-        }
-        if (!e) {
-            e = &way[s->tlb_victim[set]];
-            s->tlb_victim[set] = (s->tlb_victim[set] + 1) % s->tlb_ways;
-            vgru_tlb_kill(s, e);
-        }
+        e = huge ? vgru_huge_slot(s) : vgru_tlb_slot(s, ctx, vpn);
         s->contexts[ctx].nr_entries++;
     }
     e->valid = true;
@@ -154,11 +231,109 @@ void vgru_tlb_dropin(VgruState *s)
     e->ppn = ppn;
     e->writable = writable;
     s->stats[VGRU_STAT_DROPINS]++;
-    vgru_holds_dropin(s, ctx, e);
-    trace_vgru_dropin(ctx, s->tlb_vaddr, s->tlb_paddr, s->tlb_flags);
+    vgru_holds_dropin(s, ctx, e, huge);
+    trace_vgru_dropin(ctx, vaddr, paddr, flags);
     if (vgru_inject(&s->inj_dropins, s->x_evict_every)) {
         vgru_tlb_evict(s, e);
     }
+}
+
+static bool vgru_tl_bad(const char *why, uint64_t addr, uint32_t n)
+{
+    qemu_log_mask(LOG_GUEST_ERROR,
+                  "vgru: translation list at 0x%" PRIx64 " ignored: %s %u\n",
+                  addr, why, n);
+    return false;
+}
+
+/*
+ * Read the list at TLB_LIST into tl_buf and check all of it; false (a
+ * guest error logged) if any of it is wrong.
+ */
+static bool vgru_tl_load(VgruState *s, uint32_t *ctx, uint32_t *nt,
+                         uint32_t *nr)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    uint64_t addr = s->tlb_list;
+    uint8_t *buf = s->tl_buf;
+
+    if (addr & 63) {
+        return vgru_tl_bad("misaligned", addr, 0);
+    }
+    if (pci_dma_read(pdev, addr, buf, VGRU_TL_HDR_SIZE) != MEMTX_OK) {
+        return vgru_tl_bad("header DMA failed", addr, 0);
+    }
+    *ctx = ldl_le_p(buf + VGRU_TL_CTX);
+    *nt = ldl_le_p(buf + VGRU_TL_NR_TRANS);
+    *nr = ldl_le_p(buf + VGRU_TL_NR_RESP);
+    if (*ctx >= s->nr_contexts || !s->contexts[*ctx].enabled) {
+        return vgru_tl_bad("bad context", addr, *ctx);
+    }
+    if (*nt > VGRU_TL_MAX_TRANS) {
+        return vgru_tl_bad("translations", addr, *nt);
+    }
+    if (*nr > VGRU_TL_MAX_RESP) {
+        return vgru_tl_bad("responses", addr, *nr);
+    }
+    if (ldl_le_p(buf + VGRU_TL_HDR_SIZE - 4)) {
+        return vgru_tl_bad("reserved word", addr, 0);
+    }
+    if (pci_dma_read(pdev, addr + VGRU_TL_HDR_SIZE, buf + VGRU_TL_HDR_SIZE,
+                     VGRU_TL_SIZE(*nt, *nr) - VGRU_TL_HDR_SIZE) != MEMTX_OK) {
+        return vgru_tl_bad("body DMA failed", addr, 0);
+    }
+    for (uint32_t i = 0; i < *nt; i++) {
+        uint8_t *t = buf + VGRU_TL_HDR_SIZE + i * VGRU_TL_TRANS_SIZE;
+        uint64_t va = ldq_le_p(t + VGRU_TL_T_VADDR);
+
+        if (!vgru_tlb_dropin_ok(s, *ctx, va & ~(VGRU_PAGE_SIZE - 1),
+                                ldq_le_p(t + VGRU_TL_T_PADDR),
+                                va & (VGRU_PAGE_SIZE - 1))) {
+            return vgru_tl_bad("translation", addr, i);
+        }
+    }
+    for (uint32_t i = 0; i < *nr; i++) {
+        uint8_t *r = buf + VGRU_TL_SIZE(*nt, i);
+        uint32_t cmd = ldl_le_p(r + VGRU_TL_R_CMD);
+
+        if (ldl_le_p(r + VGRU_TL_R_CB) >= s->nr_cbs ||
+            (cmd != VGRU_RESP_RESTART && cmd != VGRU_RESP_FAIL)) {
+            return vgru_tl_bad("response", addr, i);
+        }
+    }
+    return true;
+}
+
+/*
+ * TLB_CMD_LIST: every translation dropped in, then every response applied,
+ * as the registers would; nothing at all if the list is not well formed.
+ */
+void vgru_tlb_list(VgruState *s)
+{
+    uint32_t ctx, nt, nr;
+    uint8_t *buf = s->tl_buf;
+
+    if (!vgru_tl_load(s, &ctx, &nt, &nr)) {
+        s->stats[VGRU_STAT_LIST_ERRORS]++;
+        return;
+    }
+    trace_vgru_list(ctx, s->tlb_list, nt, nr);
+    for (uint32_t i = 0; i < nt; i++) {
+        uint8_t *t = buf + VGRU_TL_HDR_SIZE + i * VGRU_TL_TRANS_SIZE;
+        uint64_t va = ldq_le_p(t + VGRU_TL_T_VADDR);
+
+        vgru_tlb_dropin(s, ctx, va & ~(VGRU_PAGE_SIZE - 1),
+                        ldq_le_p(t + VGRU_TL_T_PADDR),
+                        va & (VGRU_PAGE_SIZE - 1));
+    }
+    for (uint32_t i = 0; i < nr; i++) {
+        uint8_t *r = buf + VGRU_TL_SIZE(nt, i);
+
+        vgru_respond(s, ctx, ldl_le_p(r + VGRU_TL_R_CB),
+                     ldl_le_p(r + VGRU_TL_R_SEQ), ldl_le_p(r + VGRU_TL_R_CMD),
+                     ldl_le_p(r + VGRU_TL_R_CODE));
+    }
+    s->stats[VGRU_STAT_LISTS]++;
 }
 
 static bool vgru_in(uint64_t vpn, uint64_t first, uint64_t last)
@@ -166,64 +341,87 @@ static bool vgru_in(uint64_t vpn, uint64_t first, uint64_t last)
     return vpn >= first && vpn <= last;
 }
 
-/* Flush [first, last] of one context: TLB entries (counted) and holds. */
+/*
+ * Flush [*first, *last] of one context: TLB entries (counted, a 2 MiB one
+ * once) and holds.  A 2 MiB entry that overlaps the range goes whole, and
+ * the range grows to cover it: the holds taken from it, and the batches
+ * using it (vgru_invalidate), may be anywhere in its 2 MiB.
+ */
 static uint32_t vgru_tlb_flush_ctx(VgruState *s, uint32_t ctx,
-                                   uint64_t first, uint64_t last)
+                                   uint64_t *first, uint64_t *last)
 {
     VgruContext *c = &s->contexts[ctx];
     uint32_t removed = 0;
+    uint64_t hfirst = *first, hlast = *last;
 
+    for (uint32_t i = 0; i < VGRU_HUGE_ENTRIES && c->nr_entries; i++) {
+        VgruTlbEntry *e = &s->tlb_huge[i];
+        uint64_t lo = e->vpn * VGRU_HUGE_PAGES, hi = lo + VGRU_HUGE_PAGES - 1;
+
+        if (e->ctx == ctx && vgru_tlb_live(s, e) &&
+            lo <= *last && *first <= hi) {
+            vgru_tlb_kill(s, e);
+            removed++;
+            hfirst = MIN(hfirst, lo);
+            hlast = MAX(hlast, hi);
+        }
+    }
     for (uint32_t b = 0; b < s->nr_cbs; b++) {
         VgruCb *cb = &c->cbs[b];
 
         for (int h = 0; h < VGRU_NR_HOLDS; h++) {
-            if (vgru_in(cb->hold[h].vpn, first, last)) {
+            if (vgru_in(cb->hold[h].vpn, hfirst, hlast)) {
                 cb->hold[h].valid = false;
             }
         }
     }
     if (c->nr_entries == 0) {
-        return 0;
+        goto out;
     }
-    if (first == 0 && last >= UINT64_MAX >> VGRU_PAGE_SHIFT) {
-        removed = c->nr_entries;
+    if (*first == 0 && *last >= UINT64_MAX >> VGRU_PAGE_SHIFT) {
+        removed += c->nr_entries;
         c->nr_entries = 0;
         c->epoch++;
-        return removed;
+        goto out;
     }
-    if (last - first < s->tlb_sets) {
-        for (uint64_t vpn = first;; vpn++) {
+    if (*last - *first < s->tlb_sets) {
+        for (uint64_t vpn = *first;; vpn++) {
             VgruTlbEntry *e = vgru_tlb_lookup(s, ctx, vpn);
 
             if (e) {
                 vgru_tlb_kill(s, e);
                 removed++;
             }
-            if (vpn == last || c->nr_entries == 0) {
+            if (vpn == *last || c->nr_entries == 0) {
                 break;
             }
         }
-        return removed;
+        goto out;
     }
     for (uint32_t i = 0; i < s->tlb_sets * s->tlb_ways && c->nr_entries; i++) {
         VgruTlbEntry *e = &s->tlb[i];
 
         if (e->ctx == ctx && vgru_tlb_live(s, e) &&
-            vgru_in(e->vpn, first, last)) {
+            vgru_in(e->vpn, *first, *last)) {
             vgru_tlb_kill(s, e);
             removed++;
         }
     }
+out:
+    *first = hfirst;
+    *last = hlast;
     return removed;
 }
 
 /*
  * Remove the translations of @ctx (every enabled context if @all) for
- * virtual pages [first, last]; returns the TLB entries removed.
+ * virtual pages [*first, *last]; returns the TLB entries removed, and
+ * widens the range to the 2 MiB entries it removed.
  */
 uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
-                        uint64_t first, uint64_t last)
+                        uint64_t *first, uint64_t *last)
 {
+    uint64_t f = *first, l = *last;
     uint32_t removed = 0;
 
     if (!all) {
@@ -232,7 +430,11 @@ uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
     /* a disabled context has neither entries nor holds */
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         if (s->contexts[c].enabled) {
-            removed += vgru_tlb_flush_ctx(s, c, first, last);
+            uint64_t cf = f, cl = l;
+
+            removed += vgru_tlb_flush_ctx(s, c, &cf, &cl);
+            *first = MIN(*first, cf);
+            *last = MAX(*last, cl);
         }
     }
     return removed;
@@ -254,7 +456,20 @@ bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
     VgruTlbEntry *e;
 
     if (!hold->valid || hold->vpn != vpn || (write && !hold->writable)) {
+        uint64_t ppn = 0;
+
         e = vgru_tlb_lookup(s, cb->ctx, vpn);
+        if (e && (!write || e->writable)) {
+            ppn = e->ppn;
+        } else {
+            /* a 4 KiB entry read-only, or none: a huge one may do */
+            VgruTlbEntry *h = vgru_huge_lookup(s, cb->ctx, vpn);
+
+            if (h && (!write || h->writable || !e)) {
+                e = h;
+                ppn = h->ppn * VGRU_HUGE_PAGES + vpn % VGRU_HUGE_PAGES;
+            }
+        }
         if (!e || (write && !e->writable)) {
             s->stats[VGRU_STAT_TLB_MISSES]++;
             cb->fault_addr = va;
@@ -264,7 +479,7 @@ bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
         }
         *hold = (VgruHold) {
             .vpn = vpn,
-            .ppn = e->ppn,
+            .ppn = ppn,
             .valid = true,
             .writable = e->writable,
         };
@@ -288,6 +503,8 @@ void vgru_tlb_reset(VgruState *s)
 {
     memset(s->tlb, 0, sizeof(*s->tlb) * s->tlb_sets * s->tlb_ways);
     memset(s->tlb_victim, 0, sizeof(*s->tlb_victim) * s->tlb_sets);
+    memset(s->tlb_huge, 0, sizeof(s->tlb_huge));
+    s->huge_victim = 0;
     s->evict_next = 0;
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].epoch = 0;

@@ -77,12 +77,14 @@ static void vgru_reset_state(VgruState *s)
     s->ctx_sel = s->ctx_tag = 0;
     s->tlb_vaddr = s->tlb_paddr = 0;
     s->tlb_ctx = s->tlb_flags = 0;
+    s->tlb_list = 0;
     s->inv_start = s->inv_len = 0;
     s->inv_ctx = 0;
     vgru_inv_reset(s);
     s->inj_records = s->inj_transfers = s->inj_dropins = 0;
     s->resp_ctx = s->resp_cb = s->resp_code = s->resp_seq = 0;
     s->fault_seq = 0;
+    s->irq_armed = true;
     memset(s->stats, 0, sizeof(s->stats));
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].enabled = false;
@@ -119,6 +121,7 @@ static void vgru_write_ctrl(VgruState *s, uint32_t val)
         s->status &= ~VGRU_STATUS_FQ_ERROR;
         s->ctrl |= VGRU_CTRL_ENABLE;
         s->status |= VGRU_STATUS_ENABLED;
+        s->irq_armed = true;
         /* records in the old queue are gone: post every fault again */
         vgru_fq_repost(s);
         vgru_engine_kick(s);
@@ -141,6 +144,7 @@ static void vgru_write_fq_head(VgruState *s, uint32_t val)
     }
     s->fq_head = val;
     vgru_fq_post(s);
+    vgru_irq_rearm(s);
 }
 
 static uint32_t vgru_half(uint64_t reg, hwaddr addr)
@@ -187,6 +191,7 @@ static const VgruCtrlReg vgru_ctrl_regs[] = {
     VGRU_REG64(VGRU_REG_TLB_PADDR, tlb_paddr, true),
     VGRU_REG32(VGRU_REG_TLB_CTX, tlb_ctx, true),
     VGRU_REG32(VGRU_REG_TLB_FLAGS, tlb_flags, true),
+    VGRU_REG64(VGRU_REG_TLB_LIST, tlb_list, true),
     VGRU_REG64(VGRU_REG_INV_START, inv_start, true),
     VGRU_REG64(VGRU_REG_INV_LEN, inv_len, true),
     VGRU_REG32(VGRU_REG_INV_CTX, inv_ctx, true),
@@ -228,7 +233,7 @@ static uint64_t vgru_ctrl_read(void *opaque, hwaddr addr, unsigned size)
     } else if (addr == VGRU_REG_VERSION) {
         val = VGRU_VERSION;
     } else if (addr == VGRU_REG_PAGE_SIZES) {
-        val = VGRU_PAGE_SIZE;
+        val = VGRU_PAGE_SIZE | VGRU_HUGE_SIZE;
     } else if (addr == VGRU_REG_INV_DONE) {
         val = qatomic_load_acquire(&s->inv_done);
     }
@@ -257,7 +262,10 @@ static void vgru_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
         return;
     case VGRU_REG_TLB_CMD:
         if (val == VGRU_TLB_CMD_DROPIN) {
-            vgru_tlb_dropin(s);
+            vgru_tlb_dropin(s, s->tlb_ctx, s->tlb_vaddr, s->tlb_paddr,
+                            s->tlb_flags);
+        } else if (val == VGRU_TLB_CMD_LIST) {
+            vgru_tlb_list(s);
         } else {
             qemu_log_mask(LOG_GUEST_ERROR, "vgru: bad TLB command %u\n",
                           (uint32_t)val);
@@ -748,8 +756,8 @@ static const VMStateDescription vmstate_vgru_ctx = {
 
 static const VMStateDescription vmstate_vgru = {
     .name = "vgru",
-    .version_id = 1,
-    .minimum_version_id = 1,
+    .version_id = 2,
+    .minimum_version_id = 2,
     .pre_save = vgru_pre_save,
     .post_load = vgru_post_load,
     .fields = (VMStateField[]) {
@@ -773,6 +781,7 @@ static const VMStateDescription vmstate_vgru = {
         VMSTATE_UINT64(tlb_paddr, VgruState),
         VMSTATE_UINT32(tlb_ctx, VgruState),
         VMSTATE_UINT32(tlb_flags, VgruState),
+        VMSTATE_UINT64(tlb_list, VgruState),
         VMSTATE_UINT64(inv_start, VgruState),
         VMSTATE_UINT64(inv_len, VgruState),
         VMSTATE_UINT32(inv_ctx, VgruState),
@@ -782,6 +791,7 @@ static const VMStateDescription vmstate_vgru = {
         VMSTATE_UINT32(resp_code, VgruState),
         VMSTATE_UINT32(resp_seq, VgruState),
         VMSTATE_UINT32(fault_seq, VgruState),
+        VMSTATE_BOOL(irq_armed, VgruState),
         VMSTATE_UINT64_ARRAY(stats, VgruState, VGRU_STAT_NR),
         /* before the CBs: a count that does not fit leaves them as they were */
         VMSTATE_UINT32(mig_nr_events, VgruState),

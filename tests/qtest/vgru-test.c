@@ -483,7 +483,8 @@ static void test_identity(void)
     g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 2);
     g_assert_cmpuint(rd(&v, VGRU_REG_TLB_SETS), ==, 16);
     g_assert_cmpuint(rd(&v, VGRU_REG_TLB_WAYS), ==, 2);
-    g_assert_cmphex(rd(&v, VGRU_REG_PAGE_SIZES), ==, VGRU_PAGE_SIZE);
+    g_assert_cmphex(rd(&v, VGRU_REG_PAGE_SIZES), ==,
+                    VGRU_PAGE_SIZE | VGRU_HUGE_SIZE);
     g_assert_cmphex(rd(&v, VGRU_REG_STATUS), ==, 0);
 
     /* operand registers read back, 64-bit ones in halves or whole */
@@ -2735,6 +2736,567 @@ static void test_realize_checks(void)
     vgru_stop(&v);
 }
 
+/* ---- 2 MiB translations --------------------------------------------------- */
+
+/*
+ * Huge page n of the fake process is at HVA + n * HUGE, away from
+ * VA_BASE's pages, and backed by DATA_PA + n * HUGE.
+ */
+#define HVA         0x7f1200000000ULL
+#define HUGE        VGRU_HUGE_SIZE
+#define HW          (VGRU_TLB_HUGE | VGRU_TLB_WRITE)
+
+static void dropin_huge(Vgru *v, uint32_t ctx, unsigned n, uint32_t flags)
+{
+    dropin(v, ctx, HVA + n * HUGE, DATA_PA + n * HUGE, flags);
+}
+
+/* Run a NO_BLOCK COPY of @len at HVA offsets; returns its final status. */
+static uint32_t huge_copy(Vgru *v, uint32_t ctx, uint64_t src, uint64_t dst,
+                          uint64_t len)
+{
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_NO_BLOCK,
+        .src = HVA + src, .dst = HVA + dst, .len = len,
+    };
+
+    cmd_start(v, ctx, 0, &d);
+    return cb_wait(v, ctx, 0);
+}
+
+/* A NO_BLOCK miss at @va, @flags as VGRU_FR_FLAGS. */
+static void assert_missed(Vgru *v, uint32_t ctx, uint64_t va, uint32_t flags)
+{
+    g_assert_cmpuint(cb_rd(v, ctx, 0, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(v, ctx, 0, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_PAGE_FAULT | flags << 16);
+    g_assert_cmphex(cb_rd64(v, ctx, 0, VGRU_CB_FAULT_ADDR), ==, va);
+}
+
+/*
+ * Two 2 MiB drop-ins translate a copy across their boundary and one
+ * inside the second, with no fault: one hit per 4 KiB page touched.
+ */
+static void test_huge_copy(void)
+{
+    const uint64_t src = HUGE - 6 * PAGE + 0x123, len = 8 * PAGE + 77;
+    const uint64_t dst = HUGE + 0x40000 + 5;
+    uint64_t hits = pages_spanned(src, len) + pages_spanned(dst, len);
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 1, 1, VGRU_CTX_CMD_ENABLE);
+    dropin_huge(&v, 1, 0, HW);
+    dropin_huge(&v, 1, 1, HW);
+    fill_pattern(&v, src, len, 5);
+    g_assert_cmpuint(huge_copy(&v, 1, src, dst, len), ==, VGRU_CB_DONE);
+    assert_same(&v, src, dst, len);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, hits);
+
+    /* inside one huge page */
+    fill_pattern(&v, HUGE + 0x1000, 3 * PAGE, 6);
+    g_assert_cmpuint(huge_copy(&v, 1, HUGE + 0x1000, 2 * HUGE - 3 * PAGE,
+                               3 * PAGE), ==, VGRU_CB_DONE);
+    assert_same(&v, HUGE + 0x1000, 2 * HUGE - 3 * PAGE, 3 * PAGE);
+    hits += 6;
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, hits);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 2);
+
+    /* a fault resolved by a huge drop-in: the restart finds it */
+    copy_start(&v, 1, 1, HVA + 2 * HUGE + 8, HVA + 16, 64);
+    g_assert_cmpuint(cb_wait(&v, 1, 1), ==, VGRU_CB_FAULT);
+    {
+        Fault f;
+
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmphex(f.va, ==, HVA + 2 * HUGE + 8);
+        dropin_huge(&v, 1, 2, VGRU_TLB_HUGE);
+        respond(&v, &f, VGRU_RESP_RESTART, 0);
+    }
+    g_assert_cmpuint(cb_wait(&v, 1, 1), ==, VGRU_CB_DONE);
+    assert_same(&v, 2 * HUGE + 8, 16, 64);
+    vgru_stop(&v);
+}
+
+/* Misaligned huge drop-ins and unknown flags are ignored. */
+static void test_huge_bad(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    dropin(&v, 0, HVA + PAGE, DATA_PA, HW);
+    dropin(&v, 0, HVA, DATA_PA + PAGE, HW);
+    dropin(&v, 0, HVA + HUGE / 2, DATA_PA + HUGE / 2, HW);
+    dropin(&v, 0, HVA, DATA_PA, VGRU_TLB_WRITE | 4);
+    dropin(&v, 0, HVA, DATA_PA, 0x80000000u | VGRU_TLB_HUGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 0);
+    g_assert_cmpuint(huge_copy(&v, 0, PAGE, 0, 8), ==, VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA + PAGE, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 1);
+    vgru_stop(&v);
+}
+
+/*
+ * Any invalidation that touches a 2 MiB entry removes it whole, counted
+ * once; context invalidation and DISABLE remove them too.
+ */
+static void test_huge_invalidate(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    dropin_huge(&v, 0, 0, HW);
+    dropin_huge(&v, 0, 1, HW);
+    dropin_huge(&v, 1, 0, HW);
+    fill_pattern(&v, 0, PAGE, 7);
+
+    /* one 4 KiB page in the middle of huge page 0 of context 0 */
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, HVA + HUGE / 2, PAGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 1);
+    g_assert_cmpuint(huge_copy(&v, 0, 0, HUGE + PAGE, 64), ==, VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA, 0);
+    /* the rest is still there: page 1, and context 1's page 0 */
+    g_assert_cmpuint(huge_copy(&v, 0, HUGE, HUGE + PAGE, 64), ==,
+                     VGRU_CB_DONE);
+    g_assert_cmpuint(huge_copy(&v, 1, 0, PAGE, 64), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+
+    /* a range that ends one byte into huge page 1 */
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, HVA + HUGE - 2 * PAGE,
+               2 * PAGE + 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 2);
+    g_assert_cmpuint(huge_copy(&v, 0, 2 * HUGE - 64, HUGE, 64), ==,
+                     VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA + 2 * HUGE - 64, 0);
+
+    /* a 4 KiB entry inside a huge one: both go with that page */
+    dropin_huge(&v, 0, 0, HW);
+    dropin(&v, 0, HVA + 3 * PAGE, DATA_PA + 3 * PAGE, VGRU_TLB_WRITE);
+    g_assert_cmpuint(huge_copy(&v, 0, 3 * PAGE, 5 * PAGE, 64), ==,
+                     VGRU_CB_DONE);
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, HVA + 3 * PAGE + 8, 8);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 4);
+    g_assert_cmpuint(huge_copy(&v, 0, 5 * PAGE, 6 * PAGE, 64), ==,
+                     VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA + 5 * PAGE, 0);
+
+    /* a context flush: one huge and one 4 KiB entry */
+    dropin_huge(&v, 0, 1, HW);
+    dropin(&v, 0, HVA + PAGE, DATA_PA + PAGE, VGRU_TLB_WRITE);
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 6);
+    g_assert_cmpuint(huge_copy(&v, 0, HUGE, HUGE + PAGE, 64), ==,
+                     VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA + HUGE, 0);
+
+    /* DISABLE drops context 1's huge entry: nothing left to count */
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_DISABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    g_assert_cmpuint(huge_copy(&v, 1, 0, PAGE, 64), ==, VGRU_CB_ERROR);
+    assert_missed(&v, 1, HVA, 0);
+    invalidate(&v, VGRU_INV_CMD_ALL, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 6);
+    vgru_stop(&v);
+}
+
+/*
+ * A read-only huge drop-in keeps a writable entry of the same page and
+ * bus address writable, and replaces one with another bus address.
+ */
+static void test_huge_read_over_write(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    dropin_huge(&v, 0, 0, HW);
+    dropin_huge(&v, 0, 0, VGRU_TLB_HUGE);
+    fill_pattern(&v, 0, 64, 8);
+    g_assert_cmpuint(huge_copy(&v, 0, 0, PAGE, 64), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+
+    dropin(&v, 0, HVA, DATA_PA + HUGE, VGRU_TLB_HUGE);
+    g_assert_cmpuint(huge_copy(&v, 0, 0, PAGE, 64), ==, VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA + PAGE, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
+    /* reads go to the new bus address */
+    fill_pattern(&v, HUGE + 0x100, 64, 9);
+    dropin(&v, 0, HVA + HUGE, DATA_PA + HUGE, HW);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 4);
+    g_assert_cmpuint(huge_copy(&v, 0, 0x100, HUGE + PAGE, 64), ==,
+                     VGRU_CB_DONE);
+    assert_same(&v, HUGE + 0x100, HUGE + PAGE, 64);
+    vgru_stop(&v);
+}
+
+/*
+ * More 2 MiB entries than the device holds: each new one replaces an old
+ * one, the newest translates, and a context flush counts what is left.
+ */
+static void test_huge_many(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    /* 40 huge pages of the same bus page: more than the array holds */
+    for (unsigned n = 0; n < 40; n++) {
+        dropin(&v, 0, HVA + n * HUGE, DATA_PA, HW);
+    }
+    fill_pattern(&v, 0x80, 64, 10);
+    g_assert_cmpuint(huge_copy(&v, 0, 39 * HUGE + 0x80, 39 * HUGE + PAGE,
+                               64), ==, VGRU_CB_DONE);
+    assert_same(&v, 0x80, PAGE, 64);
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 32);
+    vgru_stop(&v);
+}
+
+/*
+ * A CB holds a 4 KiB translation taken from a huge entry while it waits
+ * for its other operand; an invalidation elsewhere in that huge page
+ * drops the entry and the hold, so the restart faults on it again.
+ */
+static void test_huge_hold(void)
+{
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    dropin_huge(&v, 0, 0, HW);
+    fill_pattern(&v, 0x40, 64, 15);
+    copy_start(&v, 0, 0, HVA + 0x40, VA_BASE + 8 * PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + 8 * PAGE);
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, HVA + HUGE / 2, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 1);
+    dropin(&v, 0, VA_BASE + 8 * PAGE, DATA_PA + 8 * PAGE, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, HVA + 0x40);
+    g_assert_cmphex(f.flags, ==, 0);
+
+    /* a huge drop-in hands the waiting CB its 4 KiB page: no more fault */
+    dropin_huge(&v, 0, 0, VGRU_TLB_HUGE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0x40, 8 * PAGE, 64);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 2);
+    vgru_stop(&v);
+}
+
+/* ---- translation lists ---------------------------------------------------- */
+
+#define LIST_PA     0x120000ULL
+
+typedef struct ListResp {
+    uint32_t cb, seq, cmd, code;
+} ListResp;
+
+/* Write a list at @pa: translations @va[i] (| flags) -> @pa[i]. */
+static void list_write(Vgru *v, uint64_t at, uint32_t ctx, uint32_t nt,
+                       const uint64_t *va, const uint64_t *pa, uint32_t nr,
+                       const ListResp *r)
+{
+    qtest_writel(v->qts, at + VGRU_TL_CTX, ctx);
+    qtest_writel(v->qts, at + VGRU_TL_NR_TRANS, nt);
+    qtest_writel(v->qts, at + VGRU_TL_NR_RESP, nr);
+    qtest_writel(v->qts, at + VGRU_TL_HDR_SIZE - 4, 0);
+    for (uint32_t i = 0; i < nt; i++) {
+        uint64_t t = at + VGRU_TL_HDR_SIZE + i * VGRU_TL_TRANS_SIZE;
+
+        qtest_writeq(v->qts, t + VGRU_TL_T_VADDR, va[i]);
+        qtest_writeq(v->qts, t + VGRU_TL_T_PADDR, pa[i]);
+    }
+    for (uint32_t i = 0; i < nr; i++) {
+        uint64_t p = at + VGRU_TL_SIZE(nt, i);
+
+        qtest_writel(v->qts, p + VGRU_TL_R_CB, r[i].cb);
+        qtest_writel(v->qts, p + VGRU_TL_R_SEQ, r[i].seq);
+        qtest_writel(v->qts, p + VGRU_TL_R_CMD, r[i].cmd);
+        qtest_writel(v->qts, p + VGRU_TL_R_CODE, r[i].code);
+    }
+}
+
+static void list_run(Vgru *v, uint64_t at)
+{
+    wr64(v, VGRU_REG_TLB_LIST, at);
+    wr(v, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_LIST);
+}
+
+/*
+ * Two CBs fault, one on a 4 KiB page, one in a huge page; one list drops
+ * both translations in and restarts both.
+ */
+static void test_list(void)
+{
+    uint64_t va[3], pa[3];
+    ListResp r[2];
+    Fault f[2];
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 2, 5, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 2, 4 * PAGE, 2 * PAGE);
+    g_assert_cmphex(rd(&v, VGRU_REG_TLB_LIST), ==, 0);
+    fill_pattern(&v, 0x10, 100, 11);
+    fill_pattern(&v, HUGE + 0x3000, 100, 12);
+    copy_start(&v, 2, 0, VA_BASE + 0x10, VA_BASE + 4 * PAGE, 100);
+    g_assert_cmpuint(cb_wait(&v, 2, 0), ==, VGRU_CB_FAULT);
+    copy_start(&v, 2, 1, HVA + HUGE + 0x3000, VA_BASE + 5 * PAGE, 100);
+    g_assert_cmpuint(cb_wait(&v, 2, 1), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f[0]));
+    g_assert_true(fault_pop(&v, &f[1]));
+    g_assert_cmpuint(f[0].cb, ==, 0);
+    g_assert_cmpuint(f[1].cb, ==, 1);
+
+    va[0] = VA_BASE | VGRU_TLB_WRITE;
+    pa[0] = DATA_PA;
+    va[1] = (HVA + HUGE) | VGRU_TLB_HUGE;
+    pa[1] = DATA_PA + HUGE;
+    va[2] = HVA + 4 * HUGE;         /* read-only, unused */
+    pa[2] = DATA_PA;
+    r[0] = (ListResp) { 0, f[0].seq, VGRU_RESP_RESTART, 0 };
+    r[1] = (ListResp) { 1, f[1].seq, VGRU_RESP_RESTART, 0 };
+    list_write(&v, LIST_PA, 2, 3, va, pa, 2, r);
+    list_run(&v, LIST_PA);
+    g_assert_cmphex(rd(&v, VGRU_REG_TLB_LIST), ==, LIST_PA);
+    g_assert_cmpuint(cb_wait(&v, 2, 0), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(cb_wait(&v, 2, 1), ==, VGRU_CB_DONE);
+    assert_same(&v, 0x10, 4 * PAGE, 100);
+    assert_same(&v, HUGE + 0x3000, 5 * PAGE, 100);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LISTS), ==, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LIST_ERRORS), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 2 + 3);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 2);
+
+    /* an empty list is a list */
+    list_write(&v, LIST_PA, 2, 0, NULL, NULL, 0, NULL);
+    list_run(&v, LIST_PA);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LISTS), ==, 2);
+    vgru_stop(&v);
+}
+
+/*
+ * Malformed lists of every kind are ignored whole: no translation, no
+ * response, one LIST_ERRORS each; the CB still waits, and a good list
+ * then restarts it.
+ */
+static void test_list_bad(void)
+{
+    uint64_t va[2] = { VA_BASE | VGRU_TLB_WRITE, HVA | VGRU_TLB_HUGE };
+    uint64_t pa[2] = { DATA_PA, DATA_PA };
+    ListResp r = { 0, 0, VGRU_RESP_RESTART, 0 };
+    uint64_t errors = 0;
+    Fault f;
+    Vgru v;
+
+    vgru_start(&v, ",contexts=4,cbs=4");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 1, 5, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 1, PAGE, PAGE);
+    fill_pattern(&v, 0, 64, 13);
+    copy_start(&v, 1, 0, VA_BASE, VA_BASE + PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    r.seq = f.seq;
+
+#define BAD_LIST(at) do {                                               \
+        list_run(&v, (at));                                             \
+        g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LIST_ERRORS), ==,       \
+                         ++errors);                                     \
+    } while (0)
+
+    /* a disabled context, one out of range */
+    list_write(&v, LIST_PA, 2, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    list_write(&v, LIST_PA, 4, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    /* counts over the limits */
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    qtest_writel(v.qts, LIST_PA + VGRU_TL_NR_TRANS, VGRU_TL_MAX_TRANS + 1);
+    BAD_LIST(LIST_PA);
+    qtest_writel(v.qts, LIST_PA + VGRU_TL_NR_TRANS, 0xffffffffu);
+    BAD_LIST(LIST_PA);
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    qtest_writel(v.qts, LIST_PA + VGRU_TL_NR_RESP, VGRU_TL_MAX_RESP + 1);
+    BAD_LIST(LIST_PA);
+    /* the reserved word */
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    qtest_writel(v.qts, LIST_PA + VGRU_TL_HDR_SIZE - 4, 1);
+    BAD_LIST(LIST_PA);
+    /* a list address not 64-byte aligned, one outside RAM */
+    list_write(&v, LIST_PA + 32, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA + 32);
+    BAD_LIST(1ULL << 40);
+    /* unknown flags, misaligned translations (the huge one second) */
+    va[0] |= 4;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    va[0] &= ~4ULL;
+    pa[1] = DATA_PA + PAGE;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    pa[1] = DATA_PA;
+    va[1] += PAGE;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    va[1] -= PAGE;
+    pa[0] += 8;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    pa[0] -= 8;
+    /* a response to a CB out of range, an unknown response command */
+    r.cb = 4;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    r.cb = 0;
+    r.cmd = 3;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+    r.cmd = 0;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    BAD_LIST(LIST_PA);
+#undef BAD_LIST
+
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LISTS), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 1);
+    g_assert_cmpuint(cb_rd(&v, 1, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    /* an unknown TLB command is no list either */
+    wr(&v, VGRU_REG_TLB_CMD, 3);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LISTS), ==, 0);
+
+    /* the same list, well formed */
+    r.cmd = VGRU_RESP_RESTART;
+    list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
+    list_run(&v, LIST_PA);
+    g_assert_cmpuint(cb_wait(&v, 1, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LISTS), ==, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LIST_ERRORS), ==, errors);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 3);
+    vgru_stop(&v);
+}
+
+/*
+ * Responses in a list behave as the registers: FAIL ends the command with
+ * its code, a stale sequence is ignored (the list itself still runs).
+ */
+static void test_list_responses(void)
+{
+    uint64_t va = VA_BASE | VGRU_TLB_WRITE, pa = DATA_PA;
+    ListResp r[2];
+    Fault f[2];
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, PAGE, PAGE);
+    fill_pattern(&v, 0, 64, 14);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, 64);
+    copy_start(&v, 0, 1, VA_BASE + 2 * PAGE, VA_BASE + PAGE + 64, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f[0]));
+    g_assert_true(fault_pop(&v, &f[1]));
+    if (f[0].cb != 0) {
+        Fault t = f[0];
+
+        f[0] = f[1];
+        f[1] = t;
+    }
+
+    /* CB 0: a stale sequence; CB 1: failed with 14 */
+    r[0] = (ListResp) { 0, f[0].seq - 1, VGRU_RESP_RESTART, 0 };
+    r[1] = (ListResp) { 1, f[1].seq, VGRU_RESP_FAIL, 14 };
+    list_write(&v, LIST_PA, 0, 1, &va, &pa, 2, r);
+    list_run(&v, LIST_PA);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LISTS), ==, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LIST_ERRORS), ==, 0);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 0, 1, VGRU_CB_ERROR_CODE), ==,
+                    VGRU_ERR_FAULT | 14 << 16);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+
+    /* the translation was dropped in: the right answer restarts CB 0 */
+    r[0].seq = f[0].seq;
+    list_write(&v, LIST_PA, 0, 0, NULL, NULL, 1, r);
+    list_run(&v, LIST_PA);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0, PAGE, 64);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_LISTS), ==, 2);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 2);
+    vgru_stop(&v);
+}
+
+/* ---- coalesced interrupts ------------------------------------------------- */
+
+/*
+ * Records queued without a FQ_HEAD write raise one interrupt; FQ_HEAD
+ * re-arms it, raising at once while records are pending.
+ */
+static void test_irq_coalesce(void)
+{
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    for (uint32_t cb = 0; cb < 3; cb++) {
+        copy_start(&v, 0, cb, VA_BASE + cb * PAGE, VA_BASE + 8 * PAGE, 8);
+        g_assert_cmpuint(cb_wait(&v, 0, cb), ==, VGRU_CB_FAULT);
+    }
+    tail_wait(&v, 3);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    /* one consumed, two pending: raised again at once */
+    wr(&v, VGRU_REG_FQ_HEAD, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 2);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    /* caught up: armed, quiet until the next record */
+    wr(&v, VGRU_REG_FQ_HEAD, 3);
+    v.fq_head = 3;
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 2);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    copy_start(&v, 0, 3, VA_BASE + 3 * PAGE, VA_BASE + 8 * PAGE, 8);
+    tail_wait(&v, 4);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 3);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+
+    /* a reset arms it: the first record after raises */
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_RESET);
+    wr64(&v, VGRU_REG_FQ_BASE, FQ_PA);
+    wr(&v, VGRU_REG_FQ_SIZE, FQ_RECORDS);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    v.fq_head = 0;
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 8 * PAGE, 8);
+    tail_wait(&v, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    vgru_stop(&v);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2781,5 +3343,15 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/inject-evict", test_inject_evict);
     qtest_add_func("/vgru/migrate", test_migrate);
     qtest_add_func("/vgru/migrate-bad-stream", test_migrate_bad_stream);
+    qtest_add_func("/vgru/huge-copy", test_huge_copy);
+    qtest_add_func("/vgru/huge-bad", test_huge_bad);
+    qtest_add_func("/vgru/huge-invalidate", test_huge_invalidate);
+    qtest_add_func("/vgru/huge-read-over-write", test_huge_read_over_write);
+    qtest_add_func("/vgru/huge-many", test_huge_many);
+    qtest_add_func("/vgru/huge-hold", test_huge_hold);
+    qtest_add_func("/vgru/list", test_list);
+    qtest_add_func("/vgru/list-bad", test_list_bad);
+    qtest_add_func("/vgru/list-responses", test_list_responses);
+    qtest_add_func("/vgru/irq-coalesce", test_irq_coalesce);
     return g_test_run();
 }
