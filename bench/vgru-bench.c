@@ -53,10 +53,14 @@
  *   raw device_64b_us, getppid_us, memcpy_64b_us, device_faults_count
  *   ratios device_over_getppid, device_over_memcpy
  *   plots round_trip (bar, log y)
- * fault_around (4a): cold copy per fault-around setting K, if the driver
- *   has /sys/module/vgru/parameters/fault_around (else supported:false)
- *   raw k<K>_faults_per_mib, k<K>_us_per_mib, copy_bytes
- *   ratios best_over_k1_time (fastest K's time over K=1's)
+ * fault_around (4a): device-cold copy of CPU-populated buffers per
+ *   fault-around setting K = 1 .. 512 (VGRU_IOC_FAULT_AROUND; a driver
+ *   without it: supported:false)
+ *   raw k<K>_faults_count (per copy), k<K>_us_per_page,
+ *       cpu_first_touch_per_page_us, best_k_count, driver_default_k_count,
+ *       copy_bytes
+ *   ratios k<K>_over_cpu, best_over_k1_time (fastest K's time over
+ *          K=1's), best_over_cpu
  *   plots fault_around_faults, fault_around_time (line)
  * huge_pages (4b): cold device copy between two THP-advised buffers vs two
  *   4 KiB-page ones, CPU-populated first or fresh (the device's faults
@@ -64,9 +68,12 @@
  *   raw <case>_faults_per_mib, <case>_us_per_mib, <case>_retries_count
  *       for <case> thp, small, thp_fresh, small_fresh; thp_backed_bytes,
  *       thp_fresh_backed_bytes (smallest AnonHugePages total seen),
- *       buffer_bytes (both buffers)
+ *       buffer_bytes (both buffers), thp_faults_count (per copy; 2 MiB
+ *       drop-ins: 2 per 2 MiB copied), cpu_thp_fresh_us_per_mib (CPU
+ *       memcpy into a fresh THP buffer)
  *   ratios thp_over_small_faults, thp_over_small_time,
- *          thp_over_small_fresh_time
+ *          thp_over_small_fresh_time, thp_over_cpu_time,
+ *          thp_fresh_over_cpu_time
  *   plots huge_pages_time (bar)
  * invalidation (5): munmap / MADV_DONTNEED / mprotect(PROT_READ) of a
  *   populated buffer: device-mapped vs never seen (context open) vs no
@@ -1791,82 +1798,142 @@ static int fig_round_trip(struct figure *f)
 
 /* ---- figure 4a: fault-around sweep ---------------------------------------- */
 
-#define FAULT_AROUND_PARAM "/sys/module/vgru/parameters/fault_around"
+static const unsigned int fa_ks[] = { 1, 2, 4, 8, 16, 32, 64, 128, 512 };
 
-static int fa_point(struct figure *f, struct vgru *v, unsigned int k,
-		    size_t len, double *us_per_mib, double *faults_per_mib)
+/*
+ * One device-cold copy of @len bytes between CPU-populated 4 KiB-page
+ * buffers, with fault-around @k: microseconds per page and faults.
+ */
+static int fa_copy(struct figure *f, struct vgru *v, unsigned int k,
+		   size_t len, double *us_per_page, double *faults)
 {
-	char val[16];
-	double us;
-	uint64_t faults;
-	int ret;
+	unsigned char *src = map_anon(len), *dst = map_anon(len);
+	struct vgru_stats a, b;
+	uint64_t t0;
+	int ret = -1;
 
-	snprintf(val, sizeof(val), "%u", k);
-	ret = write_text(FAULT_AROUND_PARAM, val);
-	if (ret)
-		return fig_error(f, "set fault_around=%u: %s", k,
-				 strerror(-ret));
-	if (cold_copy(f, v, len, &us, &faults))
-		return -1;
-	*us_per_mib = us / ((double)len / MIB);
-	*faults_per_mib = (double)faults / ((double)len / MIB);
+	if (!src || !dst) {
+		map_error(f, len);
+		goto out;
+	}
+	memset(src, 0x5a, len);		/* present: fault-around may take them */
+	memset(dst, 0, len);
+	ret = vgru_set_fault_around(v, k);
+	if (ret != (int)k) {
+		ret = vgru_error(f, "set fault-around", ret < 0 ? ret : -EIO);
+		goto out;
+	}
+	if ((ret = get_stats(f, v, &a)))
+		goto out;
+	t0 = now_ns();
+	ret = vgru_copy(v, dst, src, len);
+	*us_per_page = (now_ns() - t0) / 1e3 / (double)(len / PAGE);
+	if (ret) {
+		ret = vgru_error(f, "cold copy", ret);
+		goto out;
+	}
+	ret = get_stats(f, v, &b);
+	*faults = (double)(b.faults - a.faults);
+out:
+	unmap(src, len);
+	unmap(dst, len);
+	return ret;
+}
+
+/* The CPU's first touch of a fresh @len buffer, microseconds per page. */
+static int fa_cpu(struct figure *f, size_t len, double *us_per_page)
+{
+	unsigned char *p = map_anon(len);
+	uint64_t t0;
+
+	if (!p)
+		return map_error(f, len);
+	t0 = now_ns();
+	memset(p, 1, len);
+	*us_per_page = (now_ns() - t0) / 1e3 / (double)(len / PAGE);
+	unmap(p, len);
 	return 0;
 }
 
-static int fa_sweep(struct figure *f, struct vgru *v, size_t len)
+static int fa_sweep(struct figure *f, struct vgru *v, size_t len,
+		    unsigned int reps)
 {
-	double best = INFINITY, k1 = NAN, us = NAN, faults = NAN;
+	double best = INFINITY, k1 = NAN, cpu, us[3], faults[3], c[3];
+	unsigned int best_k = 0;
 	struct plot *pf, *pt;
 
+	for (unsigned int r = 0; r < reps; r++)
+		if (fa_cpu(f, len, &c[r]))
+			return -1;
+	cpu = median(c, reps);
+	fig_raw(f, cpu, "cpu_first_touch_per_page_us");
 	pf = fig_plot(f, "fault_around_faults", "Fault-around: faults",
-		      "fault-around pages K", "device faults per MiB", false);
+		      "fault-around pages K", "device faults per copy", false);
 	pt = fig_plot(f, "fault_around_time", "Fault-around: time",
-		      "fault-around pages K", "time per MiB (us)", false);
+		      "fault-around pages K", "time per page (us)", false);
 	if (pf && pt)
 		pf->x_log = pt->x_log = true;
-	for (unsigned int k = 1; k <= 64; k *= 2) {
-		progress("fault_around: K=%u", k);
-		if (fa_point(f, v, k, len, &us, &faults))
-			return -1;
-		fig_raw(f, faults, "k%u_faults_per_mib", k);
-		fig_raw(f, us, "k%u_us_per_mib", k);
-		plot_point(pf, "device copy", k, faults);
-		plot_point(pt, "device copy", k, us);
-		best = us < best ? us : best;
-		k1 = k == 1 ? us : k1;
+	for (unsigned int i = 0; i < ARRAY_SIZE(fa_ks); i++) {
+		unsigned int k = fa_ks[i];
+		double t;
+
+		progress("fault_around: K=%u, %u cold copies", k, reps);
+		for (unsigned int r = 0; r < reps; r++)
+			if (fa_copy(f, v, k, len, &us[r], &faults[r]))
+				return -1;
+		t = median(us, reps);
+		fig_raw(f, median(faults, reps), "k%u_faults_count", k);
+		fig_raw(f, t, "k%u_us_per_page", k);
+		fig_ratio(f, ratio(t, cpu), "k%u_over_cpu", k);
+		plot_point(pf, "device copy", k, median(faults, reps));
+		plot_point(pt, "device copy", k, t);
+		plot_point(pt, "CPU first touch", k, cpu);
+		if (t < best) {
+			best = t;
+			best_k = k;
+		}
+		k1 = k == 1 ? t : k1;
 	}
+	fig_raw(f, best_k, "best_k_count");
 	fig_ratio(f, ratio(best, k1), "best_over_k1_time");
+	fig_ratio(f, ratio(best, cpu), "best_over_cpu");
+	progress("fault_around: best K=%u, %.1f us/page (K=1 %.1f, CPU %.1f)",
+		 best_k, best, k1, cpu);
 	return 0;
 }
 
 static int fig_fault_around(struct figure *f)
 {
-	size_t len = (opt.quick ? 2 : 8) * MIB;
-	char old[32];
+	size_t len = (opt.quick ? 4 : 16) * MIB;
+	unsigned int reps = opt.quick ? 1 : 3;
 	struct vgru *v;
 	int ret;
 
-	if (access(FAULT_AROUND_PARAM, F_OK)) {
+	if (open_device(f, &v))
+		return -1;
+	ret = vgru_get_fault_around(v);
+	if (ret == -ENOTTY) {
+		vgru_close(v);
 		f->supported = false;
 		snprintf(f->reason, sizeof(f->reason), "not supported by this "
-			 "build: driver has no fault_around parameter");
-		fig_what(f, "Cold copy faults and time per MiB for fault-around "
-			 "K = 1 .. 64 pages: not measured, the driver has no "
-			 "fault-around.");
+			 "build: driver has no VGRU_IOC_FAULT_AROUND");
+		fig_what(f, "Cold copy faults and time per page for fault-"
+			 "around K = 1 .. 512 pages: not measured, the driver "
+			 "has no fault-around.");
 		progress("fault_around: %s", f->reason);
 		return 0;
 	}
-	if (read_text(FAULT_AROUND_PARAM, old, sizeof(old)))
-		return fig_error(f, "cannot read " FAULT_AROUND_PARAM);
-	if (open_device(f, &v))
-		return -1;
+	fig_raw(f, ret, "driver_default_k_count");
 	fig_raw(f, (double)len, "copy_bytes");
-	ret = fa_sweep(f, v, len);
+	ret = fa_sweep(f, v, len, reps);
 	vgru_close(v);
-	write_text(FAULT_AROUND_PARAM, old);
-	fig_what(f, "One cold copy of %zu MiB between fresh buffers per "
-		 "fault-around setting K (pages resolved per fault): device "
-		 "faults and microseconds per MiB copied.", len / MIB);
+	fig_what(f, "One device-cold copy of %zu MiB between fresh 4 KiB-page "
+		 "buffers the CPU populated first (so fault-around can take "
+		 "their pages), per fault-around setting K (pages resolved per "
+		 "device fault, VGRU_IOC_FAULT_AROUND): device faults per copy "
+		 "and microseconds per page copied, median of %u; against the "
+		 "CPU's first touch per page of a fresh buffer (memset).",
+		 len / MIB, reps);
 	return ret;
 }
 
@@ -2011,8 +2078,38 @@ static const struct hp_case hp_cases[] = {
 	{ true, false, "thp_fresh" }, { false, false, "small_fresh" },
 };
 
+/*
+ * The CPU's own copy into a fresh THP-advised buffer from a populated
+ * one (its page faults, huge page allocation and zeroing included),
+ * microseconds per MiB, median of @reps.
+ */
+static int hp_cpu(struct figure *f, size_t len, unsigned int reps,
+		  double *us_per_mib)
+{
+	double us[3];
+
+	for (unsigned int i = 0; i < reps; i++) {
+		unsigned char *src = map_aligned(len, true, true);
+		unsigned char *dst = map_aligned(len, true, false);
+		uint64_t t0;
+
+		if (!src || !dst) {
+			unmap(src, len);
+			unmap(dst, len);
+			return map_error(f, len);
+		}
+		t0 = now_ns();
+		memcpy_fn(dst, src, len);
+		us[i] = (now_ns() - t0) / 1e3 / ((double)len / MIB);
+		unmap(src, len);
+		unmap(dst, len);
+	}
+	*us_per_mib = median(us, reps);
+	return 0;
+}
+
 static void hp_report(struct figure *f, size_t len,
-		      const struct hp_result *r)
+		      const struct hp_result *r, double cpu)
 {
 	struct plot *p = fig_plot(f, "huge_pages_time",
 				  "Cold copy: THP vs 4 KiB pages", "",
@@ -2031,6 +2128,11 @@ static void hp_report(struct figure *f, size_t len,
 	fig_raw(f, (double)r[0].huge_bytes, "thp_backed_bytes");
 	fig_raw(f, (double)r[2].huge_bytes, "thp_fresh_backed_bytes");
 	fig_raw(f, (double)(2 * len), "buffer_bytes");
+	fig_raw(f, r[0].faults_per_mib * ((double)len / MIB), "thp_faults_count");
+	fig_raw(f, cpu, "cpu_thp_fresh_us_per_mib");
+	fig_ratio(f, ratio(r[0].us_per_mib, cpu), "thp_over_cpu_time");
+	fig_ratio(f, ratio(r[2].us_per_mib, cpu), "thp_fresh_over_cpu_time");
+	plot_bar(p, "CPU-populated buffers", "CPU memcpy (THP, fresh dst)", cpu);
 	fig_ratio(f, ratio(r[0].faults_per_mib, r[1].faults_per_mib),
 		  "thp_over_small_faults");
 	fig_ratio(f, ratio(r[0].us_per_mib, r[1].us_per_mib),
@@ -2043,9 +2145,10 @@ static void hp_report(struct figure *f, size_t len,
 
 static int fig_huge_pages(struct figure *f)
 {
-	size_t len = (opt.quick ? 4 : 8) * MIB;
+	size_t len = (opt.quick ? 4 : 16) * MIB;
 	unsigned int reps = opt.quick ? 1 : 3;
 	struct hp_result r[ARRAY_SIZE(hp_cases)];
+	double cpu = NAN;
 	char mode[64];
 	struct vgru *v;
 	int ret = 0;
@@ -2059,16 +2162,20 @@ static int fig_huge_pages(struct figure *f)
 		ret = hp_measure(f, v, len, reps, &hp_cases[i], &r[i]);
 	}
 	vgru_close(v);
+	if (!ret)
+		ret = hp_cpu(f, len, reps, &cpu);
 	if (ret)
 		return -1;
-	hp_report(f, len, r);
+	hp_report(f, len, r, cpu);
 	fig_what(f, "One cold device copy between two %zu MiB 2 MiB-aligned "
 		 "buffers, MADV_HUGEPAGE (THP mode %s) vs MADV_NOHUGEPAGE, "
 		 "either populated by the CPU first (thp_*, small_*: %" PRIu64
 		 " of %zu bytes THP-backed per AnonHugePages) or fresh, so "
 		 "that the device's faults allocate them (*_fresh_*): device "
 		 "faults and microseconds per MiB copied (both buffers' "
-		 "faults) and fault retries per copy, median of %u.",
+		 "faults) and fault retries per copy, median of %u; against "
+		 "the CPU's memcpy from a populated THP buffer into a fresh "
+		 "one (its own faults included).",
 		 len / MIB, mode, r[0].huge_bytes, 2 * len, reps);
 	if (r[0].huge_bytes < 2 * len)
 		progress("huge_pages: only %" PRIu64 " of %zu bytes are THP",
