@@ -2331,7 +2331,10 @@ static void test_dropin_no_downgrade(void)
 
 /* ---- fault injection ---------------------------------------------------- */
 
-/* x-drop-irq-every=3: records 3 and 6 are written without a message. */
+/*
+ * x-drop-irq-every=3: every third raise of the interrupt sends nothing and
+ * leaves the device disarmed until FQ_HEAD is written.
+ */
 static void test_inject_drop_irq(void)
 {
     Desc nop = { .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT };
@@ -2363,6 +2366,32 @@ static void test_inject_drop_irq(void)
     g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
     resolve_fault(&v, 0, 1);
     g_assert_cmpuint(vgru_drive(&v, 0, 1, 1), ==, VGRU_CB_DONE);
+    /* raises 3, 6 and 9 were dropped and are not counted */
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 7);
+
+    /* coalesced: record 11 raises (the 11th raise), 12 does not */
+    qtest_writel(v.qts, MSI_PA, 0);
+    for (uint32_t i = 11; i <= 12; i++) {
+        cmd_start(&v, 0, 0, &nop);
+        tail_wait(&v, i);
+    }
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 8);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    /* FQ_HEAD with 12 pending: the 12th raise, dropped; still disarmed */
+    wr(&v, VGRU_REG_FQ_HEAD, 11);
+    cmd_start(&v, 0, 0, &nop);
+    tail_wait(&v, 13);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 8);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    /* caught up: armed, nothing raised until the next record */
+    wr(&v, VGRU_REG_FQ_HEAD, 13);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 8);
+    cmd_start(&v, 0, 0, &nop);
+    tail_wait(&v, 14);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 9);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
     vgru_stop(&v);
 }
 
