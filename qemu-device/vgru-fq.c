@@ -241,7 +241,7 @@ void vgru_respond(VgruState *s, uint32_t ctx, uint32_t cbi, uint32_t seq,
         trace_vgru_restart(cb->ctx, cb->index);
         vgru_event_forget(s, &cb->fault);
         cb->status = VGRU_CB_ACTIVE;
-        vgru_cb_queue(s, cb);
+        vgru_cb_go(s, cb);
         break;
     case VGRU_RESP_FAIL:
         vgru_fault_end(s, cb, VGRU_ERR_FAULT | (code & 0xffff) << 16);

@@ -209,6 +209,7 @@ struct VgruState {
     uint32_t tlb_ways;
     uint32_t nr_workers;
     uint32_t x_dma_delay_us;    /* testing: stall each copy this long */
+    bool x_worker_faults;       /* testing: no vgru_cb_go fast path */
 
     /* fault injection (testing; 0 is off), see docs/device.md */
     uint32_t x_drop_irq_every;  /* no MSI-X message for every Nth record */
@@ -309,6 +310,7 @@ void vgru_engine_unrealize(VgruState *s);
 void vgru_cb_init(VgruCb *cb, uint32_t ctx, uint32_t index);
 void vgru_cb_doorbell(VgruState *s, VgruCb *cb, uint32_t val);
 void vgru_cb_queue(VgruState *s, VgruCb *cb);
+void vgru_cb_go(VgruState *s, VgruCb *cb);
 bool vgru_cb_fail(VgruState *s, VgruCb *cb, uint32_t error);
 void vgru_ctx_stop(VgruState *s, uint32_t ctx);
 void vgru_engine_quiesce(VgruState *s);

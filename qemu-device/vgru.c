@@ -812,6 +812,7 @@ static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),
     DEFINE_PROP_UINT32("x-dma-delay-us", VgruState, x_dma_delay_us, 0),
+    DEFINE_PROP_BOOL("x-worker-faults", VgruState, x_worker_faults, false),
     DEFINE_PROP_UINT32("x-drop-irq-every", VgruState, x_drop_irq_every, 0),
     DEFINE_PROP_UINT32("x-fail-dma-every", VgruState, x_fail_dma_every, 0),
     DEFINE_PROP_UINT32("x-inv-delay-us", VgruState, x_inv_delay_us, 0),

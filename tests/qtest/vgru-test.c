@@ -2331,7 +2331,10 @@ static void test_dropin_no_downgrade(void)
 
 /* ---- fault injection ---------------------------------------------------- */
 
-/* x-drop-irq-every=3: records 3 and 6 are written without a message. */
+/*
+ * x-drop-irq-every=3: every third raise of the interrupt sends nothing and
+ * leaves the device disarmed until FQ_HEAD is written.
+ */
 static void test_inject_drop_irq(void)
 {
     Desc nop = { .op = VGRU_OP_NOP, .flags = VGRU_DF_INTERRUPT };
@@ -2363,6 +2366,32 @@ static void test_inject_drop_irq(void)
     g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
     resolve_fault(&v, 0, 1);
     g_assert_cmpuint(vgru_drive(&v, 0, 1, 1), ==, VGRU_CB_DONE);
+    /* raises 3, 6 and 9 were dropped and are not counted */
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 7);
+
+    /* coalesced: record 11 raises (the 11th raise), 12 does not */
+    qtest_writel(v.qts, MSI_PA, 0);
+    for (uint32_t i = 11; i <= 12; i++) {
+        cmd_start(&v, 0, 0, &nop);
+        tail_wait(&v, i);
+    }
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 8);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    /* FQ_HEAD with 12 pending: the 12th raise, dropped; still disarmed */
+    wr(&v, VGRU_REG_FQ_HEAD, 11);
+    cmd_start(&v, 0, 0, &nop);
+    tail_wait(&v, 13);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 8);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    /* caught up: armed, nothing raised until the next record */
+    wr(&v, VGRU_REG_FQ_HEAD, 13);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 8);
+    cmd_start(&v, 0, 0, &nop);
+    tail_wait(&v, 14);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 9);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
     vgru_stop(&v);
 }
 
@@ -3142,6 +3171,9 @@ static void test_list_bad(void)
     list_write(&v, LIST_PA + 32, 1, 2, va, pa, 1, &r);
     BAD_LIST(LIST_PA + 32);
     BAD_LIST(1ULL << 40);
+    /* this device's own registers: never read from inside its handler */
+    BAD_LIST(v.ctrl.addr);
+    BAD_LIST(v.win.addr);
     /* unknown flags, misaligned translations (the huge one second) */
     va[0] |= 4;
     list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
@@ -3297,6 +3329,54 @@ static void test_irq_coalesce(void)
     vgru_stop(&v);
 }
 
+/*
+ * A COPY whose next piece misses at START or RESTART has its fault record
+ * (and MSI-X message) posted before the register write returns; with
+ * x-worker-faults=on the worker finds it instead, with the same records
+ * and counters.
+ */
+static void test_fault_at_doorbell(void)
+{
+    for (int slow = 0; slow < 2; slow++) {
+        Fault f;
+        Vgru v;
+
+        vgru_start(&v, slow ? ",x-worker-faults=on" : "");
+        vgru_enable(&v, FQ_RECORDS);
+        ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+        fill_pattern(&v, 0x100, 64, 16);
+        qtest_writel(v.qts, MSI_PA, 0);
+        copy_start(&v, 0, 0, VA_BASE + 0x100, VA_BASE + 3 * PAGE, 64);
+        if (!slow) {
+            g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 1);
+            g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==,
+                             VGRU_CB_FAULT);
+            g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+        }
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmphex(f.va, ==, VA_BASE + 0x100);
+        g_assert_cmphex(f.flags, ==, 0);
+        dropin(&v, 0, VA_BASE, DATA_PA, 0);
+        respond(&v, &f, VGRU_RESP_RESTART, 0);
+        if (!slow) {
+            g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 2);
+        }
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmphex(f.va, ==, VA_BASE + 3 * PAGE);
+        g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE);
+        dropin(&v, 0, VA_BASE + 3 * PAGE, DATA_PA + 3 * PAGE, VGRU_TLB_WRITE);
+        respond(&v, &f, VGRU_RESP_RESTART, 0);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+        assert_same(&v, 0x100, 3 * PAGE, 64);
+        g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 2);
+        g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, 2);
+        g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 2);
+        vgru_stop(&v);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -3353,5 +3433,6 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/list-bad", test_list_bad);
     qtest_add_func("/vgru/list-responses", test_list_responses);
     qtest_add_func("/vgru/irq-coalesce", test_irq_coalesce);
+    qtest_add_func("/vgru/fault-at-doorbell", test_fault_at_doorbell);
     return g_test_run();
 }
