@@ -37,8 +37,10 @@
  * wake), a device fault ~150 us; a long command pays at most this much CPU.
  */
 #define VGRU_SPIN_MAX_NS	1000000
-/* weight of a new command in the handle's average wait, 1/2^N */
+/* weight of a new command in the handle's wait statistics, 1/2^N */
 #define VGRU_WAIT_AVG_SHIFT	3
+/* fixed-point one of the share of commands that end within the spin */
+#define VGRU_SHARE_ONE		1024
 /* polls of the record between clock reads while spinning */
 #define VGRU_SPIN_BATCH		32
 /*
@@ -84,7 +86,14 @@ struct vgru {
 	_Atomic uint32_t busy;		/* CBs taken by a call or a ticket */
 	_Atomic uint32_t tickets;	/* of those, held by vgru_submit() */
 	_Atomic int policy;
-	_Atomic int64_t wait_avg_ns;	/* moving average of cb_wait()'s */
+	/*
+	 * cb_wait()'s recent history, moving averages: the share of waits
+	 * that ended within VGRU_SPIN_MAX_NS (of VGRU_SHARE_ONE), and how
+	 * long those took.  Longer ones only count in the share, so a few
+	 * outliers (a busy host) do not turn spinning off.
+	 */
+	_Atomic int64_t quick_share;
+	_Atomic int64_t quick_avg_ns;
 };
 
 /* what the calling thread's last blocking command did */
@@ -313,36 +322,46 @@ static int notice_wait(struct vgru *v, uint64_t *notices, int64_t timeout_ns)
 
 /*
  * How long to spin on @cb's record in all, asked once the short spin is
- * over: on while the driver resolves the command's fault, or while the
- * handle's commands have lately ended within the longest spin.
+ * over: on while the driver resolves the command's fault, or while most
+ * of the handle's recent commands ended within the longest spin (then
+ * twice as long as those took).
  */
 static int64_t spin_budget(struct vgru *v, unsigned int cb)
 {
-	int64_t avg = atomic_load_explicit(&v->wait_avg_ns,
+	int64_t share = atomic_load_explicit(&v->quick_share,
+					     memory_order_relaxed);
+	int64_t avg = atomic_load_explicit(&v->quick_avg_ns,
 					   memory_order_relaxed);
-	uint32_t st;
+	uint32_t st = cb_read32(v, cb, VGRU_CB_STATUS);
 
-	if (avg > VGRU_SPIN_MAX_NS)
-		return VGRU_SPIN_NS;	/* long commands: sleep */
-	st = cb_read32(v, cb, VGRU_CB_STATUS);
+	/* the command goes on as soon as the driver answers */
 	if (st == VGRU_CB_FAULT)
 		return VGRU_SPIN_MAX_NS;
-	if (st == VGRU_CB_ACTIVE && 2 * avg > VGRU_SPIN_NS)
-		return 2 * avg;
+	/* ended: the record is written before the window changes */
+	if (st == VGRU_CB_DONE || st == VGRU_CB_ERROR)
+		return VGRU_SPIN_MAX_NS;
+	if (st == VGRU_CB_ACTIVE && share >= VGRU_SHARE_ONE / 2 &&
+	    2 * avg > VGRU_SPIN_NS)
+		return 2 * avg < VGRU_SPIN_MAX_NS ? 2 * avg : VGRU_SPIN_MAX_NS;
 	return VGRU_SPIN_NS;
 }
 
-/* Fold a command's wait, @ns, into the handle's moving average. */
+static void moving_avg(_Atomic int64_t *avg, int64_t val)
+{
+	int64_t a = atomic_load_explicit(avg, memory_order_relaxed);
+
+	a += (val - a) / (1 << VGRU_WAIT_AVG_SHIFT);
+	atomic_store_explicit(avg, a, memory_order_relaxed);
+}
+
+/* Fold a command's wait, @ns, into the handle's history (races: benign). */
 static void wait_learn(struct vgru *v, int64_t ns)
 {
-	int64_t avg = atomic_load_explicit(&v->wait_avg_ns,
-					   memory_order_relaxed);
+	bool quick = ns <= VGRU_SPIN_MAX_NS;
 
-	/* an outlier counts as just long: one sleep must not wipe the rest */
-	if (ns > 4 * VGRU_SPIN_MAX_NS)
-		ns = 4 * VGRU_SPIN_MAX_NS;
-	avg += (ns - avg) >> VGRU_WAIT_AVG_SHIFT;
-	atomic_store_explicit(&v->wait_avg_ns, avg, memory_order_relaxed);
+	moving_avg(&v->quick_share, quick ? VGRU_SHARE_ONE : 0);
+	if (quick)
+		moving_avg(&v->quick_avg_ns, ns);
 }
 
 /*

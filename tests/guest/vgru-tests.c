@@ -2101,28 +2101,41 @@ TEST(long_command_sleeps)
 
 /* A command that waits on one device fault is spun on, not slept on:
  * the library sees the CB in FAULT (the driver resolving it) and keeps
- * spinning, so the command needs no completion notice.  Timing under a
- * loaded host may make a few sleep; most must not. */
+ * spinning up to 1 ms, so a command that ends within that needs no
+ * completion notice.  Judged over the commands that took under 0.9 ms
+ * (a slow host or the debug kernel may make a fault outlast the spin);
+ * at most a quarter of those may have slept (before: all). */
 TEST(fault_wait_spins_not_sleeps)
 {
-	const unsigned int ops = 32;
+	const unsigned int ops = 64;
 	unsigned char *src = map_anon(PAGE, PROT_READ | PROT_WRITE);
 	unsigned char *dst = map_anon(ops * PAGE, PROT_READ | PROT_WRITE);
 	struct vgru *v = open_ctx();
+	unsigned int judged = 0, slept = 0;
 	struct vgru_stats a, b;
 
 	fill(src, PAGE, 26);
 	CHECK_EQ(vgru_copy(v, dst, src, 64), 0);	/* source now warm */
-	a = stats(v);
-	for (unsigned int i = 1; i < ops; i++)
+	for (unsigned int i = 1; i < ops; i++) {
+		double t;
+
+		a = stats(v);
+		t = wall_seconds();
 		CHECK_EQ(vgru_copy(v, dst + i * PAGE, src, 64), 0);
-	b = stats(v);
-	for (unsigned int i = 0; i < ops; i++)
+		t = wall_seconds() - t;
+		b = stats(v);
+		CHECK_EQ(b.faults - a.faults, 1);
 		CHECK(memcmp(dst + i * PAGE, src, 64) == 0);
-	printf("# %llu of %u one-fault commands slept\n",
-	       (unsigned long long)(b.notices - a.notices), ops - 1);
-	CHECK_EQ(b.faults - a.faults, ops - 1);
-	CHECK(b.notices - a.notices < (ops - 1) / 2);
+		if (t < 0.0009) {
+			judged++;
+			slept += b.notices != a.notices;
+		}
+	}
+	printf("# %u of %u one-fault commands under 0.9 ms slept\n", slept,
+	       judged);
+	if (judged < 8)
+		SKIP("device faults take over 1 ms here: nothing to judge");
+	CHECK(slept * 4 <= judged);
 	vgru_close(v);
 }
 
