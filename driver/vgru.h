@@ -163,6 +163,8 @@ struct vgru_ctx {
 		atomic64_t device_invalidations;
 		atomic64_t notices;
 		atomic64_t prefaults;
+		/* beyond VGRU_IOC_STATS: in fdinfo only */
+		atomic64_t retries_exhausted;
 	} stats;
 };
 

@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -432,6 +433,19 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
+/*
+ * /proc/PID/fdinfo/FD: counters beyond struct vgru_ctx_stats (which cannot
+ * grow), one "key:\tvalue" line each; docs/counters.md says what they are.
+ */
+static void vgru_show_fdinfo(struct seq_file *m, struct file *file)
+{
+	struct vgru_ctx *ctx = file->private_data;
+
+	seq_printf(m, "vgru_context:\t%u\n", ctx->id);
+	seq_printf(m, "retries_exhausted:\t%lld\n",
+		   atomic64_read(&ctx->stats.retries_exhausted));
+}
+
 /* EPOLLIN: notices came since the count VGRU_IOC_WAIT last returned */
 static __poll_t vgru_poll(struct file *file, poll_table *wait)
 {
@@ -452,4 +466,5 @@ const struct file_operations vgru_fops = {
 	.unlocked_ioctl	= vgru_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.llseek		= noop_llseek,
+	.show_fdinfo	= vgru_show_fdinfo,
 };

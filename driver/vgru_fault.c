@@ -6,11 +6,13 @@
  *
  * A context mirrors part of its process's page tables into the device TLB
  * on demand and keeps no page reference: correctness rests on the interval
- * notifier.  A device fault is resolved with get_user_pages; the result is
- * dropped in only if no invalidation ran since mmu_interval_read_begin()
- * (checked under ctx->lock, which the invalidate callback also takes), and
- * the callback removes the device entries before it returns.
- * VGRU_IOC_PREFAULT runs the same resolution in the caller's own thread.
+ * notifiers.  A device fault is resolved from an hmm_range_fault()
+ * snapshot of present pages (the faulting one faulted in first if need
+ * be); the result is dropped in only if no overlapping invalidation ran
+ * since mmu_interval_read_begin() (checked under ctx->lock, which the
+ * invalidate callbacks also take), and the callbacks remove the device
+ * entries before they return.  VGRU_IOC_PREFAULT runs the same resolution
+ * in the caller's own thread.
  *
  * The context records the pages the device may hold (ctx->held), so that
  * the callback sends the device only the part of a range it may hold, and
@@ -18,6 +20,7 @@
  */
 
 #include <linux/delay.h>
+#include <linux/hmm.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
@@ -37,23 +40,25 @@ MODULE_PARM_DESC(inject_resolve_delay_us,
  * ctx->held has an entry for every page dropped in since the device last
  * invalidated it; a superset is safe, a missing page is not.  The rules:
  *
- * - An entry is stored after mmu_interval_read_begin() and before
- *   ctx->lock is taken for the drop-in, with GFP_KERNEL: ctx->lock is taken
- *   by the notifier from reclaim, so nothing may allocate under it.
- * - Entries are removed only under ctx->lock: by the notifier (after the
- *   device invalidation completed), which also moves the sequence, or when
- *   tracking overflows (held_all set first, under the same hold).
- * - So when a drop-in finds, under ctx->lock, that the sequence did not
- *   move, its entries are still there or held_all is set: nothing removed
- *   them in between without making it retry.  An entry stored for a
- *   resolution that retries or fails stays: a superset.
+ * - An entry is stored after the resolution's mmu_interval_read_begin()
+ *   and before ctx->lock is taken for the drop-in, with GFP_KERNEL:
+ *   ctx->lock is taken by the notifiers from reclaim, so nothing may
+ *   allocate under it.
+ * - Entries are removed only under ctx->lock: by a notifier (after the
+ *   device invalidation completed), or when tracking overflows (held_all
+ *   set first, under the same hold).
+ * - So a drop-in checks, under ctx->lock, that its resolution's sequence
+ *   did not move and that its entries are still there (or held_all is
+ *   set): otherwise a flush ran since its snapshot, and it starts over.
+ *   An entry stored for a resolution that retries or fails stays: a
+ *   superset.
  * - held_all: the device may hold anything.  Set under ctx->lock when the
  *   entries pass vdev->held_max (a context cannot hold more than the TLB
  *   and its CBs' held translations) or an entry could not be allocated;
  *   the next notifier range then flushes the whole context, forgets every
  *   entry and clears it.  Resolutions read it unlocked only to skip
- *   storing; one that saw a stale value retries (the notifier that cleared
- *   it moved the sequence).
+ *   storing; one that skipped and finds it cleared under ctx->lock starts
+ *   over.
  */
 
 /* Forget the entries of pages [first, last].  Under ctx->lock. */
@@ -95,16 +100,15 @@ static void vgru_held_overflow(struct vgru_ctx *ctx)
 /* ---- invalidation --------------------------------------------------------- */
 
 /*
- * Flush what the device may hold in @range: nothing if it holds nothing
+ * Flush what the device may hold in [start, end): nothing if it holds nothing
  * there, else one command from the first held page to the last.  Returns
  * whether a command went to the device.  Under ctx->lock.
  */
-static bool vgru_flush_held(struct vgru_ctx *ctx,
-			    const struct mmu_notifier_range *range)
+static bool vgru_flush_held(struct vgru_ctx *ctx, unsigned long start,
+			    unsigned long end, bool may_sleep)
 {
-	bool may_sleep = mmu_notifier_range_blockable(range);
-	unsigned long last = (range->end - 1) >> PAGE_SHIFT;
-	unsigned long lo, hi, idx = range->start >> PAGE_SHIFT;
+	unsigned long last = (end - 1) >> PAGE_SHIFT;
+	unsigned long lo, hi, idx = start >> PAGE_SHIFT;
 
 	if (ctx->held_all) {
 		vgru_tlb_flush_ctx(ctx->vdev, ctx->id, may_sleep);
@@ -136,14 +140,15 @@ static bool vgru_invalidate(struct mmu_interval_notifier *mni,
 	else if (!mutex_trylock(&ctx->lock))
 		return false;
 
-	/* a resolution that began before this must start over */
+	/* resolutions follow their own notifiers' sequences, not this one */
 	mmu_interval_set_seq(mni, cur_seq);
 	if (!ctx->dead) {
 		trace_vgru_invalidate(ctx->id, range->start, range->end,
 				      range->event);
 		atomic64_inc(&ctx->stats.invalidations);
 		atomic64_inc(&ctx->vdev->counters.invalidations);
-		if (vgru_flush_held(ctx, range))
+		if (vgru_flush_held(ctx, range->start, range->end,
+				    mmu_notifier_range_blockable(range)))
 			atomic64_inc(&ctx->stats.device_invalidations);
 	}
 	mutex_unlock(&ctx->lock);
@@ -157,92 +162,276 @@ const struct mmu_interval_notifier_ops vgru_mni_ops = {
 /* ---- fault resolution ----------------------------------------------------- */
 
 /*
- * Look up to @nr pages from @va on in the process, without keeping a
- * reference.  Returns how many were found (their physical addresses in
- * @pa), or -EFAULT (nothing mapped at @va, or not memory the device may
- * reach) or -EPERM (a write to a read-only mapping).
+ * One resolution: a snapshot of the present pages of [start, end) with
+ * hmm_range_fault() (no fault flags), the faulting page faulted in with
+ * fixup_user_fault() when the snapshot lacks it, and the drop-in.
+ *
+ * Retries: a resolution has its own short-lived interval notifier over its
+ * range (as nouveau does), so only an invalidation that overlaps the range
+ * moves the sequence it checks; the context's whole-mm notifier only
+ * removes what the device holds.  The two callbacks of one invalidation
+ * run in either order before the page tables change, so each removes what
+ * the device holds in its range, and a drop-in, under ctx->lock, also
+ * starts over when an entry it stored in ctx->held is gone: then a flush
+ * ran between the snapshot and the drop-in that this sequence does not
+ * show yet.  After VGRU_MAX_RETRIES retries the fault fails with -EAGAIN.
  */
-static long vgru_lookup_pages(struct mm_struct *mm, unsigned long va,
-			      unsigned long nr, bool write, phys_addr_t *pa)
-{
-	struct page *pages[VGRU_MAP_CHUNK];
-	struct vm_area_struct *vma;
-	long n, i;
+#define VGRU_MAX_RETRIES	16
+/*
+ * Passes a resolution takes for itself, not counted as retries: the first
+ * fault-in, and the snapshot its own write fault-in (copy-on-write) made
+ * stale.  Any further one means the page went away again: a retry.
+ */
+#define VGRU_FREE_PASSES	2
 
-	mmap_read_lock(mm);
-	n = get_user_pages_remote(mm, va, nr, write ? FOLL_WRITE : 0, pages,
-				  NULL, NULL);
-	if (n <= 0) {
-		vma = vma_lookup(mm, va);
-		mmap_read_unlock(mm);
-		if (write && vma && (vma->vm_flags & VM_READ) &&
-		    !(vma->vm_flags & VM_WRITE))
-			return -EPERM;
-		return n == -ENOMEM ? -ENOMEM : -EFAULT;
+struct vgru_resolution {
+	struct mmu_interval_notifier notifier;
+	struct vgru_ctx *ctx;
+	unsigned long start, end;	/* page aligned */
+};
+
+static bool vgru_res_invalidate(struct mmu_interval_notifier *mni,
+				const struct mmu_notifier_range *range,
+				unsigned long cur_seq)
+{
+	struct vgru_resolution *res = container_of(mni, struct vgru_resolution,
+						   notifier);
+	struct vgru_ctx *ctx = res->ctx;
+
+	if (mmu_notifier_range_blockable(range))
+		mutex_lock(&ctx->lock);
+	else if (!mutex_trylock(&ctx->lock))
+		return false;
+	mmu_interval_set_seq(mni, cur_seq);
+	/* the context's notifier may have run first, before our drop-in */
+	if (!ctx->dead &&
+	    vgru_flush_held(ctx, max(range->start, res->start),
+			    min(range->end, res->end),
+			    mmu_notifier_range_blockable(range)))
+		atomic64_inc(&ctx->stats.device_invalidations);
+	mutex_unlock(&ctx->lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops vgru_res_mni_ops = {
+	.invalidate = vgru_res_invalidate,
+};
+
+/*
+ * Whether an invalidation overlapped the resolution since @seq: its
+ * sequence moved, or an entry it stored in ctx->held (@recorded) was
+ * forgotten.  Under ctx->lock.
+ */
+static bool vgru_res_changed(struct vgru_resolution *res, unsigned long seq,
+			     bool recorded, unsigned long va, long nr)
+{
+	struct vgru_ctx *ctx = res->ctx;
+	long i;
+
+	if (mmu_interval_read_retry(&res->notifier, seq))
+		return true;
+	if (ctx->held_all)
+		return false;
+	if (!recorded)
+		return true;	/* skipped for held_all, cleared since */
+	for (i = 0; i < nr; i++)
+		if (!xa_load(&ctx->held, (va >> PAGE_SHIFT) + i))
+			return true;
+	return false;
+}
+
+/* Count a retry; true once the resolution has used up its retries. */
+static bool vgru_res_retry(struct vgru_ctx *ctx, unsigned long va,
+			   unsigned int *retries)
+{
+	trace_vgru_retry(ctx->id, va);
+	atomic64_inc(&ctx->stats.retries);
+	atomic64_inc(&ctx->vdev->counters.retries);
+	if ((*retries)++ < VGRU_MAX_RETRIES)
+		return false;
+	atomic64_inc(&ctx->stats.retries_exhausted);
+	return true;
+}
+
+/* Why @va cannot be resolved: -EPERM for a write to a read-only mapping. */
+static int vgru_fault_error(struct mm_struct *mm, unsigned long va, bool write,
+			    int err)
+{
+	struct vm_area_struct *vma = vma_lookup(mm, va);
+
+	if (write && vma && (vma->vm_flags & VM_READ) &&
+	    !(vma->vm_flags & VM_WRITE))
+		return -EPERM;
+	if (err == -ENOMEM || err == -EINTR || err == -EAGAIN)
+		return err;
+	return -EFAULT;
+}
+
+/*
+ * A writable translation lets the device write behind the CPU's back:
+ * fault the pages in for write first, as a CPU write would, so that their
+ * PTEs are dirty (or MADV_FREE and reclaim would drop the device's data)
+ * and copy-on-write is broken.  Returns how many pages from @va on are
+ * now writable, or -errno for @va itself.  Under the mmap lock (which a
+ * userfaultfd page's handler may have us drop and retake).
+ */
+static long vgru_fault_in_write(struct mm_struct *mm, unsigned long va,
+				unsigned long nr)
+{
+	bool unlocked = false;
+	unsigned long i;
+	int ret = 0;
+
+	for (i = 0; i < nr; i++) {
+		ret = fixup_user_fault(mm, va + i * PAGE_SIZE,
+				       FAULT_FLAG_WRITE, &unlocked);
+		if (ret)
+			break;
 	}
-	mmap_read_unlock(mm);
-	for (i = 0; i < n; i++) {
-		pa[i] = page_to_phys(pages[i]);
-		put_page(pages[i]);
-	}
-	return n;
+	return i ? i : vgru_fault_error(mm, va, true, ret);
+}
+
+/* Whether a snapshot entry gives the device the access it needs. */
+static bool vgru_pfn_usable(unsigned long hpfn, bool write)
+{
+	if (!(hpfn & HMM_PFN_VALID) || (hpfn & HMM_PFN_ERROR))
+		return false;
+	return !write || (hpfn & HMM_PFN_WRITE);
 }
 
 /*
  * Resolve up to @nr (at most VGRU_MAP_CHUNK) pages from the page @va on and
- * drop them into the device TLB, starting over if an invalidation
- * overlapped.  With @fault, answer that fault under the same lock hold, so
- * that the command goes on only with its translation in.  The caller holds
- * a user of ctx->mm.  Returns the number of pages dropped in, or -errno.
+ * drop them into the device TLB: @va itself, faulted in if need be, and
+ * the present pages with the needed access that follow it.  With @fault,
+ * answer that fault under the same lock hold, so that the command goes on
+ * only with its translation in.  The caller holds a user of ctx->mm.
+ * Returns the number of pages dropped in, or -errno.
  */
-long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va,
-			 unsigned long nr, bool write,
-			 const struct vgru_fault_id *fault)
+long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
+		  bool write, const struct vgru_fault_id *fault)
 {
+	struct mm_struct *mm = ctx->mm;
+	unsigned long hpfns[VGRU_MAP_CHUNK];
+	struct vgru_resolution res = {
+		.ctx = ctx, .start = va, .end = va + nr * PAGE_SIZE,
+	};
+	struct hmm_range range = {
+		.notifier = &res.notifier,
+		.start = res.start,
+		.end = res.end,
+		.hmm_pfns = hpfns,
+	};
+	unsigned int retries = 0, passes = 0;
 	phys_addr_t pa[VGRU_MAP_CHUNK];
-	unsigned long seq;
-	long n, i;
+	bool recorded, unlocked = false;
+	long n, i, ret;
 	int untracked;
 
-	for (;;) {
-		seq = mmu_interval_read_begin(&ctx->notifier);
-		n = vgru_lookup_pages(ctx->mm, va, nr, write, pa);
-		trace_vgru_page_lookup(ctx->id, va, n < 0 ? n : 0);
-		if (n < 0)
-			return n;
-		/* after read_begin, before ctx->lock: see ctx->held rules */
-		untracked = vgru_held_record(ctx, va, n);
-		if (inject_resolve_delay_us)
-			fsleep(inject_resolve_delay_us);
+	ret = mmu_interval_notifier_insert(&res.notifier, mm, res.start,
+					   res.end - res.start,
+					   &vgru_res_mni_ops);
+	if (ret)
+		return ret;
 
-		mutex_lock(&ctx->lock);
-		if (ctx->dead) {
-			mutex_unlock(&ctx->lock);
-			return -ESRCH;
+	for (;;) {
+		if (READ_ONCE(ctx->dead)) {
+			ret = -ESRCH;
+			break;
 		}
-		if (!mmu_interval_read_retry(&ctx->notifier, seq)) {
+		range.end = res.end;
+		range.notifier_seq = mmu_interval_read_begin(&res.notifier);
+		mmap_read_lock(mm);
+		if (write) {
+			n = vgru_fault_in_write(mm, va, nr);
+			if (n < 0) {
+				mmap_read_unlock(mm);
+				ret = n;
+				trace_vgru_page_lookup(ctx->id, va, ret);
+				break;
+			}
+			range.end = va + n * PAGE_SIZE;
+		}
+		ret = hmm_range_fault(&range);
+		if (!ret && !vgru_pfn_usable(hpfns[0], write)) {
+			if (hpfns[0] & HMM_PFN_ERROR)
+				ret = -EFAULT;
+			else if (passes++ >= VGRU_FREE_PASSES &&
+				 vgru_res_retry(ctx, va, &retries))
+				ret = -EAGAIN;
+			else
+				/* a userfaultfd page waits for its handler */
+				ret = fixup_user_fault(mm, va,
+						       write ? FAULT_FLAG_WRITE : 0,
+						       &unlocked);
+			if (ret)
+				ret = vgru_fault_error(mm, va, write, ret);
+			mmap_read_unlock(mm);
+			if (ret) {
+				trace_vgru_page_lookup(ctx->id, va, ret);
+				break;
+			}
+			continue;	/* and take the snapshot again */
+		}
+		mmap_read_unlock(mm);
+		/* our own write fault-in (copy-on-write) moved the sequence */
+		if (ret == -EBUSY && write && passes++ < VGRU_FREE_PASSES)
+			continue;
+		if (ret && ret != -EBUSY) {
+			ret = ret == -ENOMEM ? -ENOMEM : -EFAULT;
+			trace_vgru_page_lookup(ctx->id, va, ret);
+			break;
+		}
+		if (!ret) {
+			for (n = 0; n < (long)((range.end - va) >> PAGE_SHIFT) &&
+			     vgru_pfn_usable(hpfns[n], write); n++)
+				pa[n] = page_to_phys(hmm_pfn_to_page(hpfns[n]));
+			trace_vgru_page_lookup(ctx->id, va, 0);
+
+			/* before ctx->lock: see ctx->held rules */
+			recorded = !READ_ONCE(ctx->held_all);
+			untracked = vgru_held_record(ctx, va, n);
+			if (inject_resolve_delay_us)
+				fsleep(inject_resolve_delay_us);
+
+			mutex_lock(&ctx->lock);
+			if (ctx->dead) {
+				mutex_unlock(&ctx->lock);
+				ret = -ESRCH;
+				break;
+			}
 			if (!ctx->held_all &&
 			    (untracked ||
 			     atomic_read(&ctx->nr_held) > ctx->vdev->held_max))
 				vgru_held_overflow(ctx);
-			for (i = 0; i < n; i++)
-				vgru_tlb_dropin(ctx->vdev, ctx->id,
-						va + i * PAGE_SIZE, pa[i], write);
-			atomic64_add(n, &ctx->stats.dropins);
-			if (fault)
-				vgru_fault_respond(ctx->vdev, ctx->id, fault->cb,
-						   fault->seq, 0);
+			if (!vgru_res_changed(&res, range.notifier_seq,
+					      recorded, va, n)) {
+				for (i = 0; i < n; i++)
+					vgru_tlb_dropin(ctx->vdev, ctx->id,
+							va + i * PAGE_SIZE,
+							pa[i], write);
+				atomic64_add(n, &ctx->stats.dropins);
+				if (fault)
+					vgru_fault_respond(ctx->vdev, ctx->id,
+							   fault->cb,
+							   fault->seq, 0);
+				mutex_unlock(&ctx->lock);
+				ret = n;
+				break;
+			}
 			mutex_unlock(&ctx->lock);
-			return n;
 		}
-		mutex_unlock(&ctx->lock);
-		trace_vgru_retry(ctx->id, va);
-		atomic64_inc(&ctx->stats.retries);
-		atomic64_inc(&ctx->vdev->counters.retries);
+		if (vgru_res_retry(ctx, va, &retries)) {
+			ret = -EAGAIN;
+			break;
+		}
 		/* a prefault racing endless invalidations still ends */
-		if (!fault && signal_pending(current))
-			return -EINTR;
+		if (!fault && signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
 	}
+	mmu_interval_notifier_remove(&res.notifier);
+	return ret;
 }
 
 static int vgru_ctx_resolve(struct vgru_ctx *ctx,
