@@ -114,6 +114,14 @@ struct vgru_dev {
 /* the most CBs a context window can hold: one bit each in ctx->pending */
 #define VGRU_MAX_CBS	(VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE)
 
+/* one translation a resolution drops in */
+struct vgru_xlate {
+	unsigned long va;
+	phys_addr_t pa;
+	bool write;			/* writable */
+	bool huge;			/* 2 MiB, both addresses aligned */
+};
+
 /* a fault record waiting for its context's work */
 struct vgru_pending_fault {
 	u64 va;
@@ -141,6 +149,7 @@ struct vgru_ctx {
 	 * added before ctx->lock and removed under it (see vgru_fault.c).
 	 */
 	struct xarray held;		/* page number -> xa_mk_value(0) */
+	struct xarray held_huge;	/* 2 MiB page number -> the same */
 	atomic_t nr_held;		/* entries in held */
 	bool held_all;			/* written under lock only */
 
@@ -149,6 +158,10 @@ struct vgru_ctx {
 	unsigned long pending;		/* CBs with a fault in pending_fault */
 	struct vgru_pending_fault pending_fault[VGRU_MAX_CBS];
 	u32 next_cb;			/* round robin: fault work only */
+	u32 fault_around;		/* pages per fault, VGRU_IOC_FAULT_AROUND */
+	/* the fault work's buffers, VGRU_FAULT_AROUND_MAX entries each */
+	unsigned long *fw_hpfns;
+	struct vgru_xlate *fw_xl;
 
 	/* completion notices: stats.notices counts them (IRQ handler) */
 	wait_queue_head_t notice_wq;
@@ -165,6 +178,8 @@ struct vgru_ctx {
 		atomic64_t prefaults;
 		/* beyond VGRU_IOC_STATS: in fdinfo only */
 		atomic64_t retries_exhausted;
+		atomic64_t huge_dropins;
+		atomic64_t around_dropins;
 	} stats;
 };
 
@@ -189,7 +204,7 @@ u64 vgru_hw_read_stat(struct vgru_dev *vdev, unsigned int n);
 void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag);
 void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
 void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
-		     bool writable);
+		     bool writable, bool huge);
 int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
 			bool may_sleep);
 int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep);
@@ -199,7 +214,7 @@ void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
 /* vgru_fault.c */
 extern const struct mmu_interval_notifier_ops vgru_mni_ops;
 long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
-		  bool write, const struct vgru_fault_id *fault);
+		  bool write);
 void vgru_resolve_pending(struct vgru_ctx *ctx);
 
 /* vgru_ctx.c: the device table; vgru_dev_get raises nr_open */

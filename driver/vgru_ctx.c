@@ -8,6 +8,7 @@
  */
 
 #include <linux/fs.h>
+#include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
@@ -18,6 +19,31 @@
 
 #include "vgru.h"
 #include "vgru_trace.h"
+
+static int vgru_set_fault_around(const char *val,
+				 const struct kernel_param *kp)
+{
+	unsigned int pages;
+	int ret = kstrtouint(val, 0, &pages);
+
+	if (ret)
+		return ret;
+	if (!is_power_of_2(pages) || pages > VGRU_FAULT_AROUND_MAX)
+		return -EINVAL;
+	return param_set_uint(val, kp);
+}
+
+static const struct kernel_param_ops vgru_fault_around_ops = {
+	.set = vgru_set_fault_around,
+	.get = param_get_uint,
+};
+
+/* 1 until the fault-around sweep picks the default (issue 13) */
+static unsigned int fault_around_pages = 1;
+module_param_cb(fault_around_pages, &vgru_fault_around_ops,
+		&fault_around_pages, 0644);
+MODULE_PARM_DESC(fault_around_pages,
+		 "Pages a device fault resolves: the naturally aligned block around the faulting page, present pages only; a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 1)");
 
 /* resolves faults and tears contexts down; see vgru.h for the rules */
 static struct workqueue_struct *vgru_wq;
@@ -46,6 +72,9 @@ static void vgru_ctx_free_work(struct work_struct *work)
 	struct vgru_dev *vdev = ctx->vdev;
 
 	xa_destroy(&ctx->held);
+	xa_destroy(&ctx->held_huge);
+	kfree(ctx->fw_hpfns);
+	kfree(ctx->fw_xl);
 	mmdrop(ctx->mm);
 	/* the IRQ handler may still be reading it under rcu_read_lock */
 	kfree_rcu(ctx, rcu);
@@ -252,8 +281,7 @@ static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
 		}
 		nr = min_t(unsigned long, VGRU_MAP_CHUNK,
 			   ((end - 1 - va) >> PAGE_SHIFT) + 1);
-		n = vgru_ctx_map(ctx, va, nr, pf.flags & VGRU_PREFAULT_WRITE,
-				 NULL);
+		n = vgru_ctx_map(ctx, va, nr, pf.flags & VGRU_PREFAULT_WRITE);
 		if (n < 0) {
 			ret = n;
 			break;
@@ -268,6 +296,26 @@ static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
 	if (put_user(pf.done, &uarg->done))
 		return -EFAULT;
 	return ret;
+}
+
+static long vgru_ioctl_fault_around(struct vgru_ctx *ctx,
+				    struct vgru_fault_around __user *uarg)
+{
+	struct vgru_fault_around fa;
+
+	if (copy_from_user(&fa, uarg, sizeof(fa)))
+		return -EFAULT;
+	if (fa.reserved0 || fa.reserved[0] || fa.reserved[1] ||
+	    fa.reserved[2])
+		return -EINVAL;
+	if (fa.pages) {
+		if (!is_power_of_2(fa.pages) ||
+		    fa.pages > VGRU_FAULT_AROUND_MAX)
+			return -EINVAL;
+		WRITE_ONCE(ctx->fault_around, fa.pages);
+	}
+	fa.pages = READ_ONCE(ctx->fault_around);
+	return put_user(fa.pages, &uarg->pages) ? -EFAULT : 0;
 }
 
 /* ---- file operations ------------------------------------------------------ */
@@ -293,11 +341,21 @@ static int vgru_open(struct inode *inode, struct file *file)
 	kref_init(&ctx->ref);
 	mutex_init(&ctx->lock);
 	xa_init(&ctx->held);
+	xa_init(&ctx->held_huge);
+	ctx->fault_around = READ_ONCE(fault_around_pages);
 	init_waitqueue_head(&ctx->notice_wq);
 	spin_lock_init(&ctx->pending_lock);
 	INIT_WORK(&ctx->fault_work, vgru_ctx_fault_work);
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
+	ctx->fw_hpfns = kmalloc_array(VGRU_FAULT_AROUND_MAX,
+				      sizeof(*ctx->fw_hpfns), GFP_KERNEL);
+	ctx->fw_xl = kmalloc_array(VGRU_FAULT_AROUND_MAX, sizeof(*ctx->fw_xl),
+				   GFP_KERNEL);
+	if (!ctx->fw_hpfns || !ctx->fw_xl) {
+		ret = -ENOMEM;
+		goto err_put;
+	}
 
 	/* reserve an index: the notifier's flushes must name this context */
 	mutex_lock(&vdev->ctx_lock);
@@ -396,6 +454,7 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	BUILD_BUG_ON(sizeof(struct vgru_ctx_stats) != 64);
 	BUILD_BUG_ON(sizeof(struct vgru_wait) != 32);
 	BUILD_BUG_ON(sizeof(struct vgru_prefault) != 48);
+	BUILD_BUG_ON(sizeof(struct vgru_fault_around) != 32);
 
 	switch (cmd) {
 	case VGRU_IOC_INFO: {
@@ -428,6 +487,8 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return vgru_ioctl_wait(ctx, uarg);
 	case VGRU_IOC_PREFAULT:
 		return vgru_ioctl_prefault(ctx, uarg);
+	case VGRU_IOC_FAULT_AROUND:
+		return vgru_ioctl_fault_around(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -442,8 +503,13 @@ static void vgru_show_fdinfo(struct seq_file *m, struct file *file)
 	struct vgru_ctx *ctx = file->private_data;
 
 	seq_printf(m, "vgru_context:\t%u\n", ctx->id);
+	seq_printf(m, "fault_around:\t%u\n", READ_ONCE(ctx->fault_around));
 	seq_printf(m, "retries_exhausted:\t%lld\n",
 		   atomic64_read(&ctx->stats.retries_exhausted));
+	seq_printf(m, "huge_dropins:\t%lld\n",
+		   atomic64_read(&ctx->stats.huge_dropins));
+	seq_printf(m, "around_dropins:\t%lld\n",
+		   atomic64_read(&ctx->stats.around_dropins));
 }
 
 /* EPOLLIN: notices came since the count VGRU_IOC_WAIT last returned */

@@ -61,32 +61,31 @@ MODULE_PARM_DESC(inject_resolve_delay_us,
  *   over.
  */
 
-/* Forget the entries of pages [first, last].  Under ctx->lock. */
-static void vgru_held_forget(struct vgru_ctx *ctx, unsigned long first,
-			     unsigned long last)
+/* Forget the entries [first, last] of @xa (held or held_huge).  Under ctx->lock. */
+static void vgru_held_forget(struct vgru_ctx *ctx, struct xarray *xa,
+			     unsigned long first, unsigned long last)
 {
 	unsigned long idx;
 	void *entry;
 
-	xa_for_each_range(&ctx->held, idx, entry, first, last)
-		if (xa_erase(&ctx->held, idx))
+	xa_for_each_range(xa, idx, entry, first, last)
+		if (xa_erase(xa, idx))
 			atomic_dec(&ctx->nr_held);
 }
 
-/* Record that the device may hold @nr pages from @va on; -ENOMEM. */
-static int vgru_held_record(struct vgru_ctx *ctx, unsigned long va, long nr)
+/* Record that the device may hold entry @idx of @xa; -ENOMEM. */
+static int vgru_held_record(struct vgru_ctx *ctx, struct xarray *xa,
+			    unsigned long idx)
 {
-	unsigned long vpn = va >> PAGE_SHIFT;
 	void *old;
-	long i;
 
-	for (i = 0; i < nr && !READ_ONCE(ctx->held_all); i++) {
-		old = xa_store(&ctx->held, vpn + i, xa_mk_value(0), GFP_KERNEL);
-		if (xa_is_err(old))
-			return xa_err(old);
-		if (!old)
-			atomic_inc(&ctx->nr_held);
-	}
+	if (READ_ONCE(ctx->held_all))
+		return 0;
+	old = xa_store(xa, idx, xa_mk_value(0), GFP_KERNEL);
+	if (xa_is_err(old))
+		return xa_err(old);
+	if (!old)
+		atomic_inc(&ctx->nr_held);
 	return 0;
 }
 
@@ -94,38 +93,57 @@ static int vgru_held_record(struct vgru_ctx *ctx, unsigned long va, long nr)
 static void vgru_held_overflow(struct vgru_ctx *ctx)
 {
 	WRITE_ONCE(ctx->held_all, true);
-	vgru_held_forget(ctx, 0, ULONG_MAX);
+	vgru_held_forget(ctx, &ctx->held, 0, ULONG_MAX);
+	vgru_held_forget(ctx, &ctx->held_huge, 0, ULONG_MAX);
 }
 
 /* ---- invalidation --------------------------------------------------------- */
 
 /*
- * Flush what the device may hold in [start, end): nothing if it holds nothing
- * there, else one command from the first held page to the last.  Returns
- * whether a command went to the device.  Under ctx->lock.
+ * Flush what the device may hold in [start, end): nothing if it holds
+ * nothing there, else one command from the first held page (or 2 MiB page)
+ * to the last.  Returns whether a command went to the device.  Under
+ * ctx->lock.
  */
 static bool vgru_flush_held(struct vgru_ctx *ctx, unsigned long start,
 			    unsigned long end, bool may_sleep)
 {
 	unsigned long last = (end - 1) >> PAGE_SHIFT;
-	unsigned long lo, hi, idx = start >> PAGE_SHIFT;
+	unsigned long hlast = (end - 1) >> VGRU_HUGE_SHIFT;
+	unsigned long top, idx = start >> PAGE_SHIFT;
+	u64 lo = U64_MAX, hi = 0;
 
 	if (ctx->held_all) {
 		vgru_tlb_flush_ctx(ctx->vdev, ctx->id, may_sleep);
-		vgru_held_forget(ctx, 0, ULONG_MAX);
+		vgru_held_forget(ctx, &ctx->held, 0, ULONG_MAX);
+		vgru_held_forget(ctx, &ctx->held_huge, 0, ULONG_MAX);
 		WRITE_ONCE(ctx->held_all, false);
 		return true;
 	}
-	if (!xa_find(&ctx->held, &idx, last, XA_PRESENT))
+	if (xa_find(&ctx->held, &idx, last, XA_PRESENT)) {
+		lo = (u64)idx << PAGE_SHIFT;
+		top = idx;
+		while (xa_find_after(&ctx->held, &idx, last, XA_PRESENT))
+			top = idx;
+		hi = (u64)(top + 1) << PAGE_SHIFT;
+	}
+	idx = start >> VGRU_HUGE_SHIFT;
+	if (xa_find(&ctx->held_huge, &idx, hlast, XA_PRESENT)) {
+		/* any overlap removes the whole 2 MiB entry */
+		lo = min_t(u64, lo, (u64)idx << VGRU_HUGE_SHIFT);
+		top = idx;
+		while (xa_find_after(&ctx->held_huge, &idx, hlast, XA_PRESENT))
+			top = idx;
+		hi = max_t(u64, hi, (u64)(top + 1) << VGRU_HUGE_SHIFT);
+	}
+	if (lo >= hi)
 		return false;
-	lo = idx;
-	hi = idx;
-	while (xa_find_after(&ctx->held, &idx, last, XA_PRESENT))
-		hi = idx;
-	vgru_tlb_invalidate(ctx->vdev, ctx->id, (u64)lo << PAGE_SHIFT,
-			    (u64)(hi - lo + 1) << PAGE_SHIFT, may_sleep);
+	vgru_tlb_invalidate(ctx->vdev, ctx->id, lo, hi - lo, may_sleep);
 	/* only now: until the device is done, it may still use them */
-	vgru_held_forget(ctx, lo, hi);
+	vgru_held_forget(ctx, &ctx->held, lo >> PAGE_SHIFT,
+			 (hi >> PAGE_SHIFT) - 1);
+	vgru_held_forget(ctx, &ctx->held_huge, lo >> VGRU_HUGE_SHIFT,
+			 (hi - 1) >> VGRU_HUGE_SHIFT);
 	return true;
 }
 
@@ -184,6 +202,13 @@ const struct mmu_interval_notifier_ops vgru_mni_ops = {
  */
 #define VGRU_FREE_PASSES	2
 
+/* the pages a resolution looks at */
+struct vgru_block {
+	unsigned long start, end;	/* page aligned, snapshot range */
+	unsigned long va;		/* the page that must resolve */
+	bool around;			/* all usable pages, not the run from va */
+};
+
 struct vgru_resolution {
 	struct mmu_interval_notifier notifier;
 	struct vgru_ctx *ctx;
@@ -223,10 +248,11 @@ static const struct mmu_interval_notifier_ops vgru_res_mni_ops = {
  * forgotten.  Under ctx->lock.
  */
 static bool vgru_res_changed(struct vgru_resolution *res, unsigned long seq,
-			     bool recorded, unsigned long va, long nr)
+			     bool recorded, const struct vgru_xlate *xl,
+			     unsigned int nx)
 {
 	struct vgru_ctx *ctx = res->ctx;
-	long i;
+	unsigned int i;
 
 	if (mmu_interval_read_retry(&res->notifier, seq))
 		return true;
@@ -234,8 +260,10 @@ static bool vgru_res_changed(struct vgru_resolution *res, unsigned long seq,
 		return false;
 	if (!recorded)
 		return true;	/* skipped for held_all, cleared since */
-	for (i = 0; i < nr; i++)
-		if (!xa_load(&ctx->held, (va >> PAGE_SHIFT) + i))
+	for (i = 0; i < nx; i++)
+		if (!xa_load(xl[i].huge ? &ctx->held_huge : &ctx->held,
+			     xl[i].va >> (xl[i].huge ? VGRU_HUGE_SHIFT :
+						   PAGE_SHIFT)))
 			return true;
 	return false;
 }
@@ -300,32 +328,98 @@ static bool vgru_pfn_usable(unsigned long hpfn, bool write)
 }
 
 /*
- * Resolve up to @nr (at most VGRU_MAP_CHUNK) pages from the page @va on and
- * drop them into the device TLB: @va itself, faulted in if need be, and
- * the present pages with the needed access that follow it.  With @fault,
- * answer that fault under the same lock hold, so that the command goes on
- * only with its translation in.  The caller holds a user of ctx->mm.
- * Returns the number of pages dropped in, or -errno.
+ * The translations of a snapshot: with @around every usable page of the
+ * block (a page of a PMD-mapped huge page as its whole 2 MiB), else the run
+ * of usable pages from @va on.  Returns how many.
  */
-long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
-		  bool write, const struct vgru_fault_id *fault)
+static unsigned int vgru_collect(const struct vgru_block *b,
+				 const unsigned long *hpfns, unsigned long end,
+				 bool write, struct vgru_xlate *xl)
+{
+	unsigned long npages = (end - b->start) >> PAGE_SHIFT;
+	unsigned long i = b->around ? 0 : (b->va - b->start) >> PAGE_SHIFT;
+	unsigned long pva, hva;
+	unsigned int nx = 0;
+	phys_addr_t pa;
+
+	for (; i < npages; i++) {
+		pva = b->start + i * PAGE_SIZE;
+		if (!vgru_pfn_usable(hpfns[i], write)) {
+			if (!b->around)
+				break;
+			continue;
+		}
+		pa = page_to_phys(hmm_pfn_to_page(hpfns[i]));
+		if (b->around && hmm_pfn_to_map_order(hpfns[i]) ==
+		    VGRU_HUGE_SHIFT - PAGE_SHIFT) {
+			/* one mapping, one access: the whole PMD goes in */
+			hva = pva & ~(VGRU_HUGE_SIZE - 1);
+			xl[nx++] = (struct vgru_xlate){
+				.va = hva, .pa = pa - (pva - hva), .huge = true,
+			};
+			i = ((hva + VGRU_HUGE_SIZE - b->start) >> PAGE_SHIFT) - 1;
+			continue;
+		}
+		xl[nx++] = (struct vgru_xlate){ .va = pva, .pa = pa };
+	}
+	return nx;
+}
+
+/*
+ * Whether the PTE of @va is dirty.  A write fault drops the other pages
+ * of its block in writable only then: the device writes behind the CPU's
+ * back, and a clean page (MADV_FREE) could be dropped with its data.  A
+ * clean one goes in read-only; a device write to it faults and dirties
+ * it.  (A 2 MiB block entry always holds the faulting page, dirtied.)
+ * Under the mmap lock.
+ */
+static bool vgru_pte_dirty(struct mm_struct *mm, unsigned long va)
+{
+	spinlock_t *ptl;
+	pte_t *ptep;
+	bool dirty;
+
+	if (follow_pte(mm, va, &ptep, &ptl))
+		return false;
+	dirty = pte_dirty(*ptep) && pte_write(*ptep);
+	pte_unmap_unlock(ptep, ptl);
+	return dirty;
+}
+
+/* Whether translation @x covers the page @va. */
+static bool vgru_xlate_covers(const struct vgru_xlate *x, unsigned long va)
+{
+	return x->huge ? (va & ~(VGRU_HUGE_SIZE - 1)) == x->va : x->va == va;
+}
+
+/*
+ * Resolve block @b and drop its translations into the device TLB: the
+ * page b->va, faulted in if need be (with @nr_in pages from it for a
+ * write), and the other present pages of the block with the needed
+ * access.  With @fault, answer that fault under the same lock hold, so
+ * that the command goes on only with its translation in.  @hpfns and @xl
+ * hold a page each of the block.  The caller holds a user of ctx->mm.
+ * Returns the number of translations dropped in, or -errno.
+ */
+static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
+			 unsigned long nr_in, bool write,
+			 const struct vgru_fault_id *fault,
+			 unsigned long *hpfns, struct vgru_xlate *xl)
 {
 	struct mm_struct *mm = ctx->mm;
-	unsigned long hpfns[VGRU_MAP_CHUNK];
+	unsigned long va = b->va, ti = (b->va - b->start) >> PAGE_SHIFT;
 	struct vgru_resolution res = {
-		.ctx = ctx, .start = va, .end = va + nr * PAGE_SIZE,
+		.ctx = ctx, .start = b->start, .end = b->end,
 	};
 	struct hmm_range range = {
 		.notifier = &res.notifier,
-		.start = res.start,
-		.end = res.end,
+		.start = b->start,
 		.hmm_pfns = hpfns,
 	};
-	unsigned int retries = 0, passes = 0;
-	phys_addr_t pa[VGRU_MAP_CHUNK];
+	unsigned int retries = 0, passes = 0, nx = 0, i, huge;
 	bool recorded, unlocked = false;
-	long n, i, ret;
 	int untracked;
+	long n, ret;
 
 	ret = mmu_interval_notifier_insert(&res.notifier, mm, res.start,
 					   res.end - res.start,
@@ -342,18 +436,19 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		range.notifier_seq = mmu_interval_read_begin(&res.notifier);
 		mmap_read_lock(mm);
 		if (write) {
-			n = vgru_fault_in_write(mm, va, nr);
+			n = vgru_fault_in_write(mm, va, nr_in);
 			if (n < 0) {
 				mmap_read_unlock(mm);
 				ret = n;
 				trace_vgru_page_lookup(ctx->id, va, ret);
 				break;
 			}
-			range.end = va + n * PAGE_SIZE;
+			if (!b->around)
+				range.end = va + n * PAGE_SIZE;
 		}
 		ret = hmm_range_fault(&range);
-		if (!ret && !vgru_pfn_usable(hpfns[0], write)) {
-			if (hpfns[0] & HMM_PFN_ERROR)
+		if (!ret && !vgru_pfn_usable(hpfns[ti], write)) {
+			if (hpfns[ti] & HMM_PFN_ERROR)
 				ret = -EFAULT;
 			else if (passes++ >= VGRU_FREE_PASSES &&
 				 vgru_res_retry(ctx, va, &retries))
@@ -372,6 +467,14 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 			}
 			continue;	/* and take the snapshot again */
 		}
+		if (!ret) {
+			nx = vgru_collect(b, hpfns, range.end, write, xl);
+			for (i = 0; i < nx; i++)
+				xl[i].write = write &&
+					(!b->around ||
+					 vgru_xlate_covers(&xl[i], va) ||
+					 vgru_pte_dirty(mm, xl[i].va));
+		}
 		mmap_read_unlock(mm);
 		/* our own write fault-in (copy-on-write) moved the sequence */
 		if (ret == -EBUSY && write && passes++ < VGRU_FREE_PASSES)
@@ -382,14 +485,17 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 			break;
 		}
 		if (!ret) {
-			for (n = 0; n < (long)((range.end - va) >> PAGE_SHIFT) &&
-			     vgru_pfn_usable(hpfns[n], write); n++)
-				pa[n] = page_to_phys(hmm_pfn_to_page(hpfns[n]));
 			trace_vgru_page_lookup(ctx->id, va, 0);
 
 			/* before ctx->lock: see ctx->held rules */
 			recorded = !READ_ONCE(ctx->held_all);
-			untracked = vgru_held_record(ctx, va, n);
+			untracked = 0;
+			for (i = 0; i < nx && !untracked; i++)
+				untracked = xl[i].huge ?
+					vgru_held_record(ctx, &ctx->held_huge,
+							 xl[i].va >> VGRU_HUGE_SHIFT) :
+					vgru_held_record(ctx, &ctx->held,
+							 xl[i].va >> PAGE_SHIFT);
 			if (inject_resolve_delay_us)
 				fsleep(inject_resolve_delay_us);
 
@@ -404,18 +510,25 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 			     atomic_read(&ctx->nr_held) > ctx->vdev->held_max))
 				vgru_held_overflow(ctx);
 			if (!vgru_res_changed(&res, range.notifier_seq,
-					      recorded, va, n)) {
-				for (i = 0; i < n; i++)
+					      recorded, xl, nx)) {
+				huge = 0;
+				for (i = 0; i < nx; i++) {
 					vgru_tlb_dropin(ctx->vdev, ctx->id,
-							va + i * PAGE_SIZE,
-							pa[i], write);
-				atomic64_add(n, &ctx->stats.dropins);
+							xl[i].va, xl[i].pa,
+							xl[i].write, xl[i].huge);
+					huge += xl[i].huge;
+				}
+				atomic64_add(nx, &ctx->stats.dropins);
+				atomic64_add(huge, &ctx->stats.huge_dropins);
+				if (b->around)
+					atomic64_add(nx - 1,
+						     &ctx->stats.around_dropins);
 				if (fault)
 					vgru_fault_respond(ctx->vdev, ctx->id,
 							   fault->cb,
 							   fault->seq, 0);
 				mutex_unlock(&ctx->lock);
-				ret = n;
+				ret = nx;
 				break;
 			}
 			mutex_unlock(&ctx->lock);
@@ -434,10 +547,30 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 	return ret;
 }
 
+/*
+ * Prefault: resolve up to @nr (at most VGRU_MAP_CHUNK) pages from the page
+ * @va on, faulting each in.  Returns how many, from @va on, were dropped
+ * in, or -errno for @va itself.
+ */
+long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
+		  bool write)
+{
+	unsigned long hpfns[VGRU_MAP_CHUNK];
+	struct vgru_xlate xl[VGRU_MAP_CHUNK];
+	struct vgru_block b = {
+		.start = va, .end = va + nr * PAGE_SIZE, .va = va,
+	};
+
+	return vgru_resolve(ctx, &b, nr, write, NULL, hpfns, xl);
+}
+
 static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 			    const struct vgru_fault_id *fault, u64 va,
 			    bool write)
 {
+	unsigned long k = READ_ONCE(ctx->fault_around);
+	struct vm_area_struct *vma;
+	struct vgru_block b;
 	long n;
 
 	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
@@ -445,7 +578,24 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 		return -EFAULT;
 	if (!mmget_not_zero(ctx->mm))
 		return -ESRCH;		/* the process is exiting */
-	n = vgru_ctx_map(ctx, va & PAGE_MASK, 1, write, fault);
+	b.va = va & PAGE_MASK;
+	b.start = ALIGN_DOWN(b.va, k * PAGE_SIZE);
+	b.end = min_t(unsigned long, b.start + k * PAGE_SIZE, TASK_SIZE_MAX);
+	b.around = true;
+	if (k > 1) {
+		/* the block stays inside the faulting page's mapping */
+		mmap_read_lock(ctx->mm);
+		vma = vma_lookup(ctx->mm, b.va);
+		if (vma) {
+			b.start = max(b.start, vma->vm_start);
+			b.end = min(b.end, vma->vm_end);
+		} else {
+			b.start = b.va;
+			b.end = b.va + PAGE_SIZE;
+		}
+		mmap_read_unlock(ctx->mm);
+	}
+	n = vgru_resolve(ctx, &b, 1, write, fault, ctx->fw_hpfns, ctx->fw_xl);
 	/* the last user of an exiting mm: tear it down elsewhere */
 	mmput_async(ctx->mm);
 	return n < 0 ? n : 0;

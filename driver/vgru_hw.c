@@ -66,13 +66,14 @@ void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx)
 }
 
 void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
-		     bool writable)
+		     bool writable, bool huge)
 {
 	spin_lock(&vdev->reg_lock);
 	vgru_write64(vdev, VGRU_REG_TLB_VADDR, va);
 	vgru_write64(vdev, VGRU_REG_TLB_PADDR, pa);
 	vgru_write(vdev, VGRU_REG_TLB_CTX, ctx);
-	vgru_write(vdev, VGRU_REG_TLB_FLAGS, writable ? VGRU_TLB_WRITE : 0);
+	vgru_write(vdev, VGRU_REG_TLB_FLAGS, (writable ? VGRU_TLB_WRITE : 0) |
+		   (huge ? VGRU_TLB_HUGE : 0));
 	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
 	spin_unlock(&vdev->reg_lock);
 	trace_vgru_dropin(ctx, va, pa, writable);
