@@ -8,6 +8,7 @@
 #ifndef VGRU_GUEST_UTIL_H
 #define VGRU_GUEST_UTIL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,6 +27,20 @@ static inline struct vgru *open_ctx(void)
 	struct vgru *v = NULL;
 
 	CHECK_EQ(vgru_open(NULL, &v), 0);
+	return v;
+}
+
+/*
+ * A context that resolves one page per device fault whatever the
+ * driver's default fault-around (VGRU_IOC_FAULT_AROUND), for tests that
+ * count faults per page.
+ */
+static inline struct vgru *open_ctx_per_page(void)
+{
+	struct vgru *v = open_ctx();
+	int k = vgru_set_fault_around(v, 1);
+
+	CHECK(k == 1 || k == -ENOTTY);
 	return v;
 }
 
