@@ -50,8 +50,13 @@ static struct workqueue_struct *vgru_wq;
 
 int vgru_ctx_module_init(void)
 {
-	/* unbound: one context's slow page fault holds one worker only */
-	vgru_wq = alloc_workqueue("vgru", WQ_UNBOUND, 0);
+	/*
+	 * Per CPU: the work runs where the interrupt came, woken like the
+	 * IRQ thread was, not on another CPU that has to be woken first.  A
+	 * work that sleeps (a slow page) lets the pool start another worker,
+	 * so it stalls only its own context.  High priority: a device waits.
+	 */
+	vgru_wq = alloc_workqueue("vgru", WQ_HIGHPRI, 0);
 	return vgru_wq ? 0 : -ENOMEM;
 }
 
