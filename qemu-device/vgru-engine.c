@@ -578,30 +578,31 @@ void vgru_ctx_stop(VgruState *s, uint32_t ctx)
 
 /*
  * Map @len bytes at bus address @pa, shortening @len to what is contiguous;
- * NULL unless it is writable guest RAM.  The range is mapped for writing
- * even to read it: for anything but RAM, address_space_map would read
- * through the one process-wide bounce buffer, i.e. dispatch MMIO from this
- * thread.  The check before it keeps the bounce buffer untouched in the
- * usual case; the one after it catches the memory map changing between.
+ * NULL unless it is guest RAM, writable if @write (a source may be ROM).
+ * Anything else is refused before address_space_map: it would go through
+ * the one process-wide bounce buffer, i.e. dispatch MMIO from this thread.
+ * The check after it catches the memory map changing between.
  */
-static void *vgru_map(AddressSpace *as, dma_addr_t pa, dma_addr_t *len)
+static void *vgru_map(AddressSpace *as, dma_addr_t pa, dma_addr_t *len,
+                      bool write)
 {
+    DMADirection dir = write ? DMA_DIRECTION_FROM_DEVICE
+                             : DMA_DIRECTION_TO_DEVICE;
     MemoryRegion *mr;
     ram_addr_t offset;
     hwaddr xlat, l = *len;
     void *p;
 
     WITH_RCU_READ_LOCK_GUARD() {
-        mr = address_space_translate(as, pa, &xlat, &l, true,
+        mr = address_space_translate(as, pa, &xlat, &l, write,
                                      MEMTXATTRS_UNSPECIFIED);
-        if (!memory_access_is_direct(mr, true)) {
+        if (!memory_access_is_direct(mr, write)) {
             return NULL;
         }
     }
-    p = dma_memory_map(as, pa, len, DMA_DIRECTION_FROM_DEVICE,
-                       MEMTXATTRS_UNSPECIFIED);
+    p = dma_memory_map(as, pa, len, dir, MEMTXATTRS_UNSPECIFIED);
     if (p && !memory_region_from_host(p, &offset)) {
-        dma_memory_unmap(as, p, *len, DMA_DIRECTION_TO_DEVICE, 0);
+        dma_memory_unmap(as, p, *len, dir, 0);
         return NULL;
     }
     return p;
@@ -617,9 +618,9 @@ static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
         dma_addr_t slen = len - done, dlen = len - done, n;
         void *sp, *dp = NULL;
 
-        sp = vgru_map(as, src + done, &slen);
+        sp = vgru_map(as, src + done, &slen, false);
         if (sp) {
-            dp = vgru_map(as, dst + done, &dlen);
+            dp = vgru_map(as, dst + done, &dlen, true);
         }
         if (!dp) {
             if (sp) {
@@ -651,7 +652,7 @@ static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
 
     while (done < len) {
         dma_addr_t n = len - done;
-        uint8_t *dp = vgru_map(as, dst + done, &n);
+        uint8_t *dp = vgru_map(as, dst + done, &n, true);
         uint8_t rot[64];
         uint64_t i;
 
@@ -713,10 +714,11 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
  * unless they are guest RAM in one piece.  A RAM section can end inside
  * the object even though the object never straddles a page.
  */
-static void *vgru_map_exact(AddressSpace *as, dma_addr_t pa, dma_addr_t len)
+static void *vgru_map_exact(AddressSpace *as, dma_addr_t pa, dma_addr_t len,
+                            bool write)
 {
     dma_addr_t n = len;
-    void *p = vgru_map(as, pa, &n);
+    void *p = vgru_map(as, pa, &n, write);
 
     if (p && n != len) {
         dma_memory_unmap(as, p, n, DMA_DIRECTION_TO_DEVICE, 0);
@@ -733,7 +735,7 @@ static bool vgru_dma_small(VgruState *s, dma_addr_t pa, void *buf,
                            dma_addr_t len, bool write)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
-    void *p = vgru_map_exact(as, pa, len);
+    void *p = vgru_map_exact(as, pa, len, write);
 
     if (!p) {
         return false;
@@ -760,7 +762,7 @@ static uint32_t vgru_atomic(VgruState *s, VgruCb *cb, dma_addr_t pa)
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
     const VgruDesc *d = &cb->cur;
     const dma_addr_t n = sizeof(uint64_t);
-    uint64_t *p = vgru_map_exact(as, pa, n), seen, old, val;
+    uint64_t *p = vgru_map_exact(as, pa, n, true), seen, old, val;
 
     if (!p) {
         return VGRU_ERR_DMA;
@@ -791,7 +793,7 @@ static bool vgru_write_record(VgruState *s, VgruCb *cb, dma_addr_t pa)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
     const dma_addr_t n = VGRU_COMP_SIZE;
-    uint8_t *p = vgru_map_exact(as, pa, n);
+    uint8_t *p = vgru_map_exact(as, pa, n, true);
     uint64_t progress;
 
     if (!p) {
