@@ -681,10 +681,14 @@ static int vgru_post_load(void *opaque, int version_id)
 
             vgru_cb_drop_holds(cb);
             cb->queued = cb->busy = false;
-            /* the workers start once the VM runs */
+            /*
+             * The workers start once the VM runs.  A waiting FENCE runs
+             * again too: it checks its fence then, rather than trusting
+             * an older command of the stream to requeue it.
+             */
+            cb->fencing = false;
             if ((cb->status == VGRU_CB_ACTIVE ||
-                 cb->status == VGRU_CB_FAULT) &&
-                !cb->fault.queued && !cb->fencing) {
+                 cb->status == VGRU_CB_FAULT) && !cb->fault.queued) {
                 vgru_cb_queue(s, cb);
             }
         }

@@ -2704,6 +2704,54 @@ static void test_migrate(void)
 }
 
 /*
+ * A FENCE that waits behind a copy when the VM is saved still ends on the
+ * other side, after the copy, and the copy is exact.
+ */
+static void test_migrate_fence(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-fence-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    static const uint32_t waiting[][2] = { { 0, 0 }, { 0, 1 } };
+    const uint64_t len = 256 * PAGE, src = 0, dst = 256 * PAGE;
+    uint64_t p;
+    QPCIDevice *dev;
+    Vgru v;
+
+    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=50000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    fill_pattern(&v, src, len, 45);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    cmd_start(&v, 0, 1, &(Desc) { .op = VGRU_OP_FENCE });
+    /* past the copy's first turn (200 ms): the FENCE has had one, waits */
+    g_usleep(300 * 1000);
+    vm_stop(&v);
+    p = cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS);
+    g_assert_cmpuint(p, <, len);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    migrate_out(&v, file);
+    dev = v.dev;
+    v.dev = NULL;
+    vgru_stop(&v);
+
+    v.qts = incoming_start(",tlb-sets=256");
+    incoming_load(v.qts, file);
+    qmp_wait_str(v.qts, "query-status", "status", "paused");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    v.dev = dev;
+    v.dev->bus = v.bus;
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    vm_cont(&v);
+    drive_all(&v, waiting, ARRAY_SIZE(waiting));
+    assert_same(&v, src, dst, len);
+    vgru_stop(&v);
+    unlink(file);
+}
+
+/*
  * An incoming stream the device cannot take fails the load, QEMU exits
  * with an error, never a crash: other geometry, or an impossible state
  * (an event queue whose size is not a power of two).
@@ -3431,6 +3479,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/inject-inv-delay", test_inject_inv_delay);
     qtest_add_func("/vgru/inject-evict", test_inject_evict);
     qtest_add_func("/vgru/migrate", test_migrate);
+    qtest_add_func("/vgru/migrate-fence", test_migrate_fence);
     qtest_add_func("/vgru/migrate-bad-stream", test_migrate_bad_stream);
     qtest_add_func("/vgru/huge-copy", test_huge_copy);
     qtest_add_func("/vgru/huge-bad", test_huge_bad);
