@@ -70,14 +70,30 @@ void vgru_engine_kick(VgruState *s)
     }
 }
 
-void vgru_cb_queue(VgruState *s, VgruCb *cb)
+/* Queue @cb at the back of its worker's run queue, or the front if @head. */
+static void vgru_cb_queue_at(VgruState *s, VgruCb *cb, bool head)
 {
     VgruWorker *w = vgru_worker_of(s, cb->ctx);
 
     assert(!cb->queued && !cb->busy);
-    QTAILQ_INSERT_TAIL(&w->runq, cb, run_link);
+    if (head) {
+        QTAILQ_INSERT_HEAD(&w->runq, cb, run_link);
+    } else {
+        QTAILQ_INSERT_TAIL(&w->runq, cb, run_link);
+    }
     cb->queued = true;
     qemu_cond_signal(&w->wake);
+}
+
+void vgru_cb_queue(VgruState *s, VgruCb *cb)
+{
+    vgru_cb_queue_at(s, cb, false);
+}
+
+/* The PROGRESS of @cb: entries of a BATCH, else bytes. */
+static uint64_t vgru_cb_progress(const VgruCb *cb)
+{
+    return cb->top.opcode == VGRU_OP_BATCH ? cb->entry : cb->pos;
 }
 
 static void vgru_cb_unqueue(VgruState *s, VgruCb *cb)
@@ -127,7 +143,7 @@ static void vgru_cb_finish(VgruState *s, VgruCb *cb)
     cb->status = error ? VGRU_CB_ERROR : VGRU_CB_DONE;
     cb->error = error;
     cb->result = cb->cur_result;
-    cb->progress = cb->top.opcode == VGRU_OP_BATCH ? cb->entry : cb->pos;
+    cb->progress = vgru_cb_progress(cb);
     vgru_cb_drop_holds(cb);
     s->stats[error ? VGRU_STAT_ERRORS : VGRU_STAT_COMPLETED]++;
     trace_vgru_cb_finish(cb->ctx, cb->index, cb->status, error,
@@ -252,7 +268,7 @@ static bool vgru_cur_end(VgruState *s, VgruCb *cb)
     } else {
         cb->phase = VGRU_PH_LOAD;
     }
-    cb->progress = cb->entry;
+    cb->progress = vgru_cb_progress(cb);
     return true;
 }
 
@@ -290,13 +306,12 @@ static void vgru_cb_start(VgruState *s, VgruCb *cb)
     cb->cur = cb->top;
     cb->in_entry = false;
     cb->pos = cb->entry = 0;
-    cb->progress = 0;
+    cb->progress = vgru_cb_progress(cb);
     cb->fault_addr = 0;
     cb->result = cb->cur_result = 0;
     cb->error = VGRU_ERR_NONE;
     cb->armed = false;
     cb->start_seq = ++c->starts;
-    vgru_cb_drop_holds(cb);
 
     cb->status = VGRU_CB_ACTIVE;
     cb->cur_error = vgru_desc_check(&cb->cur, false);
@@ -799,8 +814,7 @@ static bool vgru_write_record(VgruState *s, VgruCb *cb, dma_addr_t pa)
     if (!p) {
         return false;
     }
-    progress = !cb->in_entry && cb->cur.opcode == VGRU_OP_BATCH ? cb->entry
-                                                                : cb->pos;
+    progress = cb->in_entry ? cb->pos : vgru_cb_progress(cb);
     stl_le_p(p + VGRU_COMP_ERROR, cb->cur_error);
     stq_le_p(p + VGRU_COMP_PROGRESS, progress);
     stq_le_p(p + VGRU_COMP_FAULT_ADDR, cb->fault_addr);
@@ -835,13 +849,18 @@ static uint64_t vgru_page_left(uint64_t va)
     return VGRU_PAGE_SIZE - (va & (VGRU_PAGE_SIZE - 1));
 }
 
+/* The current step of @cb failed with @error: what @cb does next. */
+static VgruNext vgru_fail_next(VgruState *s, VgruCb *cb, uint32_t error)
+{
+    return vgru_cb_fail(s, cb, error) ? VGRU_NEXT_STEP : VGRU_NEXT_NONE;
+}
+
 /* An operand of @cb missed (described in @cb): wait, or fail (NO_BLOCK). */
 static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
 {
     if (cb->top.flags & VGRU_DF_NO_BLOCK) {
-        return vgru_cb_fail(s, cb, VGRU_ERR_PAGE_FAULT |
-                                   cb->fault_flags << 16)
-               ? VGRU_NEXT_STEP : VGRU_NEXT_NONE;
+        return vgru_fail_next(s, cb, VGRU_ERR_PAGE_FAULT |
+                                     cb->fault_flags << 16);
     }
     vgru_fault_raise(s, cb);
     return VGRU_NEXT_NONE;
@@ -951,8 +970,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
     planned = vgru_plan(s, w, cb, VGRU_SHARE - *moved);
     if (w->bytes && vgru_inject(&s->inj_transfers, s->x_fail_dma_every)) {
         trace_vgru_inject("fail-dma", s->inj_transfers);
-        return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
-                                                 : VGRU_NEXT_NONE;
+        return vgru_fail_next(s, cb, VGRU_ERR_DMA);
     }
     if (w->bytes) {
         *moved += w->bytes;
@@ -970,9 +988,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
         w->cb = NULL;
         cb->busy = false;
         cb->pos += done;
-        if (!cb->in_entry) {
-            cb->progress = cb->pos;
-        }
+        cb->progress = vgru_cb_progress(cb);
         s->stats[VGRU_STAT_BYTES] += done;
         vgru_inv_update(s);
         qemu_cond_broadcast(&s->idle);
@@ -985,8 +1001,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
                           "vgru: CB %u/%u: DMA at 0x%" PRIx64 " bytes into "
                           "the command failed (not guest RAM)\n",
                           cb->ctx, cb->index, cb->pos);
-            return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
-                                                     : VGRU_NEXT_NONE;
+            return vgru_fail_next(s, cb, VGRU_ERR_DMA);
         }
         if (done < w->bytes) {
             /* cut short for an invalidation or a quiescer: go on first */
@@ -1046,8 +1061,7 @@ static VgruNext vgru_load(VgruState *s, VgruCb *cb)
         return vgru_miss(s, cb);
     }
     if (!vgru_dma_small(s, pa, d, sizeof(d), false)) {
-        return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
-                                                 : VGRU_NEXT_NONE;
+        return vgru_fail_next(s, cb, VGRU_ERR_DMA);
     }
     cb->cur = (VgruDesc) {
         .opcode = ldl_le_p(d + VGRU_DESC_OPCODE),
@@ -1117,11 +1131,8 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
         }
         next = VGRU_NEXT_TAIL;
     }
-    if (next == VGRU_NEXT_HEAD) {
-        QTAILQ_INSERT_HEAD(&w->runq, cb, run_link);
-        cb->queued = true;
-    } else if (next == VGRU_NEXT_TAIL) {
-        vgru_cb_queue(s, cb);
+    if (next == VGRU_NEXT_HEAD || next == VGRU_NEXT_TAIL) {
+        vgru_cb_queue_at(s, cb, next == VGRU_NEXT_HEAD);
     }
 }
 
