@@ -3387,6 +3387,71 @@ static void test_irq_coalesce(void)
 }
 
 /*
+ * Migration keeps the interrupt disarmed after a raise (a record added on
+ * the other side raises nothing until FQ_HEAD moves) and drops the 2 MiB
+ * translations with the rest of the TLB.
+ */
+static void test_migrate_irq_huge(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-irq-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    QPCIDevice *dev;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    dropin_huge(&v, 1, 0, HW);
+    fill_pattern(&v, 0x1000, PAGE, 46);
+    g_assert_cmpuint(huge_copy(&v, 1, 0x1000, 0x3000, PAGE), ==,
+                     VGRU_CB_DONE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 8 * PAGE, 8);
+    tail_wait(&v, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+    qtest_writel(v.qts, MSI_PA, 0);
+    vm_stop(&v);
+    migrate_out(&v, file);
+    dev = v.dev;
+    v.dev = NULL;
+    vgru_stop(&v);
+
+    v.qts = incoming_start("");
+    incoming_load(v.qts, file);
+    qmp_wait_str(v.qts, "query-status", "status", "paused");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    v.dev = dev;
+    v.dev->bus = v.bus;
+    vm_cont(&v);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+
+    /* still disarmed: a second record raises nothing */
+    copy_start(&v, 0, 1, VA_BASE + PAGE, VA_BASE + 8 * PAGE, 8);
+    tail_wait(&v, 2);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    /* one consumed, one pending: raised at once */
+    wr(&v, VGRU_REG_FQ_HEAD, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 2);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+
+    /* the 2 MiB translation is gone: the same copy misses, then works */
+    g_assert_cmpuint(huge_copy(&v, 1, 0x1000, 0x3000, PAGE), ==,
+                     VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 1, 0, VGRU_CB_ERROR_CODE) & 0xffff, ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmphex(cb_rd64(&v, 1, 0, VGRU_CB_FAULT_ADDR), ==, HVA + 0x1000);
+    dropin_huge(&v, 1, 0, HW);
+    qtest_memset(v.qts, DATA_PA + 0x3000, 0, PAGE);
+    g_assert_cmpuint(huge_copy(&v, 1, 0x1000, 0x3000, PAGE), ==,
+                     VGRU_CB_DONE);
+    assert_same(&v, 0x1000, 0x3000, PAGE);
+    vgru_stop(&v);
+    unlink(file);
+}
+
+/*
  * A COPY whose next piece misses at START or RESTART has its fault record
  * (and MSI-X message) posted before the register write returns; with
  * x-worker-faults=on the worker finds it instead, with the same records
@@ -3492,5 +3557,6 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/list-responses", test_list_responses);
     qtest_add_func("/vgru/irq-coalesce", test_irq_coalesce);
     qtest_add_func("/vgru/fault-at-doorbell", test_fault_at_doorbell);
+    qtest_add_func("/vgru/migrate-irq-huge", test_migrate_irq_huge);
     return g_test_run();
 }
