@@ -2142,7 +2142,7 @@ static void test_vm_stop_batch(void)
     vgru_stop(&v);
 }
 
-/* ---- PCI Express ------------------------------------------------------- */
+/* ---- PCI Express ---- */
 
 /*
  * q35 with a hotplug-capable root port at 02.0; its slot is bus 1.  Native
@@ -2338,7 +2338,7 @@ static void test_dropin_no_downgrade(void)
     vgru_stop(&v);
 }
 
-/* ---- fault injection ---------------------------------------------------- */
+/* ---- fault injection ---- */
 
 /*
  * x-drop-irq-every=3: every third raise of the interrupt sends nothing and
@@ -2527,7 +2527,7 @@ static void test_inject_evict(void)
     vgru_stop(&v);
 }
 
-/* ---- migration ---------------------------------------------------------- */
+/* ---- migration ---- */
 
 /* Poll QMP @cmd until its return's @key is @want. */
 static void qmp_wait_str(QTestState *qts, const char *cmd, const char *key,
@@ -2818,11 +2818,15 @@ static void test_realize_checks(void)
     assert_refused(&v, "cbs", 33, "cbs must be 1..32");
     assert_refused(&v, "cbs", 0, "cbs must be 1..32");
     assert_refused(&v, "tlb-ways", 0, "tlb-ways");
+    assert_refused(&v, "tlb-huge-entries", 0,
+                   "tlb-huge-entries must be 1..256");
+    assert_refused(&v, "tlb-huge-entries", 257,
+                   "tlb-huge-entries must be 1..256");
     g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
     vgru_stop(&v);
 }
 
-/* ---- 2 MiB translations --------------------------------------------------- */
+/* ---- 2 MiB translations ---- */
 
 /*
  * Huge page n of the fake process is at HVA + n * HUGE, away from
@@ -3047,6 +3051,32 @@ static void test_huge_many(void)
 }
 
 /*
+ * tlb-huge-entries=2: a third 2 MiB drop-in replaces the oldest, which
+ * then misses; an invalidation finds exactly two entries.
+ */
+static void test_huge_entries_prop(void)
+{
+    Vgru v;
+
+    vgru_start(&v, ",tlb-huge-entries=2");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    for (unsigned n = 0; n < 3; n++) {
+        dropin_huge(&v, 0, n, HW);
+    }
+    fill_pattern(&v, 2 * HUGE + 0x80, 64, 11);
+    g_assert_cmpuint(huge_copy(&v, 0, 2 * HUGE + 0x80, HUGE + 0x100, 64), ==,
+                     VGRU_CB_DONE);
+    assert_same(&v, 2 * HUGE + 0x80, HUGE + 0x100, 64);
+    g_assert_cmpuint(huge_copy(&v, 0, 0x80, HUGE + 0x100, 64), ==,
+                     VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA + 0x80, 0);
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 2);
+    vgru_stop(&v);
+}
+
+/*
  * A CB holds a 4 KiB translation taken from a huge entry while it waits
  * for its other operand; an invalidation elsewhere in that huge page
  * drops the entry and the hold, so the restart faults on it again.
@@ -3083,7 +3113,7 @@ static void test_huge_hold(void)
     vgru_stop(&v);
 }
 
-/* ---- translation lists ---------------------------------------------------- */
+/* ---- translation lists ---- */
 
 #define LIST_PA     0x120000ULL
 
@@ -3332,7 +3362,7 @@ static void test_list_responses(void)
     vgru_stop(&v);
 }
 
-/* ---- coalesced interrupts ------------------------------------------------- */
+/* ---- coalesced interrupts ---- */
 
 /*
  * Records queued without a FQ_HEAD write raise one interrupt; FQ_HEAD
@@ -3552,6 +3582,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/huge-read-over-write", test_huge_read_over_write);
     qtest_add_func("/vgru/huge-many", test_huge_many);
     qtest_add_func("/vgru/huge-hold", test_huge_hold);
+    qtest_add_func("/vgru/huge-entries-prop", test_huge_entries_prop);
     qtest_add_func("/vgru/list", test_list);
     qtest_add_func("/vgru/list-bad", test_list_bad);
     qtest_add_func("/vgru/list-responses", test_list_responses);
