@@ -70,14 +70,30 @@ void vgru_engine_kick(VgruState *s)
     }
 }
 
-void vgru_cb_queue(VgruState *s, VgruCb *cb)
+/* Queue @cb at the back of its worker's run queue, or the front if @head. */
+static void vgru_cb_queue_at(VgruState *s, VgruCb *cb, bool head)
 {
     VgruWorker *w = vgru_worker_of(s, cb->ctx);
 
     assert(!cb->queued && !cb->busy);
-    QTAILQ_INSERT_TAIL(&w->runq, cb, run_link);
+    if (head) {
+        QTAILQ_INSERT_HEAD(&w->runq, cb, run_link);
+    } else {
+        QTAILQ_INSERT_TAIL(&w->runq, cb, run_link);
+    }
     cb->queued = true;
     qemu_cond_signal(&w->wake);
+}
+
+void vgru_cb_queue(VgruState *s, VgruCb *cb)
+{
+    vgru_cb_queue_at(s, cb, false);
+}
+
+/* The PROGRESS of @cb: entries of a BATCH, else bytes. */
+static uint64_t vgru_cb_progress(const VgruCb *cb)
+{
+    return cb->top.opcode == VGRU_OP_BATCH ? cb->entry : cb->pos;
 }
 
 static void vgru_cb_unqueue(VgruState *s, VgruCb *cb)
@@ -127,7 +143,7 @@ static void vgru_cb_finish(VgruState *s, VgruCb *cb)
     cb->status = error ? VGRU_CB_ERROR : VGRU_CB_DONE;
     cb->error = error;
     cb->result = cb->cur_result;
-    cb->progress = cb->top.opcode == VGRU_OP_BATCH ? cb->entry : cb->pos;
+    cb->progress = vgru_cb_progress(cb);
     vgru_cb_drop_holds(cb);
     s->stats[error ? VGRU_STAT_ERRORS : VGRU_STAT_COMPLETED]++;
     trace_vgru_cb_finish(cb->ctx, cb->index, cb->status, error,
@@ -252,7 +268,7 @@ static bool vgru_cur_end(VgruState *s, VgruCb *cb)
     } else {
         cb->phase = VGRU_PH_LOAD;
     }
-    cb->progress = cb->entry;
+    cb->progress = vgru_cb_progress(cb);
     return true;
 }
 
@@ -290,13 +306,12 @@ static void vgru_cb_start(VgruState *s, VgruCb *cb)
     cb->cur = cb->top;
     cb->in_entry = false;
     cb->pos = cb->entry = 0;
-    cb->progress = 0;
+    cb->progress = vgru_cb_progress(cb);
     cb->fault_addr = 0;
     cb->result = cb->cur_result = 0;
     cb->error = VGRU_ERR_NONE;
     cb->armed = false;
     cb->start_seq = ++c->starts;
-    vgru_cb_drop_holds(cb);
 
     cb->status = VGRU_CB_ACTIVE;
     cb->cur_error = vgru_desc_check(&cb->cur, false);
@@ -578,63 +593,75 @@ void vgru_ctx_stop(VgruState *s, uint32_t ctx)
 
 /*
  * Map @len bytes at bus address @pa, shortening @len to what is contiguous;
- * NULL unless it is writable guest RAM.  The range is mapped for writing
- * even to read it: for anything but RAM, address_space_map would read
- * through the one process-wide bounce buffer, i.e. dispatch MMIO from this
- * thread.  The check before it keeps the bounce buffer untouched in the
- * usual case; the one after it catches the memory map changing between.
+ * NULL unless it is guest RAM, writable if @write (a source may be ROM).
+ * Anything else is refused before address_space_map: it would go through
+ * the one process-wide bounce buffer, i.e. dispatch MMIO from this thread.
+ * The check after it catches the memory map changing between.
  */
-static void *vgru_map(AddressSpace *as, dma_addr_t pa, dma_addr_t *len)
+static void *vgru_map(AddressSpace *as, dma_addr_t pa, dma_addr_t *len,
+                      bool write)
 {
+    DMADirection dir = write ? DMA_DIRECTION_FROM_DEVICE
+                             : DMA_DIRECTION_TO_DEVICE;
     MemoryRegion *mr;
     ram_addr_t offset;
     hwaddr xlat, l = *len;
     void *p;
 
     WITH_RCU_READ_LOCK_GUARD() {
-        mr = address_space_translate(as, pa, &xlat, &l, true,
+        mr = address_space_translate(as, pa, &xlat, &l, write,
                                      MEMTXATTRS_UNSPECIFIED);
-        if (!memory_access_is_direct(mr, true)) {
+        if (!memory_access_is_direct(mr, write)) {
             return NULL;
         }
     }
-    p = dma_memory_map(as, pa, len, DMA_DIRECTION_FROM_DEVICE,
-                       MEMTXATTRS_UNSPECIFIED);
+    p = dma_memory_map(as, pa, len, dir, MEMTXATTRS_UNSPECIFIED);
     if (p && !memory_region_from_host(p, &offset)) {
-        dma_memory_unmap(as, p, *len, DMA_DIRECTION_TO_DEVICE, 0);
+        dma_memory_unmap(as, p, *len, dir, 0);
         return NULL;
     }
     return p;
 }
 
-/* Copy @len bytes of guest RAM; returns the bytes copied. */
+/*
+ * Copy @len bytes of guest RAM; returns the bytes copied.  The source is
+ * read through its RAM pointer inside one RCU read section instead of
+ * being mapped: a read needs neither the region reference nor the dirty
+ * marking of dma_memory_unmap, and this is the per-command cost of small
+ * copies.
+ */
 static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
                           dma_addr_t src, uint64_t len)
 {
     uint64_t done = 0;
 
     while (done < len) {
-        dma_addr_t slen = len - done, dlen = len - done, n;
-        void *sp, *dp = NULL;
+        dma_addr_t dlen = len - done, n = 0;
+        void *dp = vgru_map(as, dst + done, &dlen, true);
 
-        sp = vgru_map(as, src + done, &slen);
-        if (sp) {
-            dp = vgru_map(as, dst + done, &dlen);
-        }
         if (!dp) {
-            if (sp) {
-                dma_memory_unmap(as, sp, slen, DMA_DIRECTION_TO_DEVICE, 0);
-            }
             break;
         }
-        n = MIN(slen, dlen);
         if (s->x_dma_delay_us) {
             g_usleep(s->x_dma_delay_us);
         }
-        /* defined for any guest input, aliased pages included */
-        memmove(dp, sp, n);
+        WITH_RCU_READ_LOCK_GUARD() {
+            hwaddr xlat, slen = dlen;
+            MemoryRegion *mr = address_space_translate(as, src + done, &xlat,
+                                                       &slen, false,
+                                                       MEMTXATTRS_UNSPECIFIED);
+
+            if (memory_access_is_direct(mr, false)) {
+                n = MIN(slen, dlen);
+                /* defined for any guest input, aliased pages included */
+                memmove(dp, (uint8_t *)memory_region_get_ram_ptr(mr) + xlat,
+                        n);
+            }
+        }
         dma_memory_unmap(as, dp, dlen, DMA_DIRECTION_FROM_DEVICE, n);
-        dma_memory_unmap(as, sp, slen, DMA_DIRECTION_TO_DEVICE, n);
+        if (!n) {
+            break;
+        }
         done += n;
     }
     return done;
@@ -651,7 +678,7 @@ static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
 
     while (done < len) {
         dma_addr_t n = len - done;
-        uint8_t *dp = vgru_map(as, dst + done, &n);
+        uint8_t *dp = vgru_map(as, dst + done, &n, true);
         uint8_t rot[64];
         uint64_t i;
 
@@ -713,10 +740,11 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
  * unless they are guest RAM in one piece.  A RAM section can end inside
  * the object even though the object never straddles a page.
  */
-static void *vgru_map_exact(AddressSpace *as, dma_addr_t pa, dma_addr_t len)
+static void *vgru_map_exact(AddressSpace *as, dma_addr_t pa, dma_addr_t len,
+                            bool write)
 {
     dma_addr_t n = len;
-    void *p = vgru_map(as, pa, &n);
+    void *p = vgru_map(as, pa, &n, write);
 
     if (p && n != len) {
         dma_memory_unmap(as, p, n, DMA_DIRECTION_TO_DEVICE, 0);
@@ -733,7 +761,7 @@ static bool vgru_dma_small(VgruState *s, dma_addr_t pa, void *buf,
                            dma_addr_t len, bool write)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
-    void *p = vgru_map_exact(as, pa, len);
+    void *p = vgru_map_exact(as, pa, len, write);
 
     if (!p) {
         return false;
@@ -760,7 +788,7 @@ static uint32_t vgru_atomic(VgruState *s, VgruCb *cb, dma_addr_t pa)
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
     const VgruDesc *d = &cb->cur;
     const dma_addr_t n = sizeof(uint64_t);
-    uint64_t *p = vgru_map_exact(as, pa, n), seen, old, val;
+    uint64_t *p = vgru_map_exact(as, pa, n, true), seen, old, val;
 
     if (!p) {
         return VGRU_ERR_DMA;
@@ -791,14 +819,13 @@ static bool vgru_write_record(VgruState *s, VgruCb *cb, dma_addr_t pa)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
     const dma_addr_t n = VGRU_COMP_SIZE;
-    uint8_t *p = vgru_map_exact(as, pa, n);
+    uint8_t *p = vgru_map_exact(as, pa, n, true);
     uint64_t progress;
 
     if (!p) {
         return false;
     }
-    progress = !cb->in_entry && cb->cur.opcode == VGRU_OP_BATCH ? cb->entry
-                                                                : cb->pos;
+    progress = cb->in_entry ? cb->pos : vgru_cb_progress(cb);
     stl_le_p(p + VGRU_COMP_ERROR, cb->cur_error);
     stq_le_p(p + VGRU_COMP_PROGRESS, progress);
     stq_le_p(p + VGRU_COMP_FAULT_ADDR, cb->fault_addr);
@@ -833,13 +860,18 @@ static uint64_t vgru_page_left(uint64_t va)
     return VGRU_PAGE_SIZE - (va & (VGRU_PAGE_SIZE - 1));
 }
 
+/* The current step of @cb failed with @error: what @cb does next. */
+static VgruNext vgru_fail_next(VgruState *s, VgruCb *cb, uint32_t error)
+{
+    return vgru_cb_fail(s, cb, error) ? VGRU_NEXT_STEP : VGRU_NEXT_NONE;
+}
+
 /* An operand of @cb missed (described in @cb): wait, or fail (NO_BLOCK). */
 static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
 {
     if (cb->top.flags & VGRU_DF_NO_BLOCK) {
-        return vgru_cb_fail(s, cb, VGRU_ERR_PAGE_FAULT |
-                                   cb->fault_flags << 16)
-               ? VGRU_NEXT_STEP : VGRU_NEXT_NONE;
+        return vgru_fail_next(s, cb, VGRU_ERR_PAGE_FAULT |
+                                     cb->fault_flags << 16);
     }
     vgru_fault_raise(s, cb);
     return VGRU_NEXT_NONE;
@@ -949,8 +981,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
     planned = vgru_plan(s, w, cb, VGRU_SHARE - *moved);
     if (w->bytes && vgru_inject(&s->inj_transfers, s->x_fail_dma_every)) {
         trace_vgru_inject("fail-dma", s->inj_transfers);
-        return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
-                                                 : VGRU_NEXT_NONE;
+        return vgru_fail_next(s, cb, VGRU_ERR_DMA);
     }
     if (w->bytes) {
         *moved += w->bytes;
@@ -968,9 +999,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
         w->cb = NULL;
         cb->busy = false;
         cb->pos += done;
-        if (!cb->in_entry) {
-            cb->progress = cb->pos;
-        }
+        cb->progress = vgru_cb_progress(cb);
         s->stats[VGRU_STAT_BYTES] += done;
         vgru_inv_update(s);
         qemu_cond_broadcast(&s->idle);
@@ -983,8 +1012,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
                           "vgru: CB %u/%u: DMA at 0x%" PRIx64 " bytes into "
                           "the command failed (not guest RAM)\n",
                           cb->ctx, cb->index, cb->pos);
-            return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
-                                                     : VGRU_NEXT_NONE;
+            return vgru_fail_next(s, cb, VGRU_ERR_DMA);
         }
         if (done < w->bytes) {
             /* cut short for an invalidation or a quiescer: go on first */
@@ -1044,8 +1072,7 @@ static VgruNext vgru_load(VgruState *s, VgruCb *cb)
         return vgru_miss(s, cb);
     }
     if (!vgru_dma_small(s, pa, d, sizeof(d), false)) {
-        return vgru_cb_fail(s, cb, VGRU_ERR_DMA) ? VGRU_NEXT_STEP
-                                                 : VGRU_NEXT_NONE;
+        return vgru_fail_next(s, cb, VGRU_ERR_DMA);
     }
     cb->cur = (VgruDesc) {
         .opcode = ldl_le_p(d + VGRU_DESC_OPCODE),
@@ -1115,11 +1142,8 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
         }
         next = VGRU_NEXT_TAIL;
     }
-    if (next == VGRU_NEXT_HEAD) {
-        QTAILQ_INSERT_HEAD(&w->runq, cb, run_link);
-        cb->queued = true;
-    } else if (next == VGRU_NEXT_TAIL) {
-        vgru_cb_queue(s, cb);
+    if (next == VGRU_NEXT_HEAD || next == VGRU_NEXT_TAIL) {
+        vgru_cb_queue_at(s, cb, next == VGRU_NEXT_HEAD);
     }
 }
 

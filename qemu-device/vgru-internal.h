@@ -47,8 +47,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 #define VGRU_MAX_INV_DELAY_US   1000000
 /* Invalidations x-inv-delay-us times at once; more release the oldest. */
 #define VGRU_INV_DELAYED    64
-/* 2 MiB entries, fully associative (see vgru-tlb.c) */
-#define VGRU_HUGE_ENTRIES   32
+/* 2 MiB entries (tlb-huge-entries), fully associative: searched whole */
+#define VGRU_MAX_HUGE_ENTRIES   256
 #define VGRU_HUGE_PAGES     (VGRU_HUGE_SIZE / VGRU_PAGE_SIZE)
 
 /*
@@ -207,6 +207,7 @@ struct VgruState {
     uint32_t nr_cbs;
     uint32_t tlb_sets;
     uint32_t tlb_ways;
+    uint32_t tlb_huge_entries;
     uint32_t nr_workers;
     uint32_t x_dma_delay_us;    /* testing: stall each copy this long */
     bool x_worker_faults;       /* testing: no vgru_cb_go fast path */
@@ -268,7 +269,7 @@ struct VgruState {
     VgruContext *contexts;
     VgruTlbEntry *tlb;          /* tlb_sets * tlb_ways (L) */
     uint32_t *tlb_victim;       /* next way to replace, per set (L) */
-    VgruTlbEntry tlb_huge[VGRU_HUGE_ENTRIES];  /* 2 MiB entries (L) */
+    VgruTlbEntry *tlb_huge;     /* tlb_huge_entries 2 MiB entries (L) */
     uint32_t huge_victim;       /* next of them to replace (L) */
     /* a translation list read by DMA, whole (L) */
     uint8_t tl_buf[VGRU_TL_SIZE(VGRU_TL_MAX_TRANS, VGRU_TL_MAX_RESP)];

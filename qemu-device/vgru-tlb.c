@@ -60,7 +60,7 @@ static VgruTlbEntry *vgru_huge_lookup(VgruState *s, uint32_t ctx, uint64_t vpn)
 {
     uint64_t hvpn = vpn / VGRU_HUGE_PAGES;
 
-    for (uint32_t i = 0; i < VGRU_HUGE_ENTRIES; i++) {
+    for (uint32_t i = 0; i < s->tlb_huge_entries; i++) {
         VgruTlbEntry *e = &s->tlb_huge[i];
 
         if (e->ctx == ctx && e->vpn == hvpn && vgru_tlb_live(s, e)) {
@@ -121,7 +121,7 @@ static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e,
  */
 static void vgru_tlb_evict(VgruState *s, VgruTlbEntry *keep)
 {
-    uint32_t n4k = s->tlb_sets * s->tlb_ways, n = n4k + VGRU_HUGE_ENTRIES;
+    uint32_t n4k = s->tlb_sets * s->tlb_ways, n = n4k + s->tlb_huge_entries;
 
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot = (s->evict_next + i) % n;
@@ -186,13 +186,13 @@ static VgruTlbEntry *vgru_huge_slot(VgruState *s)
 {
     VgruTlbEntry *e;
 
-    for (uint32_t i = 0; i < VGRU_HUGE_ENTRIES; i++) {
+    for (uint32_t i = 0; i < s->tlb_huge_entries; i++) {
         if (!vgru_tlb_live(s, &s->tlb_huge[i])) {
             return &s->tlb_huge[i];
         }
     }
     e = &s->tlb_huge[s->huge_victim];
-    s->huge_victim = (s->huge_victim + 1) % VGRU_HUGE_ENTRIES;
+    s->huge_victim = (s->huge_victim + 1) % s->tlb_huge_entries;
     vgru_tlb_kill(s, e);
     return e;
 }
@@ -354,7 +354,7 @@ static uint32_t vgru_tlb_flush_ctx(VgruState *s, uint32_t ctx,
     uint32_t removed = 0;
     uint64_t hfirst = *first, hlast = *last;
 
-    for (uint32_t i = 0; i < VGRU_HUGE_ENTRIES && c->nr_entries; i++) {
+    for (uint32_t i = 0; i < s->tlb_huge_entries && c->nr_entries; i++) {
         VgruTlbEntry *e = &s->tlb_huge[i];
         uint64_t lo = e->vpn * VGRU_HUGE_PAGES, hi = lo + VGRU_HUGE_PAGES - 1;
 
@@ -503,7 +503,7 @@ void vgru_tlb_reset(VgruState *s)
 {
     memset(s->tlb, 0, sizeof(*s->tlb) * s->tlb_sets * s->tlb_ways);
     memset(s->tlb_victim, 0, sizeof(*s->tlb_victim) * s->tlb_sets);
-    memset(s->tlb_huge, 0, sizeof(s->tlb_huge));
+    memset(s->tlb_huge, 0, sizeof(*s->tlb_huge) * s->tlb_huge_entries);
     s->huge_victim = 0;
     s->evict_next = 0;
     for (uint32_t c = 0; c < s->nr_contexts; c++) {

@@ -468,6 +468,12 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
                    VGRU_MAX_TLB);
         return;
     }
+    if (s->tlb_huge_entries == 0 ||
+        s->tlb_huge_entries > VGRU_MAX_HUGE_ENTRIES) {
+        error_setg(errp, "vgru: tlb-huge-entries must be 1..%u",
+                   VGRU_MAX_HUGE_ENTRIES);
+        return;
+    }
     if (s->nr_workers == 0 || s->nr_workers > VGRU_MAX_WORKERS) {
         error_setg(errp, "vgru: workers must be 1..%u", VGRU_MAX_WORKERS);
         return;
@@ -507,6 +513,7 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
     }
     s->tlb = g_new0(VgruTlbEntry, s->tlb_sets * s->tlb_ways);
     s->tlb_victim = g_new0(uint32_t, s->tlb_sets);
+    s->tlb_huge = g_new0(VgruTlbEntry, s->tlb_huge_entries);
     s->mig_events = g_new0(uint32_t, s->nr_contexts * s->nr_cbs * 2);
     s->fault_bh = qemu_bh_new_guarded(vgru_fault_bh, s,
                                       &DEVICE(s)->mem_reentrancy_guard);
@@ -541,6 +548,7 @@ static void vgru_exit(PCIDevice *pdev)
     g_free(s->contexts);
     g_free(s->tlb);
     g_free(s->tlb_victim);
+    g_free(s->tlb_huge);
     g_free(s->mig_events);
     msix_uninit_exclusive_bar(pdev);
 }
@@ -681,10 +689,14 @@ static int vgru_post_load(void *opaque, int version_id)
 
             vgru_cb_drop_holds(cb);
             cb->queued = cb->busy = false;
-            /* the workers start once the VM runs */
+            /*
+             * The workers start once the VM runs.  A waiting FENCE runs
+             * again too: it checks its fence then, rather than trusting
+             * an older command of the stream to requeue it.
+             */
+            cb->fencing = false;
             if ((cb->status == VGRU_CB_ACTIVE ||
-                 cb->status == VGRU_CB_FAULT) &&
-                !cb->fault.queued && !cb->fencing) {
+                 cb->status == VGRU_CB_FAULT) && !cb->fault.queued) {
                 vgru_cb_queue(s, cb);
             }
         }
@@ -810,6 +822,7 @@ static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("cbs", VgruState, nr_cbs, 16),
     DEFINE_PROP_UINT32("tlb-sets", VgruState, tlb_sets, 64),
     DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
+    DEFINE_PROP_UINT32("tlb-huge-entries", VgruState, tlb_huge_entries, 32),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),
     DEFINE_PROP_UINT32("x-dma-delay-us", VgruState, x_dma_delay_us, 0),
     DEFINE_PROP_BOOL("x-worker-faults", VgruState, x_worker_faults, false),

@@ -1074,9 +1074,10 @@ static void test_tlb_one_way(void)
 
 /*
  * Targets that are not guest RAM fail the command with ERR_DMA from
- * either end, before any byte moves: another device's registers, this
- * device's command windows, and ROM (the BIOS).  Nothing is written there
- * and both devices keep working.
+ * either end, before any byte moves: another device's registers and this
+ * device's command windows; ROM (the BIOS) only as a destination, as a
+ * source it is read.  Nothing is written there and both devices keep
+ * working.
  */
 static void test_not_ram(void)
 {
@@ -1109,6 +1110,14 @@ static void test_not_ram(void)
             dropin(&v, 0, VA_BASE + PAGE, targets[i], VGRU_TLB_WRITE);
             copy_start(&v, 0, 0, VA_BASE + (to ? 0 : PAGE),
                        VA_BASE + (to ? PAGE : 0) + 0x30, 64);
+            if (targets[i] == rom && !to) {
+                /* ROM is a fine source: mapped for reading only */
+                g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+                qtest_memread(v.qts, DATA_PA + 0x30, after, 64);
+                g_assert_cmpmem(before, 64, after, 64);
+                fill_pattern(&v, 0, PAGE, 0x30);
+                continue;
+            }
             g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
             g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==,
                             VGRU_ERR_DMA);
@@ -1120,7 +1129,7 @@ static void test_not_ram(void)
     g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_OPCODE), ==, 0);
     qtest_memread(v.qts, rom, after, PAGE);
     g_assert_cmpmem(before, PAGE, after, PAGE);
-    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 64);
 
     /* still working */
     map_pages(&v, 0, 0, 2 * PAGE);
@@ -2133,7 +2142,7 @@ static void test_vm_stop_batch(void)
     vgru_stop(&v);
 }
 
-/* ---- PCI Express ------------------------------------------------------- */
+/* ---- PCI Express ---- */
 
 /*
  * q35 with a hotplug-capable root port at 02.0; its slot is bus 1.  Native
@@ -2329,7 +2338,7 @@ static void test_dropin_no_downgrade(void)
     vgru_stop(&v);
 }
 
-/* ---- fault injection ---------------------------------------------------- */
+/* ---- fault injection ---- */
 
 /*
  * x-drop-irq-every=3: every third raise of the interrupt sends nothing and
@@ -2518,7 +2527,7 @@ static void test_inject_evict(void)
     vgru_stop(&v);
 }
 
-/* ---- migration ---------------------------------------------------------- */
+/* ---- migration ---- */
 
 /* Poll QMP @cmd until its return's @key is @want. */
 static void qmp_wait_str(QTestState *qts, const char *cmd, const char *key,
@@ -2695,6 +2704,54 @@ static void test_migrate(void)
 }
 
 /*
+ * A FENCE that waits behind a copy when the VM is saved still ends on the
+ * other side, after the copy, and the copy is exact.
+ */
+static void test_migrate_fence(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-fence-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    static const uint32_t waiting[][2] = { { 0, 0 }, { 0, 1 } };
+    const uint64_t len = 256 * PAGE, src = 0, dst = 256 * PAGE;
+    uint64_t p;
+    QPCIDevice *dev;
+    Vgru v;
+
+    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=50000");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    map_pages(&v, 0, src, len);
+    map_pages(&v, 0, dst, len);
+    fill_pattern(&v, src, len, 45);
+    copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
+    cmd_start(&v, 0, 1, &(Desc) { .op = VGRU_OP_FENCE });
+    /* past the copy's first turn (200 ms): the FENCE has had one, waits */
+    g_usleep(300 * 1000);
+    vm_stop(&v);
+    p = cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS);
+    g_assert_cmpuint(p, <, len);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    migrate_out(&v, file);
+    dev = v.dev;
+    v.dev = NULL;
+    vgru_stop(&v);
+
+    v.qts = incoming_start(",tlb-sets=256");
+    incoming_load(v.qts, file);
+    qmp_wait_str(v.qts, "query-status", "status", "paused");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    v.dev = dev;
+    v.dev->bus = v.bus;
+    g_assert_cmpuint(cb_rd(&v, 0, 1, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    vm_cont(&v);
+    drive_all(&v, waiting, ARRAY_SIZE(waiting));
+    assert_same(&v, src, dst, len);
+    vgru_stop(&v);
+    unlink(file);
+}
+
+/*
  * An incoming stream the device cannot take fails the load, QEMU exits
  * with an error, never a crash: other geometry, or an impossible state
  * (an event queue whose size is not a power of two).
@@ -2761,11 +2818,15 @@ static void test_realize_checks(void)
     assert_refused(&v, "cbs", 33, "cbs must be 1..32");
     assert_refused(&v, "cbs", 0, "cbs must be 1..32");
     assert_refused(&v, "tlb-ways", 0, "tlb-ways");
+    assert_refused(&v, "tlb-huge-entries", 0,
+                   "tlb-huge-entries must be 1..256");
+    assert_refused(&v, "tlb-huge-entries", 257,
+                   "tlb-huge-entries must be 1..256");
     g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
     vgru_stop(&v);
 }
 
-/* ---- 2 MiB translations --------------------------------------------------- */
+/* ---- 2 MiB translations ---- */
 
 /*
  * Huge page n of the fake process is at HVA + n * HUGE, away from
@@ -2990,6 +3051,32 @@ static void test_huge_many(void)
 }
 
 /*
+ * tlb-huge-entries=2: a third 2 MiB drop-in replaces the oldest, which
+ * then misses; an invalidation finds exactly two entries.
+ */
+static void test_huge_entries_prop(void)
+{
+    Vgru v;
+
+    vgru_start(&v, ",tlb-huge-entries=2");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    for (unsigned n = 0; n < 3; n++) {
+        dropin_huge(&v, 0, n, HW);
+    }
+    fill_pattern(&v, 2 * HUGE + 0x80, 64, 11);
+    g_assert_cmpuint(huge_copy(&v, 0, 2 * HUGE + 0x80, HUGE + 0x100, 64), ==,
+                     VGRU_CB_DONE);
+    assert_same(&v, 2 * HUGE + 0x80, HUGE + 0x100, 64);
+    g_assert_cmpuint(huge_copy(&v, 0, 0x80, HUGE + 0x100, 64), ==,
+                     VGRU_CB_ERROR);
+    assert_missed(&v, 0, HVA + 0x80, 0);
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 2);
+    vgru_stop(&v);
+}
+
+/*
  * A CB holds a 4 KiB translation taken from a huge entry while it waits
  * for its other operand; an invalidation elsewhere in that huge page
  * drops the entry and the hold, so the restart faults on it again.
@@ -3026,7 +3113,7 @@ static void test_huge_hold(void)
     vgru_stop(&v);
 }
 
-/* ---- translation lists ---------------------------------------------------- */
+/* ---- translation lists ---- */
 
 #define LIST_PA     0x120000ULL
 
@@ -3275,7 +3362,7 @@ static void test_list_responses(void)
     vgru_stop(&v);
 }
 
-/* ---- coalesced interrupts ------------------------------------------------- */
+/* ---- coalesced interrupts ---- */
 
 /*
  * Records queued without a FQ_HEAD write raise one interrupt; FQ_HEAD
@@ -3327,6 +3414,71 @@ static void test_irq_coalesce(void)
     g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
     g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
     vgru_stop(&v);
+}
+
+/*
+ * Migration keeps the interrupt disarmed after a raise (a record added on
+ * the other side raises nothing until FQ_HEAD moves) and drops the 2 MiB
+ * translations with the rest of the TLB.
+ */
+static void test_migrate_irq_huge(void)
+{
+    g_autofree char *file = g_strdup_printf("%s/vgru-irq-%d.bin",
+                                            g_get_tmp_dir(), getpid());
+    QPCIDevice *dev;
+    Vgru v;
+
+    vgru_start(&v, "");
+    vgru_enable(&v, FQ_RECORDS);
+    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    dropin_huge(&v, 1, 0, HW);
+    fill_pattern(&v, 0x1000, PAGE, 46);
+    g_assert_cmpuint(huge_copy(&v, 1, 0x1000, 0x3000, PAGE), ==,
+                     VGRU_CB_DONE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    copy_start(&v, 0, 0, VA_BASE, VA_BASE + 8 * PAGE, 8);
+    tail_wait(&v, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+    qtest_writel(v.qts, MSI_PA, 0);
+    vm_stop(&v);
+    migrate_out(&v, file);
+    dev = v.dev;
+    v.dev = NULL;
+    vgru_stop(&v);
+
+    v.qts = incoming_start("");
+    incoming_load(v.qts, file);
+    qmp_wait_str(v.qts, "query-status", "status", "paused");
+    v.bus = qpci_new_pc(v.qts, NULL);
+    v.dev = dev;
+    v.dev->bus = v.bus;
+    vm_cont(&v);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+
+    /* still disarmed: a second record raises nothing */
+    copy_start(&v, 0, 1, VA_BASE + PAGE, VA_BASE + 8 * PAGE, 8);
+    tail_wait(&v, 2);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, 0);
+    /* one consumed, one pending: raised at once */
+    wr(&v, VGRU_REG_FQ_HEAD, 1);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 2);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+
+    /* the 2 MiB translation is gone: the same copy misses, then works */
+    g_assert_cmpuint(huge_copy(&v, 1, 0x1000, 0x3000, PAGE), ==,
+                     VGRU_CB_ERROR);
+    g_assert_cmphex(cb_rd(&v, 1, 0, VGRU_CB_ERROR_CODE) & 0xffff, ==,
+                    VGRU_ERR_PAGE_FAULT);
+    g_assert_cmphex(cb_rd64(&v, 1, 0, VGRU_CB_FAULT_ADDR), ==, HVA + 0x1000);
+    dropin_huge(&v, 1, 0, HW);
+    qtest_memset(v.qts, DATA_PA + 0x3000, 0, PAGE);
+    g_assert_cmpuint(huge_copy(&v, 1, 0x1000, 0x3000, PAGE), ==,
+                     VGRU_CB_DONE);
+    assert_same(&v, 0x1000, 0x3000, PAGE);
+    vgru_stop(&v);
+    unlink(file);
 }
 
 /*
@@ -3422,6 +3574,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/inject-inv-delay", test_inject_inv_delay);
     qtest_add_func("/vgru/inject-evict", test_inject_evict);
     qtest_add_func("/vgru/migrate", test_migrate);
+    qtest_add_func("/vgru/migrate-fence", test_migrate_fence);
     qtest_add_func("/vgru/migrate-bad-stream", test_migrate_bad_stream);
     qtest_add_func("/vgru/huge-copy", test_huge_copy);
     qtest_add_func("/vgru/huge-bad", test_huge_bad);
@@ -3429,10 +3582,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/huge-read-over-write", test_huge_read_over_write);
     qtest_add_func("/vgru/huge-many", test_huge_many);
     qtest_add_func("/vgru/huge-hold", test_huge_hold);
+    qtest_add_func("/vgru/huge-entries-prop", test_huge_entries_prop);
     qtest_add_func("/vgru/list", test_list);
     qtest_add_func("/vgru/list-bad", test_list_bad);
     qtest_add_func("/vgru/list-responses", test_list_responses);
     qtest_add_func("/vgru/irq-coalesce", test_irq_coalesce);
     qtest_add_func("/vgru/fault-at-doorbell", test_fault_at_doorbell);
+    qtest_add_func("/vgru/migrate-irq-huge", test_migrate_irq_huge);
     return g_test_run();
 }
