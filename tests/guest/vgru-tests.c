@@ -791,7 +791,9 @@ static void *race_swapper(void *arg)
 			spare[i] = round;
 		while (atomic_load(&w->round) < round)
 			sched_yield();
-		usleep(500);	/* the copy's fault is asleep in the driver */
+		/* the copy's fault is asleep in the driver: it reaches the
+		 * 20 ms delay within 5 ms, even on the debug kernel */
+		usleep(5000);
 		if (mremap(spare, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
 			   page) != page)
 			abort();
@@ -813,7 +815,7 @@ TEST(race_invalidation_during_resolve)
 
 	for (size_t i = 0; i < (SWAP_ROUNDS + 1) * words; i++)
 		w.pages[i] = OLD_DATA;
-	write_sysfs(RESOLVE_DELAY, "2000");
+	write_sysfs(RESOLVE_DELAY, "20000");
 	CHECK_EQ(pthread_create(&thread, NULL, race_swapper, &w), 0);
 	for (uint32_t round = 1; round <= SWAP_ROUNDS; round++) {
 		uint32_t *page = w.pages + round * words;
