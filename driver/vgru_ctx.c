@@ -38,12 +38,12 @@ static const struct kernel_param_ops vgru_fault_around_ops = {
 	.get = param_get_uint,
 };
 
-/* 1 until the fault-around sweep picks the default (issue 13) */
-static unsigned int fault_around_pages = 1;
+/* 16 until the fault-around sweep of bench/run picks the default */
+static unsigned int fault_around_pages = 16;
 module_param_cb(fault_around_pages, &vgru_fault_around_ops,
 		&fault_around_pages, 0644);
 MODULE_PARM_DESC(fault_around_pages,
-		 "Pages a device fault resolves: the naturally aligned block around the faulting page, present pages only; a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 1)");
+		 "Pages a device fault resolves: the naturally aligned block around the faulting page, present pages only; a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 16)");
 
 /* resolves faults and tears contexts down; see vgru.h for the rules */
 static struct workqueue_struct *vgru_wq;
