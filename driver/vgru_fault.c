@@ -375,12 +375,13 @@ static unsigned int vgru_collect(const struct vgru_block *b,
  */
 static bool vgru_pte_dirty(struct mm_struct *mm, unsigned long va)
 {
-	spinlock_t *ptl;
+	spinlock_t *ptl;		/* the page table lock, from follow_pte() */
 	pte_t *ptep;
 	bool dirty;
 
 	if (follow_pte(mm, va, &ptep, &ptl))
 		return false;
+	__acquire(ptl);		/* follow_pte() returned it locked */
 	dirty = pte_dirty(*ptep) && pte_write(*ptep);
 	pte_unmap_unlock(ptep, ptl);
 	return dirty;
