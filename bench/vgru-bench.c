@@ -2747,7 +2747,7 @@ static int fig_fault_policy(struct figure *f)
 	fig_what(f, "A cold %zu MiB copy between fresh buffers (a new context "
 		 "each), time per 4 KiB page of copy, median of %u: "
 		 "VGRU_FAULT_DEVICE (every page a device fault resolved by "
-		 "the driver's IRQ thread), VGRU_FAULT_PREFAULT (a miss ends "
+		 "the driver's fault work), VGRU_FAULT_PREFAULT (a miss ends "
 		 "the command; libvgru prefaults up to 256 KiB of the operand "
 		 "in the calling thread and resubmits) and the CPU's memcpy "
 		 "of the same cold buffers.", len / MIB, reps);

@@ -33,7 +33,7 @@
 /*
  * Longest spin: while the CB is in FAULT (the driver resolves it and the
  * command restarts), or while the handle's recent commands ended within
- * it.  A sleep's wake-up costs ~100 us (notice interrupt, IRQ thread,
+ * it.  A sleep's wake-up costs ~100 us (notice interrupt, handler,
  * wake), a device fault ~150 us; a long command pays at most this much CPU.
  */
 #define VGRU_SPIN_MAX_NS	1000000
