@@ -2080,15 +2080,16 @@ static double wall_seconds(void)
 /*
  * A long command sleeps in VGRU_IOC_WAIT rather than spinning: the
  * process's CPU time stays far below the wall time.  The copy is long
- * because it is cold (16 MiB, 8192 device faults resolved by the driver),
- * or, under `tests/vm --device vgru,x-dma-delay-us=N`, slow too.
+ * because it is cold (64 MiB, 32768 device faults resolved by the driver:
+ * fault-around off), or, under `tests/vm --device vgru,x-dma-delay-us=N`,
+ * slow too.
  */
 TEST(long_command_sleeps)
 {
-	const size_t len = 16 << 20;
+	const size_t len = 64 << 20;
 	unsigned char *src = map_anon(len, PROT_READ | PROT_WRITE);
 	unsigned char *dst = map_anon(len, PROT_READ | PROT_WRITE);
-	struct vgru *v = open_ctx();
+	struct vgru *v = open_ctx_per_page();
 	double wall, cpu;
 
 	fill(src, len, 25);
