@@ -51,6 +51,11 @@
 #define VGRU_PREFAULT_CHUNK	(256u << 10)
 /* NO_BLOCK rounds without progress before a command falls back to faults */
 #define VGRU_PREFAULT_STALLS	8
+/*
+ * Resubmissions without progress of a command whose fault the driver gave
+ * up on because invalidations kept overlapping it (ERR_FAULT, EAGAIN)
+ */
+#define VGRU_BUSY_RESUBMITS	64
 /* longest sleep before the window is read to see if the CB still runs */
 #define VGRU_SLEEP_CHECK_NS	100000000LL
 
@@ -719,23 +724,33 @@ static uint64_t pattern_from(uint64_t pattern, uint64_t skip)
 }
 
 /*
+ * Whether the driver gave up on the command's fault because invalidations
+ * kept overlapping its resolution: the command may simply run again.
+ */
+static bool driver_gave_up(const struct vgru_result *res)
+{
+	return VGRU_ERR_CLASS(res->device_error) == VGRU_ERR_FAULT &&
+	       VGRU_ERR_DETAIL(res->device_error) == EAGAIN;
+}
+
+/*
  * Run a blocking command under the handle's fault policy.  With
  * VGRU_FAULT_PREFAULT, a miss ends the command at once; the missed operand
- * is prefaulted and the rest of the command resubmitted.
+ * is prefaulted and the rest of the command resubmitted.  Under either
+ * policy, the rest of a command whose fault the driver gave up on is
+ * resubmitted, a bounded number of times in a row without progress.
  */
 static int run_policy(struct vgru *v, const struct vgru_desc *d,
 		      struct vgru_result *res)
 {
+	bool prefault = atomic_load(&v->policy) == VGRU_FAULT_PREFAULT;
 	struct vgru_desc rest = *d;
 	uint32_t op = (uint32_t)d->raw[0];
 	uint64_t done = 0, round;
-	int stalls = 0, ret;
-
-	if (atomic_load(&v->policy) != VGRU_FAULT_PREFAULT)
-		return run(v, d, 0, res);
+	int stalls = 0, busy = 0, ret;
 
 	for (;;) {
-		bool no_block = stalls < VGRU_PREFAULT_STALLS;
+		bool no_block = prefault && stalls < VGRU_PREFAULT_STALLS;
 
 		ret = run(v, &rest, no_block ? VGRU_DF_NO_BLOCK : 0, res);
 		round = res->progress;
@@ -743,13 +758,19 @@ static int run_policy(struct vgru *v, const struct vgru_desc *d,
 			done += round;
 			res->progress = done;
 		}
-		if (ret != -EWOULDBLOCK || !no_block)
+		if (ret && driver_gave_up(res)) {
+			busy = round ? 0 : busy + 1;
+			if (busy > VGRU_BUSY_RESUBMITS)
+				return ret;
+		} else if (ret != -EWOULDBLOCK || !no_block) {
 			return ret;
-		stalls = round && !is_atomic(op) ? 0 : stalls + 1;
-		ret = prefault_miss(v, &rest, res);
-		if (ret) {
-			res->error = ret;
-			return ret;
+		} else {
+			stalls = round && !is_atomic(op) ? 0 : stalls + 1;
+			ret = prefault_miss(v, &rest, res);
+			if (ret) {
+				res->error = ret;
+				return ret;
+			}
 		}
 		if (op == VGRU_OP_COPY)
 			rest.raw[1] = d->raw[1] + done;

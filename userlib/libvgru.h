@@ -78,7 +78,11 @@ void vgru_close(struct vgru *v);
  *   -EIO     the device's DMA failed,
  *   -ESRCH   the context's process is exiting,
  *   -ENODEV  the device is gone,
- *   -EBUSY   every command block holds a vgru_submit() ticket.
+ *   -EBUSY   every command block holds a vgru_submit() ticket,
+ *   -EAGAIN  invalidations of the operands' pages (mremap, munmap, ...
+ *            racing in other threads) kept the driver from resolving a
+ *            fault, even after the library resubmitted the rest of the
+ *            command 64 times in a row without progress.
  * On error, some bytes may have been done: see vgru_last_progress().
  */
 
