@@ -111,6 +111,19 @@ static void vgru_ctx_fault_work(struct work_struct *work)
 }
 
 /*
+ * The context an event record names, or NULL when the record outlived it
+ * (its index reused or free).  Caller holds rcu_read_lock: a context is
+ * freed an RCU grace period after the table lost it.
+ */
+static struct vgru_ctx *vgru_ctx_find_rcu(struct vgru_dev *vdev, u32 ctx_id,
+					  u32 tag)
+{
+	struct vgru_ctx *ctx = xa_load(&vdev->contexts, ctx_id);
+
+	return ctx && ctx->tag == tag ? ctx : NULL;
+}
+
+/*
  * Called from the IRQ handler for every fault record, in queue order: put
  * it in the CB's slot and queue the context's work.  A record of a context
  * that was closed after the fault was queued is dropped.
@@ -122,9 +135,9 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 
 	trace_vgru_fault(ctx_id, cb, va, flags);
 	rcu_read_lock();
-	ctx = xa_load(&vdev->contexts, ctx_id);
-	if (ctx && (ctx->tag != tag || cb >= vdev->nr_cbs ||
-		    READ_ONCE(ctx->dead) || !kref_get_unless_zero(&ctx->ref)))
+	ctx = vgru_ctx_find_rcu(vdev, ctx_id, tag);
+	if (ctx && (cb >= vdev->nr_cbs || READ_ONCE(ctx->dead) ||
+		    !kref_get_unless_zero(&ctx->ref)))
 		ctx = NULL;
 	rcu_read_unlock();
 	if (!ctx) {
@@ -157,10 +170,9 @@ void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb)
 {
 	struct vgru_ctx *ctx;
 
-	/* a context is freed an RCU grace period after the table lost it */
 	rcu_read_lock();
-	ctx = xa_load(&vdev->contexts, ctx_id);
-	if (ctx && ctx->tag == tag) {
+	ctx = vgru_ctx_find_rcu(vdev, ctx_id, tag);
+	if (ctx) {
 		trace_vgru_notice(ctx_id, cb,
 				  atomic64_inc_return(&ctx->stats.notices));
 		atomic64_inc(&vdev->counters.notices);

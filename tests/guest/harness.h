@@ -23,16 +23,20 @@ struct test {
 	void (*fn)(void);
 };
 
-#define MAX_TESTS 128
+#define MAX_TESTS 256
 static struct test tests[MAX_TESTS];
 static int nr_tests;
 
+/* A case past MAX_TESTS must not vanish from the plan unnoticed. */
 #define TEST(n)								\
 	static void test_##n(void);					\
 	__attribute__((constructor)) static void register_##n(void)	\
 	{								\
-		if (nr_tests < MAX_TESTS)				\
-			tests[nr_tests++] = (struct test){ #n, test_##n }; \
+		if (nr_tests == MAX_TESTS) {				\
+			fprintf(stderr, "harness: MAX_TESTS too small\n"); \
+			_exit(1);					\
+		}							\
+		tests[nr_tests++] = (struct test){ #n, test_##n };	\
 	}								\
 	static void test_##n(void)
 
@@ -86,6 +90,17 @@ static int run_tests(int argc, char **argv)
 	int failed = 0, run = 0, planned = 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* a misspelt case name must fail, not shrink the plan */
+	for (int a = 1; a < argc; a++) {
+		int known = 0;
+
+		for (int i = 0; i < nr_tests; i++)
+			known |= !strcmp(argv[a], tests[i].name);
+		if (!known) {
+			fprintf(stderr, "no test case named %s\n", argv[a]);
+			return 2;
+		}
+	}
 	for (int i = 0; i < nr_tests; i++)
 		planned += test_selected(argc, argv, tests[i].name);
 	printf("1..%d\n", planned);
