@@ -44,11 +44,13 @@
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock
+ *   vgru_dev.fq_lock   -> vgru_ctx.pending_lock (IRQ-safe: the drain)
  *   vgru_ctx.pending_lock: innermost, IRQ-safe, nothing taken under it
  * No allocation and no page-table work happens under vgru_ctx.lock: the
  * notifier takes it from reclaim.  reg_lock is held only to write a
  * register sequence, never while waiting for the device; it is never
- * taken in the IRQ handler (which writes FQ_HEAD alone).
+ * taken in the IRQ handler (which writes FQ_HEAD alone, as the watchdog
+ * does under the same fq_lock).
  */
 #ifndef VGRU_H
 #define VGRU_H
@@ -75,6 +77,7 @@ struct vgru_counters {
 	atomic64_t notices;		/* completion notices, all contexts */
 	atomic64_t retries;
 	atomic64_t invalidations;
+	atomic64_t lost_irqs;		/* queues the watchdog drained */
 };
 
 struct vgru_dev {
@@ -109,7 +112,28 @@ struct vgru_dev {
 	u32 next_tag;
 
 	struct vgru_counters counters;
+
+	/* ---- fq_lock: the event queue drain (IRQ handler or watchdog) ---- */
+	spinlock_t fq_lock;
+	struct delayed_work watchdog;	/* queued while contexts are open */
+	u32 irqs;			/* event interrupts handled */
+	u32 wd_irqs, wd_head;		/* irqs and fq_head at the last tick */
+	bool wd_pending;		/* records were waiting at the last tick */
 };
+
+/*
+ * The lost-interrupt watchdog's period.  Records left in the queue with
+ * no interrupt and no progress over one whole period (so one to two
+ * periods after the interrupt was lost) are drained by the watchdog.
+ */
+#define VGRU_WATCHDOG_MS	10
+
+/* Keep the watchdog ticking: a context was opened (see vgru_pci.c). */
+static inline void vgru_watchdog_start(struct vgru_dev *vdev)
+{
+	queue_delayed_work(system_wq, &vdev->watchdog,
+			   msecs_to_jiffies(VGRU_WATCHDOG_MS));
+}
 
 /* the most CBs a context window can hold: one bit each in ctx->pending */
 #define VGRU_MAX_CBS	(VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE)

@@ -396,6 +396,7 @@ static int vgru_open(struct inode *inode, struct file *file)
 	vgru_ctx_enable(vdev, ctx->id, ctx->tag);
 	xa_store(&vdev->contexts, ctx->id, ctx, GFP_KERNEL);
 	mutex_unlock(&vdev->ctx_lock);
+	vgru_watchdog_start(vdev);
 	trace_vgru_ctx_open(ctx->id, ctx->tag, current->tgid);
 
 	file->private_data = ctx;
