@@ -205,6 +205,8 @@ struct vgru_ctx {
 		atomic64_t huge_dropins;
 		atomic64_t around_dropins;
 	} stats;
+
+	struct user_struct *user;	/* charged for this open context */
 };
 
 #define VGRU_MAX_DEVICES	16

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -2539,6 +2541,120 @@ TEST(lost_interrupt_recovered)
 	CHECK(lost - lost0 >= 10);
 	CHECK(lost <= raised / (every - 1) + 4);
 	vgru_close(v);
+}
+
+#define MAX_PER_USER "/sys/module/vgru/parameters/max_contexts_per_user"
+
+static long read_param(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long val = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
+}
+
+static int write_param(const char *path, long val)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%ld\n", val) > 0 ? 0 : -EIO;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+/* Open contexts of the calling process's user: as many as @n succeed. */
+static void open_n(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = open("/dev/vgru0", O_RDWR);
+		CHECK(fds[i] >= 0);
+	}
+}
+
+static void close_n(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(close(fds[i]), 0);
+}
+
+/*
+ * max_contexts_per_user (set to 3 here): an unprivileged uid opens 3
+ * contexts, the 4th open fails with EMFILE (libvgru: -EMFILE), a close
+ * gives one back, and after closing all it opens 3 again.  Root's open
+ * contexts are not the user's (counted per real uid), and root, counted
+ * but with CAP_SYS_RESOURCE, opens past the limit.  0 lifts it.
+ */
+TEST(contexts_per_user_limit)
+{
+	long old = read_param(MAX_PER_USER);
+	int root_fds[4], status;
+	struct stat st;
+	pid_t pid;
+
+	if (old < 0)
+		SKIP("driver without max_contexts_per_user");
+	CHECK_EQ(stat("/dev/vgru0", &st), 0);
+	CHECK_EQ(write_param(MAX_PER_USER, 3), 0);
+	CHECK_EQ(chmod("/dev/vgru0", 0666), 0);
+	open_n(root_fds, 4);	/* root: past the limit */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		gid_t g = 65534;
+		struct vgru *v = NULL;
+		int fds[3];
+
+		CHECK_EQ(setgroups(0, &g), 0);
+		CHECK_EQ(setgid(g), 0);
+		CHECK_EQ(setuid(4250), 0);
+		open_n(fds, 3);
+		CHECK_EQ(open("/dev/vgru0", O_RDWR), -1);
+		CHECK_EQ(errno, EMFILE);
+		CHECK_EQ(vgru_open(NULL, &v), -EMFILE);
+		CHECK_EQ(close(fds[1]), 0);
+		open_n(&fds[1], 1);
+		CHECK_EQ(open("/dev/vgru0", O_RDWR), -1);
+		CHECK_EQ(errno, EMFILE);
+		close_n(fds, 3);
+		open_n(fds, 3);
+		close_n(fds, 3);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	close_n(root_fds, 4);
+	CHECK_EQ(chmod("/dev/vgru0", st.st_mode & 07777), 0);
+	CHECK_EQ(write_param(MAX_PER_USER, old), 0);
+	CHECK_EQ(status, 0);
+
+	/* 0: no limit for the user either */
+	CHECK_EQ(write_param(MAX_PER_USER, 0), 0);
+	CHECK_EQ(chmod("/dev/vgru0", 0666), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		gid_t g = 65534;
+		int fds[5];
+
+		CHECK_EQ(setgroups(0, &g), 0);
+		CHECK_EQ(setgid(g), 0);
+		CHECK_EQ(setuid(4250), 0);
+		open_n(fds, 5);
+		close_n(fds, 5);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(chmod("/dev/vgru0", st.st_mode & 07777), 0);
+	CHECK_EQ(write_param(MAX_PER_USER, old), 0);
+	CHECK_EQ(status, 0);
 }
 
 /* ---- issue 13: fault-around, huge pages, userfaultfd, slow contexts ---- */
