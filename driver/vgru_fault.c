@@ -545,6 +545,10 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 		}
 	}
 	mmu_interval_notifier_remove(&res.notifier);
+	if (fault)
+		trace_vgru_resolve_end(ctx->id, fault->cb, va,
+				       ret < 0 ? ret : 0, ret < 0 ? 0 : ret,
+				       retries);
 	return ret;
 }
 
@@ -575,10 +579,12 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 	long n;
 
 	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
-	if (va >= TASK_SIZE_MAX)
-		return -EFAULT;
-	if (!mmget_not_zero(ctx->mm))
-		return -ESRCH;		/* the process is exiting */
+	if (va >= TASK_SIZE_MAX || !mmget_not_zero(ctx->mm)) {
+		/* -ESRCH: the process is exiting */
+		n = va >= TASK_SIZE_MAX ? -EFAULT : -ESRCH;
+		trace_vgru_resolve_end(ctx->id, fault->cb, va, n, 0, 0);
+		return n;
+	}
 	b.va = va & PAGE_MASK;
 	b.start = ALIGN_DOWN(b.va, k * PAGE_SIZE);
 	b.end = min_t(unsigned long, b.start + k * PAGE_SIZE, TASK_SIZE_MAX);

@@ -83,7 +83,7 @@ void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 		   (huge ? VGRU_TLB_HUGE : 0));
 	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
 	spin_unlock(&vdev->reg_lock);
-	trace_vgru_dropin(ctx, va, pa, writable);
+	trace_vgru_dropin(ctx, va, pa, writable, huge);
 }
 
 /*
@@ -182,7 +182,7 @@ void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
 	vgru_write(vdev, VGRU_REG_RESP_CMD,
 		   err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART);
 	spin_unlock(&vdev->reg_lock);
-	trace_vgru_restart(ctx, cb, err);
+	trace_vgru_restart(ctx, cb, seq, err);
 }
 
 /* ---- set-up ------------------------------------------------------------------ */

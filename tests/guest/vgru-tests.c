@@ -2657,6 +2657,91 @@ TEST(contexts_per_user_limit)
 	CHECK_EQ(status, 0);
 }
 
+#define TRACE_INSTANCE "/sys/kernel/tracing/instances/vgru-tests"
+
+/* Write @val to the file @name of the trace instance. */
+static void trace_write(const char *name, const char *val)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), TRACE_INSTANCE "/%s", name);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, val, strlen(val)), (ssize_t)strlen(val));
+	CHECK_EQ(close(fd), 0);
+}
+
+/* Lines of the instance's trace that contain @what. */
+static int trace_count(const char *what)
+{
+	FILE *f = fopen(TRACE_INSTANCE "/trace", "r");
+	char line[512];
+	int n = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, what);
+	fclose(f);
+	return n;
+}
+
+/*
+ * The driver's tracepoints, in a trace instance of their own: a context
+ * opened (its records page prefaulted: 1 drop-in), a copy of 16 present
+ * pages with fault-around 1 (32 faults: each received, started, looked
+ * up, dropped in, ended with ret=0 pages=1 retries=0, restarted), the
+ * destination unmapped (1 invalidation of exactly that range), the
+ * context closed.  Fails when an event goes missing or fires twice.
+ */
+TEST(tracepoints_count_one_copy)
+{
+	const size_t pages = 16;
+	unsigned char *src = map_anon(pages * PAGE, RW);
+	unsigned char *dst = map_anon(pages * PAGE, RW);
+	char range[80];
+	struct vgru *v;
+
+	if (mkdir(TRACE_INSTANCE, 0700) && errno != EEXIST) {
+		if (access("/sys/kernel/tracing/instances", F_OK))
+			SKIP("no tracefs at /sys/kernel/tracing");
+		CHECK(0);
+	}
+	if (access(TRACE_INSTANCE "/events/vgru", F_OK))
+		SKIP("driver without tracepoints");
+	CHECK_EQ(madvise(src, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	CHECK_EQ(madvise(dst, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	fill(src, pages * PAGE, 80);
+	memset(dst, 0, pages * PAGE);
+	trace_write("buffer_size_kb", "1024");
+	trace_write("trace", "");
+	trace_write("events/vgru/enable", "1");
+
+	v = open_ctx_per_page();
+	CHECK_EQ(vgru_copy(v, dst, src, pages * PAGE), 0);
+	CHECK(memcmp(dst, src, pages * PAGE) == 0);
+	CHECK_EQ(munmap(dst, pages * PAGE), 0);
+	vgru_close(v);
+
+	trace_write("events/vgru/enable", "0");
+	CHECK_EQ(trace_count(" vgru_ctx_open: "), 1);
+	CHECK_EQ(trace_count(" vgru_prefault: "), 1);
+	CHECK_EQ(trace_count(" vgru_fault: "), 2 * pages);
+	CHECK_EQ(trace_count(" vgru_resolve_start: "), 2 * pages);
+	CHECK_EQ(trace_count(" vgru_page_lookup: "), 2 * pages + 1);
+	CHECK_EQ(trace_count(" vgru_dropin: "), 2 * pages + 1);
+	CHECK_EQ(trace_count(" vgru_resolve_end: "), 2 * pages);
+	CHECK_EQ(trace_count("ret=0 pages=1 retries=0"), 2 * pages);
+	CHECK_EQ(trace_count(" vgru_retry: "), 0);
+	CHECK_EQ(trace_count(" vgru_restart: "), 2 * pages);
+	CHECK_EQ(trace_count(" restart err=0"), 2 * pages);
+	snprintf(range, sizeof(range), "start=0x%lx end=0x%lx event=unmap",
+		 (unsigned long)dst, (unsigned long)dst + pages * PAGE);
+	CHECK_EQ(trace_count(range), 1);
+	CHECK_EQ(trace_count(" vgru_ctx_close: "), 1);
+	CHECK_EQ(rmdir(TRACE_INSTANCE), 0);
+}
+
 /* ---- issue 13: fault-around, huge pages, userfaultfd, slow contexts ---- */
 
 #define HPAGE (2UL << 20)
