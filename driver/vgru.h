@@ -9,6 +9,8 @@
  *   vgru_fault.c - fault resolution, page lookups, what the device holds,
  *                  the interval notifier
  *   vgru_hw.c    - every register sequence: the only code touching them
+ *   vgru_debugfs.c - root-only views (latency histogram, held pages),
+ *                  read from the side; called by vgru_pci.c only
  *
  * Objects:
  *   struct vgru_dev - one PCI function: registers, event queue, IRQ, the
@@ -57,6 +59,9 @@
 
 #include <linux/cdev.h>
 #include <linux/kref.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/math64.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
@@ -119,6 +124,12 @@ struct vgru_dev {
 	u32 irqs;			/* event interrupts handled */
 	u32 wd_irqs, wd_head;		/* irqs and fq_head at the last tick */
 	bool wd_pending;		/* records were waiting at the last tick */
+
+	/* ---- debugfs (vgru_debugfs.c) ---- */
+	struct dentry *debugfs;		/* vgruN/ */
+	/* fault received -> answered: [0] < 1 us, [k] 2^(k-1) .. 2^k us */
+#define VGRU_LAT_BUCKETS	32
+	atomic64_t lat_hist[VGRU_LAT_BUCKETS];
 };
 
 /*
@@ -151,6 +162,7 @@ struct vgru_pending_fault {
 	u64 va;
 	u32 seq;
 	u32 flags;
+	u64 received_ns;		/* ktime_get_ns() in the IRQ handler */
 };
 
 struct vgru_ctx {
@@ -242,6 +254,23 @@ extern const struct mmu_interval_notifier_ops vgru_mni_ops;
 long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		  bool write);
 void vgru_resolve_pending(struct vgru_ctx *ctx);
+
+/* vgru_debugfs.c: root-only views, /sys/kernel/debug/vgru/ */
+extern unsigned int vgru_inject_resolve_delay_us;	/* in vgru_fault.c */
+void vgru_debugfs_module_init(void);
+void vgru_debugfs_module_exit(void);
+void vgru_debugfs_add(struct vgru_dev *vdev);
+void vgru_debugfs_del(struct vgru_dev *vdev);
+
+/* A fault received at @received_ns (ktime_get_ns) was answered just now. */
+static inline void vgru_latency_record(struct vgru_dev *vdev, u64 received_ns)
+{
+	u64 us = div_u64(ktime_get_ns() - received_ns, NSEC_PER_USEC);
+	unsigned int b = us ? min_t(unsigned int, ilog2(us) + 1,
+				    VGRU_LAT_BUCKETS - 1) : 0;
+
+	atomic64_inc(&vdev->lat_hist[b]);
+}
 
 /* vgru_ctx.c: the device table; vgru_dev_get raises nr_open */
 int vgru_dev_add(struct vgru_dev *vdev);

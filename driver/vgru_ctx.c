@@ -228,6 +228,7 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 	ctx->pending_fault[cb].va = va;
 	ctx->pending_fault[cb].seq = seq;
 	ctx->pending_fault[cb].flags = flags;
+	ctx->pending_fault[cb].received_ns = ktime_get_ns();
 	__set_bit(cb, &ctx->pending);
 	spin_unlock(&ctx->pending_lock);
 	/*

@@ -332,6 +332,7 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = PTR_ERR(vdev->dev);
 		goto err_del_cdev;
 	}
+	vgru_debugfs_add(vdev);
 	/* now open() can find it */
 	vgru_dev_publish(vdev);
 
@@ -375,6 +376,7 @@ static void vgru_remove(struct pci_dev *pdev)
 	wait_var_event(&vdev->nr_open, !atomic_read(&vdev->nr_open));
 	vgru_ctx_flush_works();
 	cancel_delayed_work_sync(&vdev->watchdog);
+	vgru_debugfs_del(vdev);
 
 	vgru_hw_reset(vdev);
 	free_irq(vdev->irq, vdev);
@@ -402,6 +404,7 @@ static int __init vgru_init(void)
 	ret = vgru_ctx_module_init();
 	if (ret)
 		return ret;
+	vgru_debugfs_module_init();
 	ret = alloc_chrdev_region(&vgru_devt, 0, VGRU_MAX_DEVICES,
 				  KBUILD_MODNAME);
 	if (ret)
@@ -421,6 +424,7 @@ err_destroy_class:
 err_unregister_region:
 	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
 err_exit_ctx:
+	vgru_debugfs_module_exit();
 	vgru_ctx_module_exit();
 	return ret;
 }
@@ -430,6 +434,7 @@ static void __exit vgru_exit(void)
 	pci_unregister_driver(&vgru_pci_driver);
 	class_destroy(vgru_class);
 	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
+	vgru_debugfs_module_exit();
 	vgru_ctx_module_exit();
 }
 

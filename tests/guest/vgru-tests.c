@@ -768,7 +768,7 @@ TEST(migration_keeps_no_reference)
  * second copy, with nothing changing any more, would read.  Each round
  * uses a page the device has never seen, so its first copy faults.
  */
-#define RESOLVE_DELAY "/sys/module/vgru/parameters/inject_resolve_delay_us"
+#define RESOLVE_DELAY "/sys/kernel/debug/vgru/inject_resolve_delay_us"
 #define SWAP_ROUNDS 20
 #define OLD_DATA 0x01d01d00
 
@@ -2740,6 +2740,186 @@ TEST(tracepoints_count_one_copy)
 	CHECK_EQ(trace_count(range), 1);
 	CHECK_EQ(trace_count(" vgru_ctx_close: "), 1);
 	CHECK_EQ(rmdir(TRACE_INSTANCE), 0);
+}
+
+#define VGRU_DEBUGFS "/sys/kernel/debug/vgru/vgru0"
+
+/* The whole of a (small) file, NUL-terminated, in a static buffer. */
+static const char *slurp(const char *path)
+{
+	static char buf[1 << 16];
+	size_t n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0);
+	while ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	CHECK(r == 0);
+	CHECK_EQ(close(fd), 0);
+	buf[n] = 0;
+	return buf;
+}
+
+/*
+ * debugfs fault_latency_us: reset by a write, then a copy of 16 present
+ * pages, a fault each: the histogram holds exactly the context's 32
+ * faults, its buckets add up to its total, and a write empties it again.
+ */
+TEST(debugfs_latency_histogram_counts_faults)
+{
+	const size_t pages = 16;
+	unsigned char *src = map_anon(pages * PAGE, RW);
+	unsigned char *dst = map_anon(pages * PAGE, RW);
+	unsigned long long lo, hi, n, sum = 0, total = 0;
+	const char *text, *line;
+	struct vgru *v;
+
+	if (access(VGRU_DEBUGFS "/fault_latency_us", F_OK))
+		SKIP("driver without debugfs fault_latency_us");
+	CHECK_EQ(madvise(src, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	CHECK_EQ(madvise(dst, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	fill(src, pages * PAGE, 90);
+	memset(dst, 0, pages * PAGE);
+	v = open_ctx_per_page();
+	write_sysfs(VGRU_DEBUGFS "/fault_latency_us", "0\n");
+	CHECK_EQ(vgru_copy(v, dst, src, pages * PAGE), 0);
+	CHECK(memcmp(dst, src, pages * PAGE) == 0);
+	CHECK_EQ(stats(v).faults, 2 * pages);
+
+	text = slurp(VGRU_DEBUGFS "/fault_latency_us");
+	for (line = text; line && *line; line = strchr(line, '\n'),
+	     line = line ? line + 1 : NULL) {
+		printf("# %.*s\n", (int)strcspn(line, "\n"), line);
+		if (sscanf(line, " %llu-%llu %llu", &lo, &hi, &n) == 3 ||
+		    sscanf(line, " %llu- %llu", &lo, &n) == 2)
+			sum += n;
+		else
+			CHECK_EQ(sscanf(line, "total %llu", &total), 1);
+	}
+	CHECK_EQ(total, 2 * pages);
+	CHECK_EQ(sum, total);
+	write_sysfs(VGRU_DEBUGFS "/fault_latency_us", "0\n");
+	CHECK(strcmp(slurp(VGRU_DEBUGFS "/fault_latency_us"), "total 0\n") == 0);
+	vgru_close(v);
+}
+
+/*
+ * The "context ID tag TAG held N" section of debugfs held for context
+ * @id: its tag (or -1 if the context is not listed), and in @pages the
+ * "0xVA 4K" entries (at most @max), their number in @n.
+ */
+static long held_section(unsigned int id, unsigned long *pages, int max,
+			 int *n)
+{
+	const char *line = slurp(VGRU_DEBUGFS "/held");
+	unsigned int cid, tag;
+	long found = -1;
+	unsigned long va;
+	char size[4];
+	int held;
+
+	*n = 0;
+	for (; line && *line; line = strchr(line, '\n'),
+	     line = line ? line + 1 : NULL) {
+		if (sscanf(line, "context %u tag %u held %d", &cid, &tag,
+			   &held) == 3) {
+			if (found >= 0)
+				break;
+			if (cid == id)
+				found = tag;
+		} else if (found >= 0 &&
+			   sscanf(line, " 0x%lx %3s", &va, size) == 2) {
+			CHECK(strcmp(size, "4K") == 0);
+			CHECK(*n < max);
+			pages[(*n)++] = va;
+		}
+	}
+	return found;
+}
+
+static unsigned int ctx_id(int fd)
+{
+	struct vgru_info info;
+
+	CHECK_EQ(ioctl(fd, VGRU_IOC_INFO, &info), 0);
+	return info.context;
+}
+
+/*
+ * debugfs held: after VGRU_IOC_PREFAULT of 5 pages of a buffer, a fresh
+ * context (no libvgru records page) lists exactly those 5 pages; after
+ * munmap of the buffer, none.
+ */
+TEST(debugfs_held_lists_prefaulted_pages)
+{
+	unsigned char *buf = map_anon(8 * PAGE, RW);
+	unsigned long pages[16];
+	struct vgru_prefault pf = { 0 };
+	int fd, n;
+
+	if (access(VGRU_DEBUGFS "/held", F_OK))
+		SKIP("driver without debugfs held");
+	CHECK_EQ(madvise(buf, 8 * PAGE, MADV_NOHUGEPAGE), 0);
+	memset(buf, 1, 8 * PAGE);
+	fd = open("/dev/vgru0", O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(held_section(ctx_id(fd), pages, 16, &n) > 0);
+	CHECK_EQ(n, 0);
+	pf.addr = (uintptr_t)buf + 2 * PAGE;
+	pf.len = 5 * PAGE;
+	CHECK_EQ(ioctl(fd, VGRU_IOC_PREFAULT, &pf), 0);
+	CHECK_EQ(pf.done, 5 * PAGE);
+	CHECK(held_section(ctx_id(fd), pages, 16, &n) > 0);
+	CHECK_EQ(n, 5);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(pages[i], (uintptr_t)buf + (2 + i) * PAGE);
+	CHECK_EQ(munmap(buf, 8 * PAGE), 0);
+	CHECK(held_section(ctx_id(fd), pages, 16, &n) > 0);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(close(fd), 0);
+}
+
+/*
+ * Context tags never wrap into a live one: with the tag counter (debugfs
+ * next_tag) set just below a live context's tag, the next open skips
+ * that tag; set to 0xffffffff, the next open skips 0 too.
+ */
+TEST(context_tags_skip_live_ones)
+{
+	unsigned long pages[4];
+	long a, b, c;
+	char val[32];
+	int fa, fb, fc, n;
+
+	if (access(VGRU_DEBUGFS "/next_tag", F_OK))
+		SKIP("driver without debugfs next_tag");
+	/* well above the tags of boot: 1 and 2 are free below */
+	snprintf(val, sizeof(val), "%lld\n",
+		 atoll(slurp(VGRU_DEBUGFS "/next_tag")) + 100);
+	write_sysfs(VGRU_DEBUGFS "/next_tag", val);
+	fa = open("/dev/vgru0", O_RDWR);
+	CHECK(fa >= 0);
+	a = held_section(ctx_id(fa), pages, 4, &n);
+	CHECK(a > 2);
+	snprintf(val, sizeof(val), "%ld\n", a - 1);
+	write_sysfs(VGRU_DEBUGFS "/next_tag", val);
+	fb = open("/dev/vgru0", O_RDWR);
+	CHECK(fb >= 0);
+	b = held_section(ctx_id(fb), pages, 4, &n);
+	CHECK_EQ(b, a + 1);
+	/* 0 is no tag; 1 is free unless a or b holds it (a > 2) */
+	write_sysfs(VGRU_DEBUGFS "/next_tag", "4294967295\n");
+	fc = open("/dev/vgru0", O_RDWR);
+	CHECK(fc >= 0);
+	c = held_section(ctx_id(fc), pages, 4, &n);
+	CHECK_EQ(c, 1);
+	CHECK_EQ(close(fa), 0);
+	CHECK_EQ(close(fb), 0);
+	CHECK_EQ(close(fc), 0);
+	/* later contexts go on from a tag above every one used so far */
+	snprintf(val, sizeof(val), "%ld\n", b);
+	write_sysfs(VGRU_DEBUGFS "/next_tag", val);
 }
 
 /* ---- issue 13: fault-around, huge pages, userfaultfd, slow contexts ---- */
