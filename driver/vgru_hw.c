@@ -22,7 +22,7 @@
  * rather than sizing the event queue (2 records per CB) from it.
  */
 #define VGRU_HW_MAX_CONTEXTS	4096
-#define VGRU_HW_MAX_TLB		(1u << 24)
+#define VGRU_HW_MAX_TLB		BIT(24)
 
 static u32 vgru_read(struct vgru_dev *vdev, u32 reg)
 {
