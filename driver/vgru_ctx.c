@@ -76,6 +76,7 @@ static void vgru_ctx_free_work(struct work_struct *work)
 	struct vgru_ctx *ctx = container_of(work, struct vgru_ctx, free_work);
 	struct vgru_dev *vdev = ctx->vdev;
 
+	vgru_fault_ctx_free(ctx);
 	xa_destroy(&ctx->held);
 	xa_destroy(&ctx->held_huge);
 	kfree(ctx->fw_hpfns);
@@ -369,7 +370,7 @@ static int vgru_open(struct inode *inode, struct file *file)
 				      sizeof(*ctx->fw_hpfns), GFP_KERNEL);
 	ctx->fw_xl = kmalloc_array(VGRU_FAULT_AROUND_MAX, sizeof(*ctx->fw_xl),
 				   GFP_KERNEL);
-	if (!ctx->fw_hpfns || !ctx->fw_xl) {
+	if (!ctx->fw_hpfns || !ctx->fw_xl || vgru_fault_ctx_init(ctx)) {
 		ret = -ENOMEM;
 		goto err_put;
 	}
