@@ -111,6 +111,9 @@ struct vgru_dev {
 	struct vgru_counters counters;
 };
 
+/* fault-around blocks a context remembers to tell streams (vgru_fault.c) */
+#define VGRU_FA_STREAMS	4
+
 /* the most CBs a context window can hold: one bit each in ctx->pending */
 #define VGRU_MAX_CBS	(VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE)
 
@@ -181,6 +184,11 @@ struct vgru_ctx {
 	/* the fault work's buffers, VGRU_FAULT_AROUND_MAX entries each */
 	unsigned long *fw_hpfns;
 	struct vgru_xlate *fw_xl;
+	/* the fault work's recent fault-around blocks: which ones stream */
+	struct {
+		unsigned long start, end;
+	} fa_recent[VGRU_FA_STREAMS];
+	u32 fa_slot;
 
 	/* completion notices: stats.notices counts them (IRQ handler) */
 	wait_queue_head_t notice_wq;

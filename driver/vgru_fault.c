@@ -27,7 +27,9 @@
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
 #include <linux/swiotlb.h>
+#include <linux/userfaultfd_k.h>
 
 #include "vgru.h"
 #include "vgru_trace.h"
@@ -269,6 +271,7 @@ struct vgru_block {
 	unsigned long start, end;	/* page aligned, snapshot range */
 	unsigned long va;		/* the page that must resolve */
 	bool around;			/* all usable pages, not the run from va */
+	bool fault_in;			/* absent pages faulted in too */
 };
 
 struct vgru_resolution {
@@ -622,7 +625,7 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 		.hmm_pfns = hpfns,
 	};
 	unsigned int retries = 0, passes = 0, nx = 0, i, huge;
-	bool unlocked = false;
+	bool unlocked = false, fault_in = b->fault_in;
 	long n, ret;
 
 	ret = mmu_interval_notifier_insert(&res.notifier, mm, res.start,
@@ -650,7 +653,15 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 			if (!b->around)
 				range.end = va + n * PAGE_SIZE;
 		}
+		range.default_flags = fault_in ? HMM_PFN_REQ_FAULT |
+			(write ? HMM_PFN_REQ_WRITE : 0) : 0;
 		ret = hmm_range_fault(&range);
+		if (ret && ret != -EBUSY && fault_in) {
+			/* a page of the block cannot be faulted in: present ones only */
+			mmap_read_unlock(mm);
+			fault_in = false;
+			continue;
+		}
 		if (!ret && !vgru_pfn_usable(hpfns[ti], write)) {
 			if (hpfns[ti] & HMM_PFN_ERROR)
 				ret = -EFAULT;
@@ -771,13 +782,57 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 	return vgru_resolve(ctx, &b, nr, write, NULL, hpfns, xl);
 }
 
+/*
+ * Whether fault-around faults the absent pages of its block in, as the CPU
+ * would on touching them: in process memory (anonymous private or shmem),
+ * where that only allocates zeroed pages, and not where a userfaultfd
+ * handler decides what a page holds.  File pages stay present-only.
+ * Only for a stream of faults (vgru_fault_stream()).
+ */
+static bool vgru_vma_fault_around_in(struct vm_area_struct *vma)
+{
+	if (userfaultfd_armed(vma))
+		return false;
+	if (vma_is_anonymous(vma))
+		return !(vma->vm_flags & VM_SHARED);
+	return shmem_file(vma->vm_file);
+}
+
+/*
+ * Whether the block [start, end) continues a stream of faults: it is the
+ * block of a recent fault again (a second fault there: the rest is coming
+ * too), or the one right after or before it.  Then fault-around faults its
+ * absent pages in, as readahead would; a lone fault stays one page, as
+ * cheap as it can be.  A copy runs two streams at once (source and
+ * destination), so a few recent blocks are kept.  Fault work only.
+ */
+static bool vgru_fault_stream(struct vgru_ctx *ctx, unsigned long start,
+			      unsigned long end)
+{
+	unsigned int i;
+
+	for (i = 0; i < VGRU_FA_STREAMS; i++) {
+		if (ctx->fa_recent[i].start == start ||
+		    ctx->fa_recent[i].end == start ||
+		    ctx->fa_recent[i].start == end) {
+			ctx->fa_recent[i].start = start;
+			ctx->fa_recent[i].end = end;
+			return true;
+		}
+	}
+	i = ctx->fa_slot++ % VGRU_FA_STREAMS;
+	ctx->fa_recent[i].start = start;
+	ctx->fa_recent[i].end = end;
+	return false;
+}
+
 static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 			    const struct vgru_fault_id *fault, u64 va,
 			    bool write)
 {
 	unsigned long k = READ_ONCE(ctx->fault_around);
 	struct vm_area_struct *vma;
-	struct vgru_block b;
+	struct vgru_block b = { };
 	long n;
 
 	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
@@ -796,6 +851,8 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 		if (vma) {
 			b.start = max(b.start, vma->vm_start);
 			b.end = min(b.end, vma->vm_end);
+			b.fault_in = vgru_vma_fault_around_in(vma) &&
+				     vgru_fault_stream(ctx, b.start, b.end);
 		} else {
 			b.start = b.va;
 			b.end = b.va + PAGE_SIZE;
