@@ -23,7 +23,9 @@
  * fault_cost (1): device fault vs the CPU's own first-touch fault
  *   isolated: 64 B copies from a device-warm source into one fresh page
  *   each (one device write fault per op; ops that took another fault
- *   count are dropped), minus the same copy warm.
+ *   count are dropped), minus the same copy warm.  Fresh pages lie
+ *   ISO_FRESH_STRIDE apart, so that no fault continues another's
+ *   fault-around block (a stream, which the driver faults in whole).
  *   raw isolated_op_cold_us, isolated_op_warm_us, isolated_device_fault_us,
  *       isolated_op_populated_us, isolated_device_fault_populated_us
  *       (destination page already touched by the CPU), cpu_first_touch_us,
@@ -915,21 +917,25 @@ struct iso_samples {
 	uint64_t faults;
 };
 
+/* apart: more than two fault-around blocks up to K = 128 */
+#define ISO_FRESH_STRIDE	(1 << 20)
+
 /* @n one-fault ops into fresh (or CPU-touched) pages; samples appended. */
 static int iso_fresh(struct figure *f, struct vgru *v,
 		     const struct warm_pair *w, bool populated, unsigned int n,
 		     double *us, unsigned int *kept, uint64_t *faults)
 {
-	struct op_run r = { .stride = PAGE, .n = n, .want = 1, .us = us };
+	size_t stride = populated ? PAGE : ISO_FRESH_STRIDE;
+	struct op_run r = { .stride = stride, .n = n, .want = 1, .us = us };
 	int ret;
 
-	r.dst = map_anon(n * PAGE);
+	r.dst = map_anon(n * stride);
 	if (!r.dst)
-		return map_error(f, n * PAGE);
+		return map_error(f, n * stride);
 	if (populated)
-		memset(r.dst, 1, n * PAGE);
+		memset(r.dst, 1, n * stride);
 	ret = run_small_ops(f, v, w->src, &r);
-	munmap(r.dst, n * PAGE);
+	munmap(r.dst, n * stride);
 	*kept += r.kept;
 	*faults += r.faults;
 	return ret;
@@ -1416,10 +1422,10 @@ static int traced_ops(struct figure *f, struct vgru *v, struct tracer *t,
 
 	if (warm_pair_get(f, v, &w))
 		return -1;
-	r->dst = map_anon(r->n * PAGE);
+	r->dst = map_anon(r->n * r->stride);
 	if (!r->dst) {
 		unmap(w.base, 2 * PAGE);
-		return map_error(f, r->n * PAGE);
+		return map_error(f, r->n * r->stride);
 	}
 	ret = trace_start(t, why, len) ? 1 : 0;
 	if (!ret) {
@@ -1429,7 +1435,7 @@ static int traced_ops(struct figure *f, struct vgru *v, struct tracer *t,
 			ret = 1;
 		}
 	}
-	munmap(r->dst, r->n * PAGE);
+	munmap(r->dst, r->n * r->stride);
 	unmap(w.base, 2 * PAGE);
 	return ret;
 }
@@ -1438,7 +1444,7 @@ static int fc_breakdown(struct figure *f, struct vgru *v)
 {
 	unsigned int n = opt.quick ? 40 : 200, cursor = 0;
 	struct tracer t = { .irq = find_irq(), .ctx = vgru_context(v) };
-	struct op_run r = { .stride = PAGE, .n = n, .want = 1 };
+	struct op_run r = { .stride = ISO_FRESH_STRIDE, .n = n, .want = 1 };
 	struct phases ph = { 0 };
 	uint64_t at[EV_N + 2];
 	char why[256] = "";

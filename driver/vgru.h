@@ -146,15 +146,29 @@ static inline void vgru_watchdog_start(struct vgru_dev *vdev)
 			   msecs_to_jiffies(VGRU_WATCHDOG_MS));
 }
 
+/* fault-around blocks a context remembers to tell streams (vgru_fault.c) */
+#define VGRU_FA_STREAMS	4
+
 /* the most CBs a context window can hold: one bit each in ctx->pending */
 #define VGRU_MAX_CBS	(VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE)
 
 /* one translation a resolution drops in */
 struct vgru_xlate {
 	unsigned long va;
-	phys_addr_t pa;
+	struct page *page;		/* at va (a 2 MiB one's first page) */
+	dma_addr_t dma;			/* bus address, from the DMA API */
 	bool write;			/* writable */
 	bool huge;			/* 2 MiB, both addresses aligned */
+	bool mapped;			/* dma is this resolution's own mapping */
+	void *reused;			/* else: the ctx->held entry it reuses */
+};
+
+/* a fault response a translation list carries */
+struct vgru_tl_resp {
+	u32 cb;
+	u32 seq;
+	u32 cmd;
+	u32 code;
 };
 
 /* a fault record waiting for its context's work */
@@ -182,12 +196,20 @@ struct vgru_ctx {
 	/*
 	 * What the device may hold: every page dropped in since it was last
 	 * invalidated (a superset), or, with held_all, anything.  Entries are
-	 * added before ctx->lock and removed under it (see vgru_fault.c).
+	 * added before ctx->lock and removed under it (see vgru_fault.c); an
+	 * entry keeps the DMA mapping of its translation until the device
+	 * invalidation that removed it has completed.
 	 */
-	struct xarray held;		/* page number -> xa_mk_value(0) */
+	struct xarray held;		/* page number -> xa value, vgru_fault.c */
 	struct xarray held_huge;	/* 2 MiB page number -> the same */
 	atomic_t nr_held;		/* entries in held */
 	bool held_all;			/* written under lock only */
+	/* translation list: built and run under lock, one doorbell */
+	void *tl;			/* coherent, VGRU_TL_SIZE(MAX_TRANS, MAX_RESP) */
+	dma_addr_t tl_dma;
+	u32 tl_nr_trans;
+	u32 tl_nr_resp;
+	struct vgru_tl_resp tl_resp[VGRU_TL_MAX_RESP];
 
 	/* ---- pending_lock: faults the IRQ handler queued ---- */
 	spinlock_t pending_lock;
@@ -198,6 +220,11 @@ struct vgru_ctx {
 	/* the fault work's buffers, VGRU_FAULT_AROUND_MAX entries each */
 	unsigned long *fw_hpfns;
 	struct vgru_xlate *fw_xl;
+	/* the fault work's recent fault-around blocks: which ones stream */
+	struct {
+		unsigned long start, end;
+	} fa_recent[VGRU_FA_STREAMS];
+	u32 fa_slot;
 
 	/* completion notices: stats.notices counts them (IRQ handler) */
 	wait_queue_head_t notice_wq;
@@ -241,19 +268,23 @@ void vgru_hw_fq_set_head(struct vgru_dev *vdev, u32 head);
 u64 vgru_hw_read_stat(struct vgru_dev *vdev, unsigned int n);
 void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag);
 void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
-void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
-		     bool writable, bool huge);
 int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
 			bool may_sleep);
 int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep);
-void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
-			int err);
+void vgru_tl_begin(struct vgru_ctx *ctx);
+void vgru_tl_add_xlate(struct vgru_ctx *ctx, const struct vgru_xlate *x);
+void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err);
+bool vgru_tl_full(struct vgru_ctx *ctx);
+void vgru_tl_run(struct vgru_ctx *ctx);
 
 /* vgru_fault.c */
 extern const struct mmu_interval_notifier_ops vgru_mni_ops;
 long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		  bool write);
 void vgru_resolve_pending(struct vgru_ctx *ctx);
+int vgru_fault_ctx_init(struct vgru_ctx *ctx);
+void vgru_fault_ctx_free(struct vgru_ctx *ctx);
+int vgru_fault_dma_check(struct pci_dev *pdev);
 
 /* vgru_debugfs.c: root-only views, /sys/kernel/debug/vgru/ */
 extern unsigned int vgru_inject_resolve_delay_us;	/* in vgru_fault.c */

@@ -19,12 +19,17 @@
  * nothing at all for the many ranges it never touched.
  */
 
+#include <linux/cc_platform.h>
 #include <linux/delay.h>
+#include <linux/dma-mapping.h>
 #include <linux/hmm.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
+#include <linux/swiotlb.h>
+#include <linux/userfaultfd_k.h>
 
 #include "vgru.h"
 #include "vgru_trace.h"
@@ -40,63 +45,125 @@ unsigned int vgru_inject_resolve_delay_us;
 
 /*
  * ctx->held has an entry for every page dropped in since the device last
- * invalidated it; a superset is safe, a missing page is not.  The rules:
+ * invalidated it; a superset is safe, a missing page is not.  An entry's
+ * value is xa_mk_value(0) while it carries no mapping, then the bus
+ * address of its translation | VGRU_HELD_MAPPED (| VGRU_HELD_WRITE): the
+ * DMA mapping the device was given.  The rules:
  *
- * - An entry is stored after the resolution's mmu_interval_read_begin()
- *   and before ctx->lock is taken for the drop-in, with GFP_KERNEL:
- *   ctx->lock is taken by the notifiers from reclaim, so nothing may
- *   allocate under it.
- * - Entries are removed only under ctx->lock: by a notifier (after the
- *   device invalidation completed), or when tracking overflows (held_all
- *   set first, under the same hold).
+ * - An entry is stored (if absent) after the resolution's
+ *   mmu_interval_read_begin() and before ctx->lock is taken for the
+ *   drop-in, with GFP_KERNEL: ctx->lock is taken by the notifiers from
+ *   reclaim, so nothing may allocate under it.  Its mapping is installed
+ *   under ctx->lock with the drop-in (replacing a value allocates nothing).
+ * - Entries are removed only under ctx->lock, by a flush, and only after
+ *   the device invalidation completed: then, and only then, their
+ *   mappings are unmapped (no DMA uses them any more).  Context teardown,
+ *   after DISABLE, unmaps what is left.
  * - So a drop-in checks, under ctx->lock, that its resolution's sequence
- *   did not move and that its entries are still there (or held_all is
- *   set): otherwise a flush ran since its snapshot, and it starts over.
- *   An entry stored for a resolution that retries or fails stays: a
- *   superset.
- * - held_all: the device may hold anything.  Set under ctx->lock when the
- *   entries pass vdev->held_max (a context cannot hold more than the TLB
- *   and its CBs' held translations) or an entry could not be allocated;
- *   the next notifier range then flushes the whole context, forgets every
- *   entry and clears it.  Resolutions read it unlocked only to skip
- *   storing; one that skipped and finds it cleared under ctx->lock starts
- *   over.
+ *   did not move and that its entries are still there: otherwise a flush
+ *   ran since its snapshot, and it starts over.  An entry stored for a
+ *   resolution that retries or fails stays: a superset.
+ * - held_all: the device may hold pages we no longer look up.  Set under
+ *   ctx->lock when the entries pass vdev->held_max (a context cannot hold
+ *   more than the TLB and its CBs' held translations); the next notifier
+ *   range then flushes the whole context, forgets every entry and clears
+ *   it.  Entries are still stored meanwhile: they carry the mappings.
+ * - Past VGRU_HELD_CAP entries a resolution flushes the whole context
+ *   first, so that the tracking's memory stays bounded.
  */
+#define VGRU_HELD_MAPPED	1UL
+#define VGRU_HELD_WRITE		2UL
+#define VGRU_HELD_CAP		(1 << 20)
 
-/* Forget the entries [first, last] of @xa (held or held_huge).  Under ctx->lock. */
+/* Read-only translations map for device reads only; writable ones both ways (atomics). */
+static enum dma_data_direction vgru_dma_dir(bool write)
+{
+	return write ? DMA_BIDIRECTIONAL : DMA_TO_DEVICE;
+}
+
+static struct device *vgru_dma_dev(struct vgru_ctx *ctx)
+{
+	return &ctx->vdev->pdev->dev;
+}
+
+static struct xarray *vgru_xl_held(struct vgru_ctx *ctx,
+				   const struct vgru_xlate *x)
+{
+	return x->huge ? &ctx->held_huge : &ctx->held;
+}
+
+static unsigned long vgru_xl_index(const struct vgru_xlate *x)
+{
+	return x->va >> (x->huge ? VGRU_HUGE_SHIFT : PAGE_SHIFT);
+}
+
+/* Unmap the mapping of a held entry's value, if it has one. */
+static void vgru_held_unmap(struct vgru_ctx *ctx, bool huge, void *entry)
+{
+	unsigned long v = xa_to_value(entry);
+
+	if (v & VGRU_HELD_MAPPED)
+		dma_unmap_page(vgru_dma_dev(ctx), v & PAGE_MASK,
+			       huge ? VGRU_HUGE_SIZE : PAGE_SIZE,
+			       vgru_dma_dir(v & VGRU_HELD_WRITE));
+}
+
+/*
+ * Forget the entries [first, last] of @xa (held or held_huge) and unmap
+ * their mappings.  Under ctx->lock, once the device no longer uses them.
+ */
 static void vgru_held_forget(struct vgru_ctx *ctx, struct xarray *xa,
 			     unsigned long first, unsigned long last)
 {
 	unsigned long idx;
 	void *entry;
 
-	xa_for_each_range(xa, idx, entry, first, last)
-		if (xa_erase(xa, idx))
-			atomic_dec(&ctx->nr_held);
+	xa_for_each_range(xa, idx, entry, first, last) {
+		entry = xa_erase(xa, idx);
+		if (!entry)
+			continue;
+		vgru_held_unmap(ctx, xa == &ctx->held_huge, entry);
+		atomic_dec(&ctx->nr_held);
+	}
 }
 
 /* Record that the device may hold entry @idx of @xa; -ENOMEM. */
 static int vgru_held_record(struct vgru_ctx *ctx, struct xarray *xa,
 			    unsigned long idx)
 {
-	void *old;
+	int ret = xa_insert(xa, idx, xa_mk_value(0), GFP_KERNEL);
 
-	if (READ_ONCE(ctx->held_all))
-		return 0;
-	old = xa_store(xa, idx, xa_mk_value(0), GFP_KERNEL);
-	if (xa_is_err(old))
-		return xa_err(old);
-	if (!old)
+	if (ret == -EBUSY)
+		return 0;	/* there already, maybe with its mapping */
+	if (!ret)
 		atomic_inc(&ctx->nr_held);
-	return 0;
+	return ret;
 }
 
-/* Give up tracking until the next context flush.  Under ctx->lock. */
+/* Stop looking up what the device holds until the next flush.  Under ctx->lock. */
 static void vgru_held_overflow(struct vgru_ctx *ctx)
 {
 	WRITE_ONCE(ctx->held_all, true);
+}
+
+/* Flush the whole context and forget everything.  Under ctx->lock. */
+static void vgru_flush_all(struct vgru_ctx *ctx, bool may_sleep)
+{
+	vgru_tlb_flush_ctx(ctx->vdev, ctx->id, may_sleep);
 	vgru_held_forget(ctx, &ctx->held, 0, ULONG_MAX);
 	vgru_held_forget(ctx, &ctx->held_huge, 0, ULONG_MAX);
+	WRITE_ONCE(ctx->held_all, false);
+}
+
+/* Keep the tracking bounded: see VGRU_HELD_CAP. */
+static void vgru_held_trim(struct vgru_ctx *ctx)
+{
+	if (atomic_read(&ctx->nr_held) < VGRU_HELD_CAP)
+		return;
+	mutex_lock(&ctx->lock);
+	if (!ctx->dead && atomic_read(&ctx->nr_held) >= VGRU_HELD_CAP)
+		vgru_flush_all(ctx, true);
+	mutex_unlock(&ctx->lock);
 }
 
 /* ---- invalidation --------------------------------------------------------- */
@@ -116,10 +183,7 @@ static bool vgru_flush_held(struct vgru_ctx *ctx, unsigned long start,
 	u64 lo = U64_MAX, hi = 0;
 
 	if (ctx->held_all) {
-		vgru_tlb_flush_ctx(ctx->vdev, ctx->id, may_sleep);
-		vgru_held_forget(ctx, &ctx->held, 0, ULONG_MAX);
-		vgru_held_forget(ctx, &ctx->held_huge, 0, ULONG_MAX);
-		WRITE_ONCE(ctx->held_all, false);
+		vgru_flush_all(ctx, may_sleep);
 		return true;
 	}
 	if (xa_find(&ctx->held, &idx, last, XA_PRESENT)) {
@@ -209,6 +273,7 @@ struct vgru_block {
 	unsigned long start, end;	/* page aligned, snapshot range */
 	unsigned long va;		/* the page that must resolve */
 	bool around;			/* all usable pages, not the run from va */
+	bool fault_in;			/* absent pages faulted in too */
 };
 
 struct vgru_resolution {
@@ -246,27 +311,23 @@ static const struct mmu_interval_notifier_ops vgru_res_mni_ops = {
 
 /*
  * Whether an invalidation overlapped the resolution since @seq: its
- * sequence moved, or an entry it stored in ctx->held (@recorded) was
- * forgotten.  Under ctx->lock.
+ * sequence moved, or an entry it stored in ctx->held was forgotten (or,
+ * for a mapping it reuses, replaced).  Under ctx->lock.
  */
 static bool vgru_res_changed(struct vgru_resolution *res, unsigned long seq,
-			     bool recorded, const struct vgru_xlate *xl,
-			     unsigned int nx)
+			     const struct vgru_xlate *xl, unsigned int nx)
 {
 	struct vgru_ctx *ctx = res->ctx;
 	unsigned int i;
+	void *entry;
 
 	if (mmu_interval_read_retry(&res->notifier, seq))
 		return true;
-	if (ctx->held_all)
-		return false;
-	if (!recorded)
-		return true;	/* skipped for held_all, cleared since */
-	for (i = 0; i < nx; i++)
-		if (!xa_load(xl[i].huge ? &ctx->held_huge : &ctx->held,
-			     xl[i].va >> (xl[i].huge ? VGRU_HUGE_SHIFT :
-						   PAGE_SHIFT)))
+	for (i = 0; i < nx; i++) {
+		entry = xa_load(vgru_xl_held(ctx, &xl[i]), vgru_xl_index(&xl[i]));
+		if (!entry || (xl[i].reused && entry != xl[i].reused))
 			return true;
+	}
 	return false;
 }
 
@@ -342,7 +403,7 @@ static unsigned int vgru_collect(const struct vgru_block *b,
 	unsigned long i = b->around ? 0 : (b->va - b->start) >> PAGE_SHIFT;
 	unsigned long pva, hva;
 	unsigned int nx = 0;
-	phys_addr_t pa;
+	struct page *page;
 
 	for (; i < npages; i++) {
 		pva = b->start + i * PAGE_SIZE;
@@ -351,18 +412,20 @@ static unsigned int vgru_collect(const struct vgru_block *b,
 				break;
 			continue;
 		}
-		pa = page_to_phys(hmm_pfn_to_page(hpfns[i]));
+		page = hmm_pfn_to_page(hpfns[i]);
 		if (b->around && hmm_pfn_to_map_order(hpfns[i]) ==
 		    VGRU_HUGE_SHIFT - PAGE_SHIFT) {
 			/* one mapping, one access: the whole PMD goes in */
 			hva = pva & ~(VGRU_HUGE_SIZE - 1);
 			xl[nx++] = (struct vgru_xlate){
-				.va = hva, .pa = pa - (pva - hva), .huge = true,
+				.va = hva, .huge = true,
+				.page = pfn_to_page(page_to_pfn(page) -
+						    ((pva - hva) >> PAGE_SHIFT)),
 			};
 			i = ((hva + VGRU_HUGE_SIZE - b->start) >> PAGE_SHIFT) - 1;
 			continue;
 		}
-		xl[nx++] = (struct vgru_xlate){ .va = pva, .pa = pa };
+		xl[nx++] = (struct vgru_xlate){ .va = pva, .page = page };
 	}
 	return nx;
 }
@@ -395,6 +458,150 @@ static bool vgru_xlate_covers(const struct vgru_xlate *x, unsigned long va)
 	return x->huge ? (va & ~(VGRU_HUGE_SIZE - 1)) == x->va : x->va == va;
 }
 
+/* Unmap the mappings a resolution made and did not hand to ctx->held. */
+static void vgru_xl_unmap(struct vgru_ctx *ctx, struct vgru_xlate *xl,
+			  unsigned int nx)
+{
+	unsigned int i;
+
+	for (i = 0; i < nx; i++) {
+		if (!xl[i].mapped)
+			continue;
+		dma_unmap_page(vgru_dma_dev(ctx), xl[i].dma,
+			       xl[i].huge ? VGRU_HUGE_SIZE : PAGE_SIZE,
+			       vgru_dma_dir(xl[i].write));
+		xl[i].mapped = false;
+	}
+}
+
+/*
+ * Give each translation its bus address: the mapping its ctx->held entry
+ * already has, when that one allows the access (the device must see the
+ * same bus address, or a read drop-in would replace a writable entry),
+ * else a new dma_map_page() of the page, a 2 MiB one whole.  A 2 MiB
+ * mapping the device cannot use (bus address not 2 MiB aligned) falls
+ * back to the 4 KiB page of @va.  Before ctx->lock: mapping may allocate.
+ * Returns 0, or -ENOMEM with none of its mappings left.
+ */
+static int vgru_xl_map(struct vgru_ctx *ctx, struct vgru_xlate *xl,
+		       unsigned int nx, unsigned long va)
+{
+	struct device *dev = vgru_dma_dev(ctx);
+	struct vgru_xlate *x;
+	unsigned int i;
+	unsigned long v;
+	void *entry;
+
+	for (i = 0; i < nx; i++) {
+		x = &xl[i];
+		x->mapped = false;
+		x->reused = NULL;
+		entry = xa_load(vgru_xl_held(ctx, x), vgru_xl_index(x));
+		v = entry ? xa_to_value(entry) : 0;
+		if ((v & VGRU_HELD_MAPPED) &&
+		    (!x->write || (v & VGRU_HELD_WRITE))) {
+			x->dma = v & PAGE_MASK;
+			x->reused = entry;
+			continue;
+		}
+		x->dma = dma_map_page(dev, x->page, 0,
+				      x->huge ? VGRU_HUGE_SIZE : PAGE_SIZE,
+				      vgru_dma_dir(x->write));
+		if (dma_mapping_error(dev, x->dma))
+			goto err;
+		x->mapped = true;
+		if (x->huge && !IS_ALIGNED(x->dma, VGRU_HUGE_SIZE)) {
+			vgru_xl_unmap(ctx, x, 1);
+			if (!vgru_xlate_covers(x, va))
+				va = x->va;
+			x->page = pfn_to_page(page_to_pfn(x->page) +
+					      ((va - x->va) >> PAGE_SHIFT));
+			x->va = va;
+			x->huge = false;
+			i--;		/* again, as a 4 KiB translation */
+		}
+	}
+	return 0;
+err:
+	vgru_xl_unmap(ctx, xl, i);
+	return -ENOMEM;
+}
+
+/*
+ * Hand the resolution's mappings to ctx->held and put its translations in
+ * the list.  Under ctx->lock, after vgru_res_changed(): every entry is
+ * there.  An entry that got a mapping allowing the access since
+ * vgru_xl_map() looked keeps it, and ours goes.  A read-only mapping that
+ * a writable one replaces may still be in use (a CB keeps the
+ * translations it took): the page is invalidated first, and its mapping
+ * unmapped once that completed.
+ */
+static void vgru_xl_install(struct vgru_ctx *ctx, struct vgru_xlate *xl,
+			    unsigned int nx)
+{
+	struct vgru_xlate *x;
+	struct xarray *xa;
+	unsigned int i;
+	unsigned long v;
+	void *entry;
+
+	for (i = 0; i < nx; i++) {
+		x = &xl[i];
+		xa = vgru_xl_held(ctx, x);
+		entry = xa_load(xa, vgru_xl_index(x));
+		v = xa_to_value(entry);
+		if (x->mapped && (v & VGRU_HELD_MAPPED)) {
+			if (!x->write || (v & VGRU_HELD_WRITE)) {
+				vgru_xl_unmap(ctx, x, 1);
+				x->dma = v & PAGE_MASK;
+			} else {
+				vgru_tlb_invalidate(ctx->vdev, ctx->id, x->va,
+						    x->huge ? VGRU_HUGE_SIZE :
+						    PAGE_SIZE, true);
+				vgru_held_unmap(ctx, x->huge, entry);
+			}
+		}
+		if (x->mapped) {
+			/* the slot exists: replacing its value allocates nothing */
+			xa_store(xa, vgru_xl_index(x),
+				 xa_mk_value(x->dma | VGRU_HELD_MAPPED |
+					     (x->write ? VGRU_HELD_WRITE : 0)),
+				 GFP_NOWAIT);
+			x->mapped = false;
+		}
+		vgru_tl_add_xlate(ctx, x);
+	}
+}
+
+/*
+ * Answer, in the same list, the other pending faults that the
+ * translations cover (a write fault only by a writable one): their CBs
+ * go on without a pass of their own.  Under ctx->lock.
+ */
+static void vgru_answer_covered(struct vgru_ctx *ctx,
+				const struct vgru_xlate *xl, unsigned int nx)
+{
+	const struct vgru_pending_fault *pf;
+	unsigned long cb;
+	unsigned int i;
+
+	spin_lock_irq(&ctx->pending_lock);
+	for_each_set_bit(cb, &ctx->pending, ctx->vdev->nr_cbs) {
+		if (vgru_tl_full(ctx))
+			break;
+		pf = &ctx->pending_fault[cb];
+		for (i = 0; i < nx; i++)
+			if (vgru_xlate_covers(&xl[i], pf->va & PAGE_MASK) &&
+			    (xl[i].write || !(pf->flags & VGRU_FAULT_WRITE)))
+				break;
+		if (i == nx)
+			continue;
+		vgru_tl_add_resp(ctx, cb, pf->seq, 0);
+		__clear_bit(cb, &ctx->pending);
+	}
+	spin_unlock_irq(&ctx->pending_lock);
+}
+
 /*
  * Resolve block @b and drop its translations into the device TLB: the
  * page b->va, faulted in if need be (with @nr_in pages from it for a
@@ -420,8 +627,7 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 		.hmm_pfns = hpfns,
 	};
 	unsigned int retries = 0, passes = 0, nx = 0, i, huge;
-	bool recorded, unlocked = false;
-	int untracked;
+	bool unlocked = false, fault_in = b->fault_in;
 	long n, ret;
 
 	ret = mmu_interval_notifier_insert(&res.notifier, mm, res.start,
@@ -449,7 +655,15 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 			if (!b->around)
 				range.end = va + n * PAGE_SIZE;
 		}
+		range.default_flags = fault_in ? HMM_PFN_REQ_FAULT |
+			(write ? HMM_PFN_REQ_WRITE : 0) : 0;
 		ret = hmm_range_fault(&range);
+		if (ret && ret != -EBUSY && fault_in) {
+			/* a page of the block cannot be faulted in: present ones only */
+			mmap_read_unlock(mm);
+			fault_in = false;
+			continue;
+		}
 		if (!ret && !vgru_pfn_usable(hpfns[ti], write)) {
 			if (hpfns[ti] & HMM_PFN_ERROR)
 				ret = -EFAULT;
@@ -490,51 +704,54 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 		if (!ret) {
 			trace_vgru_page_lookup(ctx->id, va, 0);
 
+			vgru_held_trim(ctx);
+			ret = vgru_xl_map(ctx, xl, nx, va);
 			/* before ctx->lock: see ctx->held rules */
-			recorded = !READ_ONCE(ctx->held_all);
-			untracked = 0;
-			for (i = 0; i < nx && !untracked; i++)
-				untracked = xl[i].huge ?
-					vgru_held_record(ctx, &ctx->held_huge,
-							 xl[i].va >> VGRU_HUGE_SHIFT) :
-					vgru_held_record(ctx, &ctx->held,
-							 xl[i].va >> PAGE_SHIFT);
+			for (i = 0; i < nx && !ret; i++)
+				ret = vgru_held_record(ctx, vgru_xl_held(ctx, &xl[i]),
+						       vgru_xl_index(&xl[i]));
+			if (ret) {
+				vgru_xl_unmap(ctx, xl, nx);
+				ret = -ENOMEM;
+				trace_vgru_page_lookup(ctx->id, va, ret);
+				break;
+			}
 			if (READ_ONCE(vgru_inject_resolve_delay_us))
 				fsleep(READ_ONCE(vgru_inject_resolve_delay_us));
 
 			mutex_lock(&ctx->lock);
 			if (ctx->dead) {
 				mutex_unlock(&ctx->lock);
+				vgru_xl_unmap(ctx, xl, nx);
 				ret = -ESRCH;
 				break;
 			}
 			if (!ctx->held_all &&
-			    (untracked ||
-			     atomic_read(&ctx->nr_held) > ctx->vdev->held_max))
+			    atomic_read(&ctx->nr_held) > ctx->vdev->held_max)
 				vgru_held_overflow(ctx);
 			if (!vgru_res_changed(&res, range.notifier_seq,
-					      recorded, xl, nx)) {
+					      xl, nx)) {
+				vgru_tl_begin(ctx);
+				vgru_xl_install(ctx, xl, nx);
 				huge = 0;
-				for (i = 0; i < nx; i++) {
-					vgru_tlb_dropin(ctx->vdev, ctx->id,
-							xl[i].va, xl[i].pa,
-							xl[i].write, xl[i].huge);
+				for (i = 0; i < nx; i++)
 					huge += xl[i].huge;
-				}
 				atomic64_add(nx, &ctx->stats.dropins);
 				atomic64_add(huge, &ctx->stats.huge_dropins);
 				if (b->around)
 					atomic64_add(nx - 1,
 						     &ctx->stats.around_dropins);
 				if (fault)
-					vgru_fault_respond(ctx->vdev, ctx->id,
-							   fault->cb,
-							   fault->seq, 0);
+					vgru_tl_add_resp(ctx, fault->cb,
+							 fault->seq, 0);
+				vgru_answer_covered(ctx, xl, nx);
+				vgru_tl_run(ctx);
 				mutex_unlock(&ctx->lock);
 				ret = nx;
 				break;
 			}
 			mutex_unlock(&ctx->lock);
+			vgru_xl_unmap(ctx, xl, nx);
 		}
 		if (vgru_res_retry(ctx, va, &retries)) {
 			ret = -EAGAIN;
@@ -571,13 +788,57 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 	return vgru_resolve(ctx, &b, nr, write, NULL, hpfns, xl);
 }
 
+/*
+ * Whether fault-around faults the absent pages of its block in, as the CPU
+ * would on touching them: in process memory (anonymous private or shmem),
+ * where that only allocates zeroed pages, and not where a userfaultfd
+ * handler decides what a page holds.  File pages stay present-only.
+ * Only for a stream of faults (vgru_fault_stream()).
+ */
+static bool vgru_vma_fault_around_in(struct vm_area_struct *vma)
+{
+	if (userfaultfd_armed(vma))
+		return false;
+	if (vma_is_anonymous(vma))
+		return !(vma->vm_flags & VM_SHARED);
+	return shmem_file(vma->vm_file);
+}
+
+/*
+ * Whether the block [start, end) continues a stream of faults: it is the
+ * block of a recent fault again (a second fault there: the rest is coming
+ * too), or the one right after or before it.  Then fault-around faults its
+ * absent pages in, as readahead would; a lone fault stays one page, as
+ * cheap as it can be.  A copy runs two streams at once (source and
+ * destination), so a few recent blocks are kept.  Fault work only.
+ */
+static bool vgru_fault_stream(struct vgru_ctx *ctx, unsigned long start,
+			      unsigned long end)
+{
+	unsigned int i;
+
+	for (i = 0; i < VGRU_FA_STREAMS; i++) {
+		if (ctx->fa_recent[i].start == start ||
+		    ctx->fa_recent[i].end == start ||
+		    ctx->fa_recent[i].start == end) {
+			ctx->fa_recent[i].start = start;
+			ctx->fa_recent[i].end = end;
+			return true;
+		}
+	}
+	i = ctx->fa_slot++ % VGRU_FA_STREAMS;
+	ctx->fa_recent[i].start = start;
+	ctx->fa_recent[i].end = end;
+	return false;
+}
+
 static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 			    const struct vgru_fault_id *fault, u64 va,
 			    bool write)
 {
 	unsigned long k = READ_ONCE(ctx->fault_around);
 	struct vm_area_struct *vma;
-	struct vgru_block b;
+	struct vgru_block b = { };
 	long n;
 
 	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
@@ -598,6 +859,8 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 		if (vma) {
 			b.start = max(b.start, vma->vm_start);
 			b.end = min(b.end, vma->vm_end);
+			b.fault_in = vgru_vma_fault_around_in(vma) &&
+				     vgru_fault_stream(ctx, b.start, b.end);
 		} else {
 			b.start = b.va;
 			b.end = b.va + PAGE_SIZE;
@@ -624,8 +887,11 @@ static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
 		atomic64_inc(&ctx->stats.fault_errors);
 		atomic64_inc(&vdev->counters.fault_errors);
 		mutex_lock(&ctx->lock);
-		if (!ctx->dead)
-			vgru_fault_respond(vdev, ctx->id, cb, pf->seq, ret);
+		if (!ctx->dead) {
+			vgru_tl_begin(ctx);
+			vgru_tl_add_resp(ctx, cb, pf->seq, ret);
+			vgru_tl_run(ctx);
+		}
 		mutex_unlock(&ctx->lock);
 	}
 	vgru_latency_record(vdev, pf->received_ns);
@@ -660,4 +926,50 @@ void vgru_resolve_pending(struct vgru_ctx *ctx)
 			vgru_resolve_one(ctx, cb, &pf);
 		cond_resched();
 	}
+}
+
+/* ---- context set-up and teardown ------------------------------------------ */
+
+/* The context's translation list buffer.  -ENOMEM. */
+int vgru_fault_ctx_init(struct vgru_ctx *ctx)
+{
+	BUILD_BUG_ON(VGRU_FAULT_AROUND_MAX > VGRU_TL_MAX_TRANS);
+	ctx->tl = dma_alloc_coherent(vgru_dma_dev(ctx),
+				     VGRU_TL_SIZE(VGRU_TL_MAX_TRANS,
+						  VGRU_TL_MAX_RESP),
+				     &ctx->tl_dma, GFP_KERNEL);
+	return ctx->tl ? 0 : -ENOMEM;
+}
+
+/*
+ * After the context was disabled on the device (or never enabled): no DMA
+ * uses its translations, so every mapping left goes.
+ */
+void vgru_fault_ctx_free(struct vgru_ctx *ctx)
+{
+	vgru_held_forget(ctx, &ctx->held, 0, ULONG_MAX);
+	vgru_held_forget(ctx, &ctx->held_huge, 0, ULONG_MAX);
+	if (ctx->tl)
+		dma_free_coherent(vgru_dma_dev(ctx),
+				  VGRU_TL_SIZE(VGRU_TL_MAX_TRANS,
+					       VGRU_TL_MAX_RESP),
+				  ctx->tl, ctx->tl_dma);
+}
+
+/*
+ * The device reads and writes user pages asynchronously, behind the CPU:
+ * a bounce buffer (forced swiotlb, or memory encryption, which bounces
+ * every DMA through shared memory) would hand it copies that nobody
+ * syncs.  An IOMMU, or none, is fine: translations are dma_map_page()
+ * results.
+ */
+int vgru_fault_dma_check(struct pci_dev *pdev)
+{
+	if (is_swiotlb_force_bounce(&pdev->dev) ||
+	    cc_platform_has(CC_ATTR_MEM_ENCRYPT)) {
+		dev_err(&pdev->dev,
+			"DMA bounce buffering (swiotlb=force or memory encryption) cannot work for a device that mirrors user pages: refused\n");
+		return -ENODEV;
+	}
+	return 0;
 }

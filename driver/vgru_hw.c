@@ -72,20 +72,6 @@ void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx)
 	spin_unlock(&vdev->reg_lock);
 }
 
-void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
-		     bool writable, bool huge)
-{
-	spin_lock(&vdev->reg_lock);
-	vgru_write64(vdev, VGRU_REG_TLB_VADDR, va);
-	vgru_write64(vdev, VGRU_REG_TLB_PADDR, pa);
-	vgru_write(vdev, VGRU_REG_TLB_CTX, ctx);
-	vgru_write(vdev, VGRU_REG_TLB_FLAGS, (writable ? VGRU_TLB_WRITE : 0) |
-		   (huge ? VGRU_TLB_HUGE : 0));
-	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
-	spin_unlock(&vdev->reg_lock);
-	trace_vgru_dropin(ctx, va, pa, writable, huge);
-}
-
 /*
  * Stop the device after an invalidation timed out: its entries may still be
  * live and the caller is about to free the pages, so no command may run
@@ -167,22 +153,81 @@ int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep)
 }
 
 /*
- * Answer the fault @seq of a CB.  The device ignores an answer whose @seq
- * is not the CB's outstanding fault, so a late one cannot touch a command
- * of a context opened since.
+ * Translation lists: a resolution's translations and the fault responses
+ * that go with them, in the context's coherent list buffer, applied by
+ * the device within one TLB_CMD write (translations first, so a restarted
+ * command finds them).  Built and run under ctx->lock: one buffer per
+ * context.  The device ignores a response whose SEQ is not the CB's
+ * outstanding fault, so a late one cannot touch a command of a context
+ * opened since.
  */
-void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
-			int err)
+void vgru_tl_begin(struct vgru_ctx *ctx)
 {
+	ctx->tl_nr_trans = 0;
+	ctx->tl_nr_resp = 0;
+}
+
+/* Whether another response fits. */
+bool vgru_tl_full(struct vgru_ctx *ctx)
+{
+	return ctx->tl_nr_resp >= VGRU_TL_MAX_RESP;
+}
+
+void vgru_tl_add_xlate(struct vgru_ctx *ctx, const struct vgru_xlate *x)
+{
+	__le64 *t;
+
+	if (WARN_ON_ONCE(ctx->tl_nr_trans >= VGRU_TL_MAX_TRANS))
+		return;
+	t = ctx->tl + VGRU_TL_HDR_SIZE + ctx->tl_nr_trans++ * VGRU_TL_TRANS_SIZE;
+	t[VGRU_TL_T_VADDR / 8] = cpu_to_le64(x->va |
+					     (x->write ? VGRU_TLB_WRITE : 0) |
+					     (x->huge ? VGRU_TLB_HUGE : 0));
+	t[VGRU_TL_T_PADDR / 8] = cpu_to_le64(x->dma);
+	trace_vgru_dropin(ctx->id, x->va, x->dma, x->write, x->huge);
+}
+
+/* Answer the fault @seq of @cb: RESTART, or FAIL with -@err as detail. */
+void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err)
+{
+	struct vgru_tl_resp *r;
+
+	if (WARN_ON_ONCE(vgru_tl_full(ctx)))
+		return;
+	r = &ctx->tl_resp[ctx->tl_nr_resp++];
+	r->cb = cb;
+	r->seq = seq;
+	r->cmd = err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART;
+	r->code = err ? -err : 0;
+	trace_vgru_restart(ctx->id, cb, seq, err);
+}
+
+/* Hand the list to the device: one address write and one doorbell. */
+void vgru_tl_run(struct vgru_ctx *ctx)
+{
+	struct vgru_dev *vdev = ctx->vdev;
+	__le32 *h = ctx->tl, *r;
+	u32 i;
+
+	if (!ctx->tl_nr_trans && !ctx->tl_nr_resp)
+		return;
+	h[VGRU_TL_CTX / 4] = cpu_to_le32(ctx->id);
+	h[VGRU_TL_NR_TRANS / 4] = cpu_to_le32(ctx->tl_nr_trans);
+	h[VGRU_TL_NR_RESP / 4] = cpu_to_le32(ctx->tl_nr_resp);
+	h[0x0c / 4] = 0;
+	r = ctx->tl + VGRU_TL_SIZE(ctx->tl_nr_trans, 0);
+	for (i = 0; i < ctx->tl_nr_resp; i++, r += VGRU_TL_RESP_SIZE / 4) {
+		r[VGRU_TL_R_CB / 4] = cpu_to_le32(ctx->tl_resp[i].cb);
+		r[VGRU_TL_R_SEQ / 4] = cpu_to_le32(ctx->tl_resp[i].seq);
+		r[VGRU_TL_R_CMD / 4] = cpu_to_le32(ctx->tl_resp[i].cmd);
+		r[VGRU_TL_R_CODE / 4] = cpu_to_le32(ctx->tl_resp[i].code);
+	}
+	/* writel orders the list's memory writes before the doorbell */
 	spin_lock(&vdev->reg_lock);
-	vgru_write(vdev, VGRU_REG_RESP_CTX, ctx);
-	vgru_write(vdev, VGRU_REG_RESP_CB, cb);
-	vgru_write(vdev, VGRU_REG_RESP_SEQ, seq);
-	vgru_write(vdev, VGRU_REG_RESP_CODE, err ? -err : 0);
-	vgru_write(vdev, VGRU_REG_RESP_CMD,
-		   err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART);
+	vgru_write64(vdev, VGRU_REG_TLB_LIST, ctx->tl_dma);
+	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_LIST);
 	spin_unlock(&vdev->reg_lock);
-	trace_vgru_restart(ctx, cb, seq, err);
+	vgru_tl_begin(ctx);
 }
 
 /* ---- set-up ------------------------------------------------------------------ */

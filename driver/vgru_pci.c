@@ -283,13 +283,9 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_release_window;
 
-	/* the device translates to bus addresses: they must be physical */
-	if (device_iommu_mapped(&pdev->dev)) {
-		dev_err(&pdev->dev, "DMA remapping is not supported yet\n");
-		ret = -ENODEV;
-		goto err_release_window;
-	}
 	ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (!ret)
+		ret = vgru_fault_dma_check(pdev);
 	if (ret)
 		goto err_release_window;
 	vdev->fq = dmam_alloc_coherent(&pdev->dev,

@@ -2125,6 +2125,8 @@ TEST(fault_wait_spins_not_sleeps)
 	unsigned int judged = 0, slept = 0;
 	struct vgru_stats a, b;
 
+	/* one fault per page: a stream of fresh pages is faulted in whole */
+	CHECK_EQ(vgru_set_fault_around(v, 1), 1);
 	fill(src, PAGE, 26);
 	CHECK_EQ(vgru_copy(v, dst, src, 64), 0);	/* source now warm */
 	for (unsigned int i = 1; i < ops; i++) {
@@ -3123,11 +3125,14 @@ TEST(fault_around_touched_counts_exact)
 	}
 }
 
-/* Fault-around never faults a page in: with K = 16 and only the even
- * pages of a block touched, the device takes 1 fault for the block and
- * one per absent (odd) page, which it reads as zeros; a copy of one page
- * of an untouched block leaves the other 15 absent (mincore). */
-TEST(fault_around_absent_pages_not_faulted_in)
+/* Fault-around faults the absent pages of its block in (anonymous private
+ * memory) when the faults stream: on a second fault in the same block, or
+ * a fault in the block next to a recent one.  With K = 16 and only the
+ * even pages touched, the first source block takes 2 faults (its present
+ * pages, then the rest faulted in, read as zeros), each following one 1;
+ * a lone copy of one page of an untouched block leaves the other 15
+ * absent (mincore). */
+TEST(fault_around_faults_in_absent_pages)
 {
 	const size_t blk = 16 * PAGE, len = 4 * blk;
 	unsigned char *src = map_aligned(len, blk);
@@ -3147,9 +3152,8 @@ TEST(fault_around_absent_pages_not_faulted_in)
 	f0 = raw_faults(&c);
 	raw_copy_ok(&c, dst, src, len);
 	CHECK(memcmp(dst, ref, len) == 0);
-	/* per block: 1 (touched pages) + 8 (absent ones) source faults;
-	 * the destination, all touched: 1 */
-	CHECK_EQ(raw_faults(&c) - f0, 4 * (1 + 8 + 1));
+	/* source 2 + 1 + 1 + 1, destination (all touched) 1 per block */
+	CHECK_EQ(raw_faults(&c) - f0, 5 + 4);
 
 	f0 = raw_faults(&c);
 	raw_copy_ok(&c, dst, cold, PAGE);
@@ -3687,6 +3691,75 @@ TEST(retries_only_for_overlapping_invalidations)
 		     "(before issue 13's per-range retries)");
 	CHECK_EQ(b.retries - a.retries, 0);
 	vgru_close(v);
+}
+
+/*
+ * A resolution hands the device all its translations and the fault's
+ * answer in one translation list (one doorbell): with fault-around 16, a
+ * 1 MiB copy takes 32 faults, 32 lists, 512 drop-ins, and the device
+ * finds no list malformed.
+ */
+TEST(translation_lists_one_per_resolution)
+{
+	const size_t len = 1 << 20, pages = len / PAGE, k = 16;
+	unsigned char *src = map_aligned(len, 64 * PAGE);
+	unsigned char *dst = map_aligned(len, 64 * PAGE);
+	struct raw_ctx c = raw_open();
+	struct vgru_ctx_stats a, b;
+	uint64_t lists, errors, dropins;
+
+	if (access("/sys/class/vgru/vgru0/stats/device_lists", R_OK))
+		SKIP("no stats/device_lists in this driver");
+	set_fault_around(c.fd, k);
+	fill(src, len, 61);
+	memset(dst, 0, len);
+	lists = sysfs_stat("device_lists");
+	errors = sysfs_stat("device_list_errors");
+	dropins = sysfs_stat("device_dropins");
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &a), 0);
+	raw_copy_ok(&c, dst, src, len);
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &b), 0);
+	lists = sysfs_stat("device_lists") - lists;
+	printf("# %llu faults, %llu lists\n",
+	       (unsigned long long)(b.faults - a.faults),
+	       (unsigned long long)lists);
+	CHECK_EQ(b.faults - a.faults, 2 * pages / k);
+	CHECK_EQ(lists, 2 * pages / k);
+	CHECK_EQ(sysfs_stat("device_list_errors") - errors, 0);
+	CHECK_EQ(sysfs_stat("device_dropins") - dropins, 2 * pages);
+	CHECK_EQ(b.dropins - a.dropins, 2 * pages);
+	raw_close(&c);
+	munmap(src - 64 * PAGE, len + 128 * PAGE);
+	munmap(dst - 64 * PAGE, len + 128 * PAGE);
+}
+
+/*
+ * The device reads a page, then writes it, then reads it again: the
+ * writable translation replaces the read-only one (behind an IOMMU a new
+ * mapping; the old one goes after that page's invalidation completed),
+ * and the last read uses the writable one, without a fault.
+ */
+TEST(read_then_write_same_page)
+{
+	unsigned char *a = map_anon(PAGE, RW), *b = map_anon(PAGE, RW);
+	unsigned char *c2 = map_anon(PAGE, RW), *d = map_anon(PAGE, RW);
+	struct raw_ctx c = raw_open();
+	uint64_t f0;
+
+	set_fault_around(c.fd, 1);
+	fill(a, PAGE, 71);
+	fill(c2, PAGE, 72);
+	memset(b, 0, PAGE);
+	memset(d, 0, PAGE);
+	f0 = raw_faults(&c);
+	raw_copy_ok(&c, b, a, PAGE);		/* a read, b written */
+	CHECK_EQ(raw_faults(&c) - f0, 2);
+	raw_copy_ok(&c, a, c2, PAGE);		/* c read, a now written */
+	CHECK_EQ(raw_faults(&c) - f0, 4);
+	raw_copy_ok(&c, d, a, PAGE);		/* a read again: held */
+	CHECK_EQ(raw_faults(&c) - f0, 5);
+	CHECK(memcmp(d, c2, PAGE) == 0);
+	raw_close(&c);
 }
 
 /* The guide's example (docs/libvgru.md) runs as it stands. */
