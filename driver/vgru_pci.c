@@ -176,6 +176,8 @@ VGRU_DEVICE_STAT(dropins, VGRU_STAT_DROPINS);
 VGRU_DEVICE_STAT(invalidations, VGRU_STAT_INVALIDATIONS);
 VGRU_DEVICE_STAT(inv_entries, VGRU_STAT_INV_ENTRIES);
 VGRU_DEVICE_STAT(bytes, VGRU_STAT_BYTES);
+VGRU_DEVICE_STAT(lists, VGRU_STAT_LISTS);
+VGRU_DEVICE_STAT(list_errors, VGRU_STAT_LIST_ERRORS);
 VGRU_DEVICE_STAT(interrupts, VGRU_STAT_INTERRUPTS);
 VGRU_DRIVER_STAT(faults);
 VGRU_DRIVER_STAT(fault_errors);
@@ -195,6 +197,8 @@ static struct attribute *vgru_stat_attrs[] = {
 	&vgru_stat_device_invalidations.attr.attr,
 	&vgru_stat_device_inv_entries.attr.attr,
 	&vgru_stat_device_bytes.attr.attr,
+	&vgru_stat_device_lists.attr.attr,
+	&vgru_stat_device_list_errors.attr.attr,
 	&vgru_stat_device_interrupts.attr.attr,
 	&vgru_stat_driver_faults.attr.attr,
 	&vgru_stat_driver_fault_errors.attr.attr,
