@@ -86,7 +86,7 @@ struct vgru_dev {
 	u32 minor;
 	struct cdev *cdev;
 	struct device *dev;		/* the class device /dev/vgruN */
-	atomic_t nr_open;		/* open files; remove waits for 0 */
+	struct kref ref;		/* probe, contexts, opening calls */
 	int irq;
 
 	/* event queue (faults, notices), consumed by the IRQ handler only */
@@ -97,16 +97,19 @@ struct vgru_dev {
 
 	/* pages one context's tracking records before it gives up */
 	u32 held_max;
+	/* queued when the device is marked broken: fails and wakes contexts */
+	struct work_struct broken_work;
 
 	/* ---- reg_lock: multi-register sequences ---- */
 	spinlock_t reg_lock;
 	u32 inv_seq;			/* invalidations issued */
-	bool stopped;			/* stopped after a timed-out invalidation */
+	bool stopped;			/* broken: timed out, or reads all ones */
 
 	/* ---- ctx_lock: the context table ---- */
 	struct mutex ctx_lock;
 	struct xarray contexts;		/* context index -> vgru_ctx */
 	u32 next_tag;
+	bool gone;			/* removed: files are dead handles */
 
 	struct vgru_counters counters;
 };
@@ -139,6 +142,11 @@ struct vgru_ctx {
 	u32 tag;			/* in this context's fault records */
 	struct mm_struct *mm;		/* the opener's, mmgrab'ed */
 	struct mmu_interval_notifier notifier;
+	struct address_space *mapping;	/* the device node's, for the zap */
+
+	/* ---- end_lock: ending the context once, by release or remove ---- */
+	struct mutex end_lock;
+	bool ended;			/* fenced, notifier removed, index free */
 
 	/* ---- lock: device translations of this context ---- */
 	struct mutex lock;
@@ -203,6 +211,10 @@ void vgru_hw_fq_set_head(struct vgru_dev *vdev, u32 head);
 u64 vgru_hw_read_stat(struct vgru_dev *vdev, unsigned int n);
 void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag);
 void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
+int vgru_ctx_fence(struct vgru_dev *vdev, u32 ctx);
+bool vgru_hw_set_broken(struct vgru_dev *vdev);
+bool vgru_hw_broken(struct vgru_dev *vdev);
+bool vgru_hw_check_absent(struct vgru_dev *vdev);
 void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 		     bool writable, bool huge);
 int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
@@ -217,12 +229,13 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		  bool write);
 void vgru_resolve_pending(struct vgru_ctx *ctx);
 
-/* vgru_ctx.c: the device table; vgru_dev_get raises nr_open */
+/* vgru_ctx.c: the device table; vgru_dev_get takes a reference */
 int vgru_dev_add(struct vgru_dev *vdev);
 void vgru_dev_publish(struct vgru_dev *vdev);
-void vgru_dev_del(struct vgru_dev *vdev);
+void vgru_dev_revoke(struct vgru_dev *vdev);
 struct vgru_dev *vgru_dev_get(unsigned int minor);
 void vgru_dev_put(struct vgru_dev *vdev);
+void vgru_dev_fail_contexts(struct vgru_dev *vdev);
 
 /* vgru_ctx.c: contexts, their fault works on vgru_wq */
 extern const struct file_operations vgru_fops;
