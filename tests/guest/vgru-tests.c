@@ -2727,7 +2727,7 @@ TEST(unplug_under_load)
 	if (!dir)
 		SKIP("run by tests/guest/hotplug");
 	v = open_ctx();
-	CHECK_EQ(vgru_set_fault_around(v, 1), 0);
+	CHECK(vgru_set_fault_around(v, 1) >= 0);
 	fill(src, 32 * PAGE, 47);
 	memset(dst, 0, 32 * PAGE);
 	write_sysfs(RESOLVE_DELAY, "1000000");
