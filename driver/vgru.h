@@ -26,21 +26,36 @@
  * stuck in a page fault (userfaultfd, swap-in, FUSE) stalls only itself.
  *
  * Lifetime: a context holds a reference on its mm (mmgrab) and on its
- * device (nr_open).  Its kref is held by the file, by a queued or running
+ * device (vdev->ref).  Its kref is held by the file, by a queued or running
  * fault work, and briefly by the IRQ handler; the last put (possibly in the
- * IRQ handler) queues the teardown on vgru_wq, which drops nr_open and
+ * IRQ handler) queues the teardown on vgru_wq, which drops the device and
  * frees the context after an RCU grace period: the IRQ handler finds
  * contexts in vdev->contexts under rcu_read_lock and takes a reference
- * with kref_get_unless_zero.  Release does not wait for the fault work (it
- * may be blocked in a page fault of the very process that is closing us):
- * it marks the context dead, so that the work answers nothing more, and
- * leaves the work its own reference.  A device is found by minor in a
- * global table (open looks it up under vgru_devices_lock); remove takes it
- * out of that table, waits until nr_open drops to zero (every context
- * freed), flushes vgru_wq and only then tears the hardware down.
+ * with kref_get_unless_zero.  A context is ended once (vgru_ctx_end, under
+ * ctx->end_lock), by release or by remove, whichever comes first: it is
+ * marked dead, DISABLEd and fenced (a context invalidation whose INV_DONE
+ * is awaited: no command of it reaches memory after), its notifier is
+ * removed and its index freed.  Its fault work is not waited for (it may
+ * be blocked in a page fault of the very process that is closing us): it
+ * answers nothing once the context is dead, and holds its own reference.
+ *
+ * Removal revokes: remove() takes the device out of the minor table (the
+ * minor stays reserved), sets vdev->gone, ends every context and zaps its
+ * window mappings (a window is mapped at first touch, under ctx_lock, so
+ * none is mapped after; a touch gets SIGBUS), then stops the hardware and
+ * drops probe's reference.  It waits for no file: open files are dead
+ * handles (ioctls and waits -ENODEV, mmap fails) until closed.  struct
+ * vgru_dev is freed, and its minor released, by the last reference.
+ *
+ * A broken device (an invalidation timed out, or a register read all
+ * ones; vdev->stopped) is stopped with bus mastering off; invalidations
+ * then return at once (the notifier only forgets what the device held),
+ * open, mmap and waits fail with -EIO, and broken_work drops the pending
+ * faults and wakes every waiter.  Only a new probe (rebind) clears it.
  *
  * Lock order (outer first):
  *   vgru_devices_lock  -> (nothing: held only to look a device up)
+ *   vgru_ctx.end_lock  -> vgru_ctx.lock, vgru_dev.ctx_lock
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock

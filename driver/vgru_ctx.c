@@ -387,8 +387,13 @@ static long vgru_ioctl_wait(struct vgru_ctx *ctx,
 	/* not restarted: a restart would begin the timeout anew */
 	if (ret == -ERESTARTSYS)
 		return -EINTR;
-	if (!vgru_notices_changed(ctx, seen) && vgru_ctx_failed(ctx))
-		return vgru_ctx_failed(ctx);
+	/*
+	 * Before the notices: ending a context may post one, and the window
+	 * the caller would then read is gone already.
+	 */
+	ret = vgru_ctx_failed(ctx);
+	if (ret)
+		return ret;
 
 	w.notices = atomic64_read(&ctx->stats.notices);
 	atomic64_set(&ctx->waited, w.notices);
@@ -439,6 +444,9 @@ static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
 		pf.done = min(va, end) - pf.addr;
 		cond_resched();
 	}
+	/* a context ended under us: say why */
+	if (ret && vgru_ctx_failed(ctx))
+		ret = vgru_ctx_failed(ctx);
 	trace_vgru_prefault(ctx->id, pf.addr, pf.len,
 			    pf.flags & VGRU_PREFAULT_WRITE, pf.done, ret);
 	if (put_user(pf.done, &uarg->done))

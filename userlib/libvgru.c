@@ -526,8 +526,14 @@ int vgru_open(const char *path, struct vgru **out)
 	pf.addr = (uintptr_t)v->comp;
 	pf.len = v->comp_size;
 	pf.flags = VGRU_PREFAULT_WRITE;
-	/* best effort: a device fault would do the same */
-	ioctl(v->fd, VGRU_IOC_PREFAULT, &pf);
+	/*
+	 * Best effort (a device fault would do the same), but a device
+	 * removed or broken meanwhile fails the open: its window is gone.
+	 */
+	if (ioctl(v->fd, VGRU_IOC_PREFAULT, &pf) && dead_error(-errno)) {
+		ret = -errno;
+		goto err_unmap;
+	}
 	*out = v;
 	return 0;
 
