@@ -2370,6 +2370,23 @@ TEST(stale_response_after_close)
 
 /* ---- removal and a broken device ------------------------------------------ */
 
+/*
+ * Closing a context fences its DMA: after DISABLE (a posted write) the
+ * driver issues a context invalidation and awaits INV_DONE, which counts
+ * it only once no transfer of the context is in flight.  A context that
+ * never held a page costs exactly that one device invalidation.
+ */
+TEST(close_fences_the_context)
+{
+	uint64_t inv = sysfs_stat("device_invalidations");
+	int fd = open("/dev/vgru0", O_RDWR);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(sysfs_stat("device_invalidations"), inv);
+	CHECK_EQ(close(fd), 0);
+	CHECK_EQ(sysfs_stat("device_invalidations"), inv + 1);
+}
+
 /* The PCI address of vgru0's function, e.g. "0000:00:03.0", in @buf. */
 static const char *vgru0_bdf(char *buf, size_t size)
 {
