@@ -28,21 +28,36 @@
  * stuck in a page fault (userfaultfd, swap-in, FUSE) stalls only itself.
  *
  * Lifetime: a context holds a reference on its mm (mmgrab) and on its
- * device (nr_open).  Its kref is held by the file, by a queued or running
+ * device (vdev->ref).  Its kref is held by the file, by a queued or running
  * fault work, and briefly by the IRQ handler; the last put (possibly in the
- * IRQ handler) queues the teardown on vgru_wq, which drops nr_open and
+ * IRQ handler) queues the teardown on vgru_wq, which drops the device and
  * frees the context after an RCU grace period: the IRQ handler finds
  * contexts in vdev->contexts under rcu_read_lock and takes a reference
- * with kref_get_unless_zero.  Release does not wait for the fault work (it
- * may be blocked in a page fault of the very process that is closing us):
- * it marks the context dead, so that the work answers nothing more, and
- * leaves the work its own reference.  A device is found by minor in a
- * global table (open looks it up under vgru_devices_lock); remove takes it
- * out of that table, waits until nr_open drops to zero (every context
- * freed), flushes vgru_wq and only then tears the hardware down.
+ * with kref_get_unless_zero.  A context is ended once (vgru_ctx_end, under
+ * ctx->end_lock), by release or by remove, whichever comes first: it is
+ * marked dead, DISABLEd and fenced (a context invalidation whose INV_DONE
+ * is awaited: no command of it reaches memory after), its notifier is
+ * removed and its index freed.  Its fault work is not waited for (it may
+ * be blocked in a page fault of the very process that is closing us): it
+ * answers nothing once the context is dead, and holds its own reference.
+ *
+ * Removal revokes: remove() takes the device out of the minor table (the
+ * minor stays reserved), sets vdev->gone, ends every context and zaps its
+ * window mappings (a window is mapped at first touch, under ctx_lock, so
+ * none is mapped after; a touch gets SIGBUS), then stops the hardware and
+ * drops probe's reference.  It waits for no file: open files are dead
+ * handles (ioctls and waits -ENODEV, mmap fails) until closed.  struct
+ * vgru_dev is freed, and its minor released, by the last reference.
+ *
+ * A broken device (an invalidation timed out, or a register read all
+ * ones; vdev->stopped) is stopped with bus mastering off; invalidations
+ * then return at once (the notifier only forgets what the device held),
+ * open, mmap and waits fail with -EIO, and broken_work drops the pending
+ * faults and wakes every waiter.  Only a new probe (rebind) clears it.
  *
  * Lock order (outer first):
  *   vgru_devices_lock  -> (nothing: held only to look a device up)
+ *   vgru_ctx.end_lock  -> vgru_ctx.lock, vgru_dev.ctx_lock
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock
@@ -94,7 +109,7 @@ struct vgru_dev {
 	u32 minor;
 	struct cdev *cdev;
 	struct device *dev;		/* the class device /dev/vgruN */
-	atomic_t nr_open;		/* open files; remove waits for 0 */
+	struct kref ref;		/* probe, contexts, opening calls */
 	int irq;
 
 	/* event queue (faults, notices), consumed by the IRQ handler only */
@@ -105,16 +120,19 @@ struct vgru_dev {
 
 	/* pages one context's tracking records before it gives up */
 	u32 held_max;
+	/* queued when the device is marked broken: fails and wakes contexts */
+	struct work_struct broken_work;
 
 	/* ---- reg_lock: multi-register sequences ---- */
 	spinlock_t reg_lock;
 	u32 inv_seq;			/* invalidations issued */
-	bool stopped;			/* stopped after a timed-out invalidation */
+	bool stopped;			/* broken: timed out, or reads all ones */
 
 	/* ---- ctx_lock: the context table ---- */
 	struct mutex ctx_lock;
 	struct xarray contexts;		/* context index -> vgru_ctx */
 	u32 next_tag;
+	bool gone;			/* removed: files are dead handles */
 
 	struct vgru_counters counters;
 
@@ -189,6 +207,11 @@ struct vgru_ctx {
 	u32 tag;			/* in this context's fault records */
 	struct mm_struct *mm;		/* the opener's, mmgrab'ed */
 	struct mmu_interval_notifier notifier;
+	struct address_space *mapping;	/* the device node's, for the zap */
+
+	/* ---- end_lock: ending the context once, by release or remove ---- */
+	struct mutex end_lock;
+	bool ended;			/* fenced, notifier removed, index free */
 
 	/* ---- lock: device translations of this context ---- */
 	struct mutex lock;
@@ -268,6 +291,10 @@ void vgru_hw_fq_set_head(struct vgru_dev *vdev, u32 head);
 u64 vgru_hw_read_stat(struct vgru_dev *vdev, unsigned int n);
 void vgru_ctx_enable(struct vgru_dev *vdev, u32 ctx, u32 tag);
 void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx);
+int vgru_ctx_fence(struct vgru_dev *vdev, u32 ctx);
+bool vgru_hw_set_broken(struct vgru_dev *vdev);
+bool vgru_hw_broken(struct vgru_dev *vdev);
+bool vgru_hw_check_absent(struct vgru_dev *vdev);
 int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
 			bool may_sleep);
 int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep);
@@ -303,18 +330,18 @@ static inline void vgru_latency_record(struct vgru_dev *vdev, u64 received_ns)
 	atomic64_inc(&vdev->lat_hist[b]);
 }
 
-/* vgru_ctx.c: the device table; vgru_dev_get raises nr_open */
+/* vgru_ctx.c: the device table; vgru_dev_get takes a reference */
 int vgru_dev_add(struct vgru_dev *vdev);
 void vgru_dev_publish(struct vgru_dev *vdev);
-void vgru_dev_del(struct vgru_dev *vdev);
+void vgru_dev_revoke(struct vgru_dev *vdev);
 struct vgru_dev *vgru_dev_get(unsigned int minor);
 void vgru_dev_put(struct vgru_dev *vdev);
+void vgru_dev_fail_contexts(struct vgru_dev *vdev);
 
 /* vgru_ctx.c: contexts, their fault works on vgru_wq */
 extern const struct file_operations vgru_fops;
 int vgru_ctx_module_init(void);
 void vgru_ctx_module_exit(void);
-void vgru_ctx_flush_works(void);
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 		       u32 cb, u32 flags, u32 seq);
 void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb);

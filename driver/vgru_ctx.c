@@ -149,12 +149,6 @@ void vgru_ctx_module_exit(void)
 	xa_destroy(&vgru_users);
 }
 
-/* Wait for every queued work: no context code runs once this returns. */
-void vgru_ctx_flush_works(void)
-{
-	flush_workqueue(vgru_wq);
-}
-
 static void vgru_ctx_free_work(struct work_struct *work)
 {
 	struct vgru_ctx *ctx = container_of(work, struct vgru_ctx, free_work);
@@ -186,11 +180,28 @@ static void vgru_ctx_put(struct vgru_ctx *ctx)
 	kref_put(&ctx->ref, vgru_ctx_free);
 }
 
+/* Drop @ctx's pending faults unanswered: its device is broken. */
+static void vgru_ctx_fail_pending(struct vgru_ctx *ctx)
+{
+	unsigned long flags;
+	int n;
+
+	spin_lock_irqsave(&ctx->pending_lock, flags);
+	n = hweight_long(ctx->pending);
+	ctx->pending = 0;
+	spin_unlock_irqrestore(&ctx->pending_lock, flags);
+	atomic64_add(n, &ctx->stats.fault_errors);
+	atomic64_add(n, &ctx->vdev->counters.fault_errors);
+}
+
 static void vgru_ctx_fault_work(struct work_struct *work)
 {
 	struct vgru_ctx *ctx = container_of(work, struct vgru_ctx, fault_work);
 
-	vgru_resolve_pending(ctx);
+	if (vgru_hw_broken(ctx->vdev))
+		vgru_ctx_fail_pending(ctx);
+	else
+		vgru_resolve_pending(ctx);
 	/* the reference the IRQ handler gave this work when it queued it */
 	vgru_ctx_put(ctx);
 }
@@ -281,23 +292,37 @@ struct vgru_dev *vgru_dev_get(unsigned int minor)
 	mutex_lock(&vgru_devices_lock);
 	vdev = xa_load(&vgru_devices, minor);
 	if (vdev)
-		atomic_inc(&vdev->nr_open);
+		kref_get(&vdev->ref);
 	mutex_unlock(&vgru_devices_lock);
 	return vdev;
 }
 
-/* The last access to @vdev: remove() may free it once this returns. */
+/* The last reference: only now may a new device take the minor. */
+static void vgru_dev_release(struct kref *ref)
+{
+	struct vgru_dev *vdev = container_of(ref, struct vgru_dev, ref);
+
+	mutex_lock(&vgru_devices_lock);
+	xa_erase(&vgru_devices, vdev->minor);
+	mutex_unlock(&vgru_devices_lock);
+	pci_dev_put(vdev->pdev);
+	kfree(vdev);
+}
+
 void vgru_dev_put(struct vgru_dev *vdev)
 {
-	if (atomic_dec_and_test(&vdev->nr_open))
-		wake_up_var(&vdev->nr_open);
+	kref_put(&vdev->ref, vgru_dev_release);
 }
 
 /* Give @vdev a minor; open() cannot find it before vgru_dev_publish(). */
 int vgru_dev_add(struct vgru_dev *vdev)
 {
-	return xa_alloc(&vgru_devices, &vdev->minor, NULL,
-			XA_LIMIT(0, VGRU_MAX_DEVICES - 1), GFP_KERNEL);
+	int ret = xa_alloc(&vgru_devices, &vdev->minor, NULL,
+			   XA_LIMIT(0, VGRU_MAX_DEVICES - 1), GFP_KERNEL);
+
+	if (ret)
+		vdev->minor = VGRU_MAX_DEVICES;	/* none to free */
+	return ret;
 }
 
 void vgru_dev_publish(struct vgru_dev *vdev)
@@ -307,12 +332,107 @@ void vgru_dev_publish(struct vgru_dev *vdev)
 	mutex_unlock(&vgru_devices_lock);
 }
 
-/* No open() finds @vdev after this; the minor is free again. */
-void vgru_dev_del(struct vgru_dev *vdev)
+/*
+ * End @ctx, once (release and remove may race; the loser waits for the
+ * winner): no drop-in or answer after this, no command of it reaches
+ * memory (vgru_ctx_fence), its notifier is gone and its index is free.
+ * Its fault work is not waited for: it may be blocked in a page fault of
+ * the very process that is closing us (exit closes a userfaultfd only
+ * after our release); it answers nothing once the context is dead, and
+ * holds its own reference.  @zap: the device is going away, take the
+ * window out of every mapping too (a later touch gets SIGBUS).
+ */
+static void vgru_ctx_end(struct vgru_ctx *ctx, bool zap)
 {
+	struct vgru_dev *vdev = ctx->vdev;
+
+	mutex_lock(&ctx->end_lock);
+	if (ctx->ended) {
+		mutex_unlock(&ctx->end_lock);
+		return;
+	}
+	/* the file is not released yet: its mapping is alive */
+	if (zap)
+		unmap_mapping_range(ctx->mapping, 0, 0, 1);
+	mutex_lock(&ctx->lock);
+	WRITE_ONCE(ctx->dead, true);
+	vgru_ctx_fence(vdev, ctx->id);
+	/* fenced (or bus mastering off): its DMA mappings go now */
+	vgru_fault_ctx_free(ctx);
+	mutex_unlock(&ctx->lock);
+
+	mmu_interval_notifier_remove(&ctx->notifier);
+
+	mutex_lock(&vdev->ctx_lock);
+	xa_erase(&vdev->contexts, ctx->id);
+	mutex_unlock(&vdev->ctx_lock);
+	ctx->ended = true;
+	mutex_unlock(&ctx->end_lock);
+	/* waiters see vdev->gone */
+	wake_up_interruptible_poll(&ctx->notice_wq, EPOLLERR | EPOLLHUP);
+}
+
+/*
+ * remove(): open() finds @vdev no more (its minor stays taken until the
+ * last reference goes), and every context is ended: waiters and later
+ * ioctls get -ENODEV, window mappings are zapped, the files live on as
+ * dead handles.  Nothing waits for a file to be closed.
+ */
+void vgru_dev_revoke(struct vgru_dev *vdev)
+{
+	struct vgru_ctx *ctx;
+	unsigned long idx = 0;
+
 	mutex_lock(&vgru_devices_lock);
-	xa_erase(&vgru_devices, vdev->minor);
+	/* an allocating xarray keeps a NULL entry reserved */
+	xa_store(&vgru_devices, vdev->minor, NULL, GFP_KERNEL);
 	mutex_unlock(&vgru_devices_lock);
+
+	/* after this no window fault maps the BAR and no open succeeds */
+	mutex_lock(&vdev->ctx_lock);
+	WRITE_ONCE(vdev->gone, true);
+	mutex_unlock(&vdev->ctx_lock);
+
+	for (;;) {
+		/* a context in the table still has its file's reference */
+		mutex_lock(&vdev->ctx_lock);
+		ctx = xa_find(&vdev->contexts, &idx, ULONG_MAX, XA_PRESENT);
+		if (ctx)
+			kref_get(&ctx->ref);
+		mutex_unlock(&vdev->ctx_lock);
+		if (!ctx)
+			break;
+		vgru_ctx_end(ctx, true);
+		vgru_ctx_put(ctx);
+		idx++;
+	}
+}
+
+/*
+ * The device was marked broken (vgru_hw_set_broken): its contexts' pending
+ * faults are dropped (the device runs nothing any more) and their waiters
+ * woken to see it.
+ */
+void vgru_dev_fail_contexts(struct vgru_dev *vdev)
+{
+	struct vgru_ctx *ctx;
+	unsigned long idx;
+
+	/* contexts are freed an RCU grace period after leaving the table */
+	rcu_read_lock();
+	xa_for_each(&vdev->contexts, idx, ctx) {
+		vgru_ctx_fail_pending(ctx);
+		wake_up_interruptible_poll(&ctx->notice_wq, EPOLLERR);
+	}
+	rcu_read_unlock();
+}
+
+/* -ENODEV once the device is removed, -EIO while it is broken, else 0 */
+static int vgru_ctx_failed(struct vgru_ctx *ctx)
+{
+	if (READ_ONCE(ctx->vdev->gone))
+		return -ENODEV;
+	return vgru_hw_broken(ctx->vdev) ? -EIO : 0;
 }
 
 /* ---- notices and prefault, for the opener ------------------------------- */
@@ -334,16 +454,29 @@ static long vgru_ioctl_wait(struct vgru_ctx *ctx,
 	if (w.reserved[0] || w.reserved[1])
 		return -EINVAL;
 	seen = w.notices;
+	/* a command of a removed or broken device never ends: say so */
+	ret = vgru_ctx_failed(ctx);
+	if (ret)
+		return ret;
 	if (w.timeout_ns < 0)
 		ret = wait_event_interruptible(ctx->notice_wq,
-					       vgru_notices_changed(ctx, seen));
+					       vgru_notices_changed(ctx, seen) ||
+					       vgru_ctx_failed(ctx));
 	else if (w.timeout_ns > 0)
 		ret = wait_event_interruptible_hrtimeout(ctx->notice_wq,
-							 vgru_notices_changed(ctx, seen),
+							 vgru_notices_changed(ctx, seen) ||
+							 vgru_ctx_failed(ctx),
 							 ns_to_ktime(w.timeout_ns));
 	/* not restarted: a restart would begin the timeout anew */
 	if (ret == -ERESTARTSYS)
 		return -EINTR;
+	/*
+	 * Before the notices: ending a context may post one, and the window
+	 * the caller would then read is gone already.
+	 */
+	ret = vgru_ctx_failed(ctx);
+	if (ret)
+		return ret;
 
 	w.notices = atomic64_read(&ctx->stats.notices);
 	atomic64_set(&ctx->waited, w.notices);
@@ -394,6 +527,9 @@ static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
 		pf.done = min(va, end) - pf.addr;
 		cond_resched();
 	}
+	/* a context ended under us: say why */
+	if (ret && vgru_ctx_failed(ctx))
+		ret = vgru_ctx_failed(ctx);
 	trace_vgru_prefault(ctx->id, pf.addr, pf.len,
 			    pf.flags & VGRU_PREFAULT_WRITE, pf.done, ret);
 	if (put_user(pf.done, &uarg->done))
@@ -435,6 +571,10 @@ static int vgru_open(struct inode *inode, struct file *file)
 	vdev = vgru_dev_get(iminor(inode));
 	if (!vdev)
 		return -ENODEV;		/* removed */
+	if (vgru_hw_broken(vdev)) {
+		vgru_dev_put(vdev);
+		return -EIO;
+	}
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx) {
 		vgru_dev_put(vdev);
@@ -443,6 +583,8 @@ static int vgru_open(struct inode *inode, struct file *file)
 	ctx->vdev = vdev;
 	kref_init(&ctx->ref);
 	mutex_init(&ctx->lock);
+	mutex_init(&ctx->end_lock);
+	ctx->mapping = file->f_mapping;
 	xa_init(&ctx->held);
 	xa_init(&ctx->held_huge);
 	ctx->fault_around = READ_ONCE(fault_around_pages);
@@ -466,7 +608,8 @@ static int vgru_open(struct inode *inode, struct file *file)
 
 	/* reserve an index: the notifier's flushes must name this context */
 	mutex_lock(&vdev->ctx_lock);
-	ret = xa_alloc(&vdev->contexts, &id, NULL,
+	ret = vdev->gone ? -ENODEV :
+	      xa_alloc(&vdev->contexts, &id, NULL,
 		       XA_LIMIT(0, vdev->nr_contexts - 1), GFP_KERNEL);
 	if (!ret) {
 		ctx->id = id;
@@ -483,6 +626,12 @@ static int vgru_open(struct inode *inode, struct file *file)
 
 	/* enabling drops whatever the index held; then faults can find us */
 	mutex_lock(&vdev->ctx_lock);
+	if (vdev->gone) {
+		/* remove() ran meanwhile and did not see us */
+		mutex_unlock(&vdev->ctx_lock);
+		ret = -ENODEV;
+		goto err_remove_notifier;
+	}
 	vgru_ctx_enable(vdev, ctx->id, ctx->tag);
 	xa_store(&vdev->contexts, ctx->id, ctx, GFP_KERNEL);
 	mutex_unlock(&vdev->ctx_lock);
@@ -492,6 +641,8 @@ static int vgru_open(struct inode *inode, struct file *file)
 	file->private_data = ctx;
 	return 0;
 
+err_remove_notifier:
+	mmu_interval_notifier_remove(&ctx->notifier);
 err_free_id:
 	mutex_lock(&vdev->ctx_lock);
 	xa_erase(&vdev->contexts, ctx->id);
@@ -506,25 +657,11 @@ err_put:
 static int vgru_release(struct inode *inode, struct file *file)
 {
 	struct vgru_ctx *ctx = file->private_data;
-	struct vgru_dev *vdev = ctx->vdev;
 
-	/*
-	 * No drop-in or response for this context after this.  Its fault
-	 * work is not waited for: it may be blocked in a page fault of this
-	 * very process (exit closes a userfaultfd only after our release),
-	 * and it holds its own reference.
-	 */
-	mutex_lock(&ctx->lock);
-	WRITE_ONCE(ctx->dead, true);
-	vgru_ctx_disable(vdev, ctx->id);
-	mutex_unlock(&ctx->lock);
+	/* already ended if the device was removed */
+	vgru_ctx_end(ctx, false);
 	trace_vgru_ctx_close(ctx->id, ctx->tag);
 
-	mmu_interval_notifier_remove(&ctx->notifier);
-
-	mutex_lock(&vdev->ctx_lock);
-	xa_erase(&vdev->contexts, ctx->id);
-	mutex_unlock(&vdev->ctx_lock);
 	vgru_user_uncharge(ctx);
 
 	/* the device lives on while the context does (vgru_ctx_free_work) */
@@ -532,11 +669,38 @@ static int vgru_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * The window goes in at the first touch, not at mmap(): a removal sets
+ * vdev->gone under ctx_lock before it zaps the mappings, so a vma linked
+ * after the zap can never map the BAR again: its touches get SIGBUS.
+ */
+static vm_fault_t vgru_vm_fault(struct vm_fault *vmf)
+{
+	struct vgru_ctx *ctx = vmf->vma->vm_file->private_data;
+	struct vgru_dev *vdev = ctx->vdev;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+
+	mutex_lock(&vdev->ctx_lock);
+	if (!vdev->gone)
+		ret = vmf_insert_pfn(vmf->vma, vmf->vma->vm_start,
+				     PHYS_PFN(vdev->window_phys +
+					      (phys_addr_t)ctx->id *
+					      VGRU_WINDOW_STRIDE));
+	mutex_unlock(&vdev->ctx_lock);
+	return ret;
+}
+
+static const struct vm_operations_struct vgru_vm_ops = {
+	.fault = vgru_vm_fault,
+};
+
 static int vgru_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct vgru_ctx *ctx = file->private_data;
-	unsigned long pfn;
+	int ret = vgru_ctx_failed(ctx);
 
+	if (ret)
+		return ret;
 	/* a window issues commands in ctx->mm: only that mm may map it */
 	if (current->mm != ctx->mm)
 		return -EACCES;
@@ -549,10 +713,8 @@ static int vgru_mmap(struct file *file, struct vm_area_struct *vma)
 			 VM_DONTDUMP;
 	vma->vm_flags &= ~VM_MAYEXEC;
 	vma->vm_page_prot = pgprot_noncached(vma->vm_page_prot);
-	pfn = PHYS_PFN(ctx->vdev->window_phys +
-		       (phys_addr_t)ctx->id * VGRU_WINDOW_STRIDE);
-	return io_remap_pfn_range(vma, vma->vm_start, pfn, VGRU_WINDOW_SIZE,
-				  vma->vm_page_prot);
+	vma->vm_ops = &vgru_vm_ops;
+	return 0;
 }
 
 static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -566,6 +728,10 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	BUILD_BUG_ON(sizeof(struct vgru_wait) != 32);
 	BUILD_BUG_ON(sizeof(struct vgru_prefault) != 48);
 	BUILD_BUG_ON(sizeof(struct vgru_fault_around) != 32);
+
+	/* a removed device's file is a dead handle */
+	if (READ_ONCE(ctx->vdev->gone))
+		return -ENODEV;
 
 	switch (cmd) {
 	case VGRU_IOC_INFO: {
@@ -629,6 +795,8 @@ static __poll_t vgru_poll(struct file *file, poll_table *wait)
 	struct vgru_ctx *ctx = file->private_data;
 
 	poll_wait(file, &ctx->notice_wq, wait);
+	if (vgru_ctx_failed(ctx))
+		return EPOLLERR | EPOLLHUP;
 	if (atomic64_read(&ctx->stats.notices) != atomic64_read(&ctx->waited))
 		return EPOLLIN | EPOLLRDNORM;
 	return 0;

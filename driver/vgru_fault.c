@@ -705,6 +705,18 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 			trace_vgru_page_lookup(ctx->id, va, 0);
 
 			vgru_held_trim(ctx);
+			if (READ_ONCE(vgru_inject_resolve_delay_us))
+				fsleep(READ_ONCE(vgru_inject_resolve_delay_us));
+			/*
+			 * No DMA mapping is made or kept after the context
+			 * ended: remove() may unbind the device right after.
+			 */
+			mutex_lock(&ctx->end_lock);
+			if (ctx->ended) {
+				mutex_unlock(&ctx->end_lock);
+				ret = -ESRCH;
+				break;
+			}
 			ret = vgru_xl_map(ctx, xl, nx, va);
 			/* before ctx->lock: see ctx->held rules */
 			for (i = 0; i < nx && !ret; i++)
@@ -712,17 +724,17 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 						       vgru_xl_index(&xl[i]));
 			if (ret) {
 				vgru_xl_unmap(ctx, xl, nx);
+				mutex_unlock(&ctx->end_lock);
 				ret = -ENOMEM;
 				trace_vgru_page_lookup(ctx->id, va, ret);
 				break;
 			}
-			if (READ_ONCE(vgru_inject_resolve_delay_us))
-				fsleep(READ_ONCE(vgru_inject_resolve_delay_us));
 
 			mutex_lock(&ctx->lock);
 			if (ctx->dead) {
 				mutex_unlock(&ctx->lock);
 				vgru_xl_unmap(ctx, xl, nx);
+				mutex_unlock(&ctx->end_lock);
 				ret = -ESRCH;
 				break;
 			}
@@ -747,11 +759,13 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 				vgru_answer_covered(ctx, xl, nx);
 				vgru_tl_run(ctx);
 				mutex_unlock(&ctx->lock);
+				mutex_unlock(&ctx->end_lock);
 				ret = nx;
 				break;
 			}
 			mutex_unlock(&ctx->lock);
 			vgru_xl_unmap(ctx, xl, nx);
+			mutex_unlock(&ctx->end_lock);
 		}
 		if (vgru_res_retry(ctx, va, &retries)) {
 			ret = -EAGAIN;
@@ -942,8 +956,12 @@ int vgru_fault_ctx_init(struct vgru_ctx *ctx)
 }
 
 /*
- * After the context was disabled on the device (or never enabled): no DMA
- * uses its translations, so every mapping left goes.
+ * After the context was fenced on the device (or never enabled): no DMA
+ * uses its translations, so every mapping left goes, and the list buffer.
+ * Called when the context ends (under ctx->lock, ctx->dead set: nothing
+ * builds a list any more), so that nothing of the device's DMA outlives
+ * remove(), and again from the final teardown, which finds nothing left
+ * unless the context never started.
  */
 void vgru_fault_ctx_free(struct vgru_ctx *ctx)
 {
@@ -954,6 +972,7 @@ void vgru_fault_ctx_free(struct vgru_ctx *ctx)
 				  VGRU_TL_SIZE(VGRU_TL_MAX_TRANS,
 					       VGRU_TL_MAX_RESP),
 				  ctx->tl, ctx->tl_dma);
+	ctx->tl = NULL;
 }
 
 /*

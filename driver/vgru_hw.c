@@ -72,26 +72,75 @@ void vgru_ctx_disable(struct vgru_dev *vdev, u32 ctx)
 	spin_unlock(&vdev->reg_lock);
 }
 
-/*
- * Stop the device after an invalidation timed out: its entries may still be
- * live and the caller is about to free the pages, so no command may run
- * any more.  Clearing ENABLE returns once no command moves data; the read
- * makes sure the write has reached the device.
- */
-static void vgru_stop(struct vgru_dev *vdev, u32 seq, u32 ctx)
+/* All ones from the ID register: the device no longer answers (removed). */
+static bool vgru_absent(struct vgru_dev *vdev)
 {
+	return vgru_read(vdev, VGRU_REG_ID) == U32_MAX;
+}
+
+/*
+ * Mark the device broken, once: it timed out an invalidation or reads as
+ * all ones, and the caller may be about to free pages it could still
+ * reach.  Clearing ENABLE returns once no command moves data; a device
+ * that ignores that cannot master the bus once bus mastering is off; the
+ * reads make sure both writes have landed.  Then nothing waits for it any
+ * more: invalidations fail at once, and vdev->broken_work (vgru_pci.c)
+ * fails the contexts' pending faults and wakes their waiters.  Any
+ * context, IRQ included.  Returns whether this call marked it.
+ */
+bool vgru_hw_set_broken(struct vgru_dev *vdev)
+{
+	u16 cmd;
 	bool first;
 
 	spin_lock(&vdev->reg_lock);
 	first = !vdev->stopped;
 	WRITE_ONCE(vdev->stopped, true);
-	vgru_write(vdev, VGRU_REG_CTRL, 0);
-	vgru_read(vdev, VGRU_REG_STATUS);
+	if (first) {
+		vgru_write(vdev, VGRU_REG_CTRL, 0);
+		vgru_read(vdev, VGRU_REG_STATUS);
+	}
 	spin_unlock(&vdev->reg_lock);
-	if (first)
+	if (!first)
+		return false;
+	pci_clear_master(vdev->pdev);
+	pci_read_config_word(vdev->pdev, PCI_COMMAND, &cmd);
+	schedule_work(&vdev->broken_work);
+	return true;
+}
+
+bool vgru_hw_broken(struct vgru_dev *vdev)
+{
+	return READ_ONCE(vdev->stopped);
+}
+
+/* Call on an all-ones read: marks the device broken if it is gone. */
+bool vgru_hw_check_absent(struct vgru_dev *vdev)
+{
+	if (vgru_hw_broken(vdev))
+		return true;
+	if (!vgru_absent(vdev))
+		return false;
+	if (vgru_hw_set_broken(vdev))
+		dev_err(&vdev->pdev->dev,
+			"device reads as all ones: gone, stopped\n");
+	return true;
+}
+
+static void vgru_stop(struct vgru_dev *vdev, u32 seq, u32 ctx)
+{
+	if (vgru_hw_set_broken(vdev))
 		dev_err(&vdev->pdev->dev,
 			"invalidation %u of context %u timed out: device stopped\n",
 			seq, ctx);
+}
+
+/* INV_DONE @done counts @seq, or waiting is pointless */
+static bool vgru_inv_passed(struct vgru_dev *vdev, u32 done, u32 seq)
+{
+	if ((s32)(done - seq) >= 0 || READ_ONCE(vdev->stopped))
+		return true;
+	return done == U32_MAX && vgru_hw_check_absent(vdev);
 }
 
 /*
@@ -123,18 +172,16 @@ static int vgru_inv_run(struct vgru_dev *vdev, u32 cmd, u32 ctx, u64 start,
 
 	if (may_sleep)
 		ret = readl_poll_timeout(done_reg, done,
-					 (s32)(done - seq) >= 0 ||
-					 READ_ONCE(vdev->stopped),
+					 vgru_inv_passed(vdev, done, seq),
 					 VGRU_INV_SLEEP_US, VGRU_INV_TIMEOUT_US);
 	else
 		ret = readl_poll_timeout_atomic(done_reg, done,
-						(s32)(done - seq) >= 0 ||
-						READ_ONCE(vdev->stopped),
+						vgru_inv_passed(vdev, done, seq),
 						1, VGRU_INV_TIMEOUT_US);
 	if (ret)
 		vgru_stop(vdev, seq, ctx);
 	else if ((s32)(done - seq) < 0)
-		ret = -EIO;	/* another invalidation timed out: stopped */
+		ret = -EIO;	/* stopped: timed out elsewhere, or gone */
 	return ret;
 }
 
@@ -211,6 +258,10 @@ void vgru_tl_run(struct vgru_ctx *ctx)
 
 	if (!ctx->tl_nr_trans && !ctx->tl_nr_resp)
 		return;
+	if (vgru_hw_broken(vdev)) {
+		vgru_tl_begin(ctx);
+		return;		/* stopped: nothing runs on, see set_broken */
+	}
 	h[VGRU_TL_CTX / 4] = cpu_to_le32(ctx->id);
 	h[VGRU_TL_NR_TRANS / 4] = cpu_to_le32(ctx->tl_nr_trans);
 	h[VGRU_TL_NR_RESP / 4] = cpu_to_le32(ctx->tl_nr_resp);
@@ -228,6 +279,21 @@ void vgru_tl_run(struct vgru_ctx *ctx)
 	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_LIST);
 	spin_unlock(&vdev->reg_lock);
 	vgru_tl_begin(ctx);
+}
+
+/*
+ * End @ctx on the device so that none of its commands can reach memory
+ * afterwards: DISABLE stops its CBs, but the write is posted; a context
+ * invalidation issued after it completes (INV_DONE) only once no transfer
+ * of the context is in flight, so awaiting it fences the DMA.  A time-out
+ * marks the device broken (bus mastering off).  May sleep.
+ */
+int vgru_ctx_fence(struct vgru_dev *vdev, u32 ctx)
+{
+	if (vgru_hw_broken(vdev))
+		return -EIO;
+	vgru_ctx_disable(vdev, ctx);
+	return vgru_inv_run(vdev, VGRU_INV_CMD_CONTEXT, ctx, 0, 0, true);
 }
 
 /* ---- set-up ------------------------------------------------------------------ */

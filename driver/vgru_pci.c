@@ -13,7 +13,6 @@
 #include <linux/fs.h>
 #include <linux/interrupt.h>
 #include <linux/module.h>
-#include <linux/wait_bit.h>
 #include <linux/pci.h>
 #include <asm/unaligned.h>
 
@@ -64,6 +63,9 @@ static void vgru_fq_drain(struct vgru_dev *vdev)
 	u32 tail;
 
 	while ((tail = vgru_hw_fq_tail(vdev)) != vdev->fq_head) {
+		/* a device gone from the bus reads all ones */
+		if (tail == U32_MAX && vgru_hw_check_absent(vdev))
+			break;
 		if (tail - vdev->fq_head > vdev->fq_size) {
 			dev_err_ratelimited(&vdev->pdev->dev,
 					    "event queue tail %u is past head %u\n",
@@ -251,6 +253,12 @@ static const struct attribute_group *vgru_groups[] = {
 
 /* ---- PCI -------------------------------------------------------------------- */
 
+static void vgru_broken_work(struct work_struct *work)
+{
+	vgru_dev_fail_contexts(container_of(work, struct vgru_dev,
+					    broken_work));
+}
+
 static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct vgru_dev *vdev;
@@ -260,10 +268,15 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	BUILD_BUG_ON(VGRU_WINDOW_STRIDE != PAGE_SIZE);
 	BUILD_BUG_ON(VGRU_WINDOW_SIZE != VGRU_WINDOW_STRIDE);
 
-	vdev = devm_kzalloc(&pdev->dev, sizeof(*vdev), GFP_KERNEL);
+	/* outlives remove() while contexts or open files hold it */
+	vdev = kzalloc(sizeof(*vdev), GFP_KERNEL);
 	if (!vdev)
 		return -ENOMEM;
-	vdev->pdev = pdev;
+	kref_init(&vdev->ref);
+	vdev->minor = VGRU_MAX_DEVICES;		/* none yet */
+	INIT_WORK(&vdev->broken_work, vgru_broken_work);
+	/* contexts unmap their DMA through it until the last one goes */
+	vdev->pdev = pci_dev_get(pdev);
 	spin_lock_init(&vdev->reg_lock);
 	mutex_init(&vdev->ctx_lock);
 	xa_init_flags(&vdev->contexts, XA_FLAGS_ALLOC);
@@ -273,14 +286,14 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	ret = pcim_enable_device(pdev);
 	if (ret)
-		return ret;
+		goto err_put;
 	ret = pcim_iomap_regions(pdev, BIT(VGRU_CTRL_BAR), KBUILD_MODNAME);
 	if (ret)
-		return ret;
+		goto err_put;
 	vdev->regs = pcim_iomap_table(pdev)[VGRU_CTRL_BAR];
 	ret = pci_request_region(pdev, VGRU_WINDOW_BAR, KBUILD_MODNAME);
 	if (ret)
-		return ret;
+		goto err_put;
 	vdev->window_phys = pci_resource_start(pdev, VGRU_WINDOW_BAR);
 
 	ret = vgru_hw_init(vdev);
@@ -346,14 +359,17 @@ err_del_cdev:
 err_put_cdev:
 	kobject_put(&vdev->cdev->kobj);
 err_free_minor:
-	vgru_dev_del(vdev);
+	/* vgru_dev_put frees it */
 err_stop_hw:
 	vgru_hw_reset(vdev);
 	free_irq(vdev->irq, vdev);
+	cancel_work_sync(&vdev->broken_work);
 err_free_vectors:
 	pci_free_irq_vectors(pdev);
 err_release_window:
 	pci_release_region(pdev, VGRU_WINDOW_BAR);
+err_put:
+	vgru_dev_put(vdev);
 	return ret;
 }
 
@@ -361,27 +377,29 @@ static void vgru_remove(struct pci_dev *pdev)
 {
 	struct vgru_dev *vdev = pci_get_drvdata(pdev);
 
-	/* no new open() */
-	vgru_dev_del(vdev);
+	/*
+	 * Revoke, do not wait for the files: every context is ended (fenced
+	 * on the device, notifier removed, window zapped), after which no
+	 * context code touches the registers (each checks ctx->dead under
+	 * ctx->lock first).  Fault works still running (maybe blocked in a
+	 * userfaultfd of their process) are not waited for: they answer
+	 * nothing any more and hold the context, which holds @vdev.
+	 */
+	vgru_dev_revoke(vdev);
 	device_destroy(vgru_class, vdev->cdev->dev);
 	cdev_del(vdev->cdev);
 
-	/*
-	 * The contexts use the hardware until their files are closed and
-	 * their fault works are done; then their teardown works end.
-	 */
-	if (atomic_read(&vdev->nr_open))
-		dev_info(&pdev->dev, "waiting for %d contexts to close\n",
-			 atomic_read(&vdev->nr_open));
-	wait_var_event(&vdev->nr_open, !atomic_read(&vdev->nr_open));
-	vgru_ctx_flush_works();
+	/* no context is left to watch, and nobody reads debugfs's views */
 	cancel_delayed_work_sync(&vdev->watchdog);
 	vgru_debugfs_del(vdev);
 
 	vgru_hw_reset(vdev);
 	free_irq(vdev->irq, vdev);
+	cancel_work_sync(&vdev->broken_work);
 	pci_free_irq_vectors(pdev);
 	pci_release_region(pdev, VGRU_WINDOW_BAR);
+	/* the minor goes with the last reference (an open file's, maybe) */
+	vgru_dev_put(vdev);
 }
 
 static const struct pci_device_id vgru_ids[] = {

@@ -99,6 +99,12 @@ struct vgru {
 	 */
 	_Atomic int64_t quick_share;
 	_Atomic int64_t quick_avg_ns;
+	/*
+	 * -ENODEV once the driver said the device was removed (its window
+	 * is unmapped: touching it would raise SIGBUS), -EIO once it said the
+	 * device is broken; 0 before.  No command starts after that.
+	 */
+	_Atomic int dead;
 };
 
 /* what the calling thread's last blocking command did */
@@ -325,6 +331,21 @@ static int notice_wait(struct vgru *v, uint64_t *notices, int64_t timeout_ns)
 	return ret;
 }
 
+/* The wait ioctl's answer for a device that runs no command any more. */
+static bool dead_error(int ret)
+{
+	return ret == -ENODEV || ret == -EIO;
+}
+
+/* @cb's command will never end: the device is gone or broken (@err). */
+static int cb_failed(struct vgru *v, int err, struct vgru_result *res)
+{
+	atomic_store(&v->dead, err);
+	memset(res, 0, sizeof(*res));
+	res->error = err;
+	return 0;
+}
+
 /*
  * How long to spin on @cb's record in all, asked once the short spin is
  * over: on while the driver resolves the command's fault, or while most
@@ -372,7 +393,8 @@ static void wait_learn(struct vgru *v, int64_t ns)
 /*
  * Wait until @cb's command ends and fill @res.  @deadline: CLOCK_MONOTONIC
  * ns, or negative for none.  @intr: return -EINTR on a signal (else go on
- * waiting).  Returns 0, -ETIMEDOUT or -EINTR.
+ * waiting).  Returns 0, -ETIMEDOUT or -EINTR; a removed or broken device
+ * ends the command with -ENODEV or -EIO in @res.
  */
 static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 		   bool intr, struct vgru_result *res)
@@ -399,13 +421,19 @@ static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 		if (asked)
 			break;
 		asked = true;
+		/* the driver before the window: a removed device has none */
+		ret = notice_wait(v, &notices, 0);
+		if (dead_error(ret))
+			return cb_failed(v, ret, res);
 		budget = spin_budget(v, cb);
 		if (t - start >= budget)
 			break;
 	}
 
 	/* the count before ARM: a notice after it ends the sleep */
-	notice_wait(v, &notices, 0);
+	ret = notice_wait(v, &notices, 0);
+	if (dead_error(ret))
+		return cb_failed(v, ret, res);
 	cb_write32(v, cb, VGRU_CB_DOORBELL, VGRU_CB_ARM);
 	for (;;) {
 		s = comp_status(v, cb);
@@ -424,6 +452,9 @@ static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 		s = comp_status(v, cb);
 		if (s)
 			goto ended;
+		/* removed or broken: never read the window again */
+		if (dead_error(ret))
+			return cb_failed(v, ret, res);
 		if (ret == -EINTR && intr)
 			return -EINTR;
 		/* woken by another CB's notice, or no notice came at all */
@@ -495,8 +526,14 @@ int vgru_open(const char *path, struct vgru **out)
 	pf.addr = (uintptr_t)v->comp;
 	pf.len = v->comp_size;
 	pf.flags = VGRU_PREFAULT_WRITE;
-	/* best effort: a device fault would do the same */
-	ioctl(v->fd, VGRU_IOC_PREFAULT, &pf);
+	/*
+	 * Best effort (a device fault would do the same), but a device
+	 * removed or broken meanwhile fails the open: its window is gone.
+	 */
+	if (ioctl(v->fd, VGRU_IOC_PREFAULT, &pf) && dead_error(-errno)) {
+		ret = -errno;
+		goto err_unmap;
+	}
 	*out = v;
 	return 0;
 
@@ -651,8 +688,10 @@ static int desc_check(const struct vgru_desc *d)
 static int run(struct vgru *v, const struct vgru_desc *d, uint32_t flags,
 	       struct vgru_result *res)
 {
-	int cb = cb_get_wait(v);
+	int cb = atomic_load(&v->dead);
 
+	if (!cb)
+		cb = cb_get_wait(v);
 	if (cb < 0) {
 		memset(res, 0, sizeof(*res));
 		res->error = cb;
@@ -871,6 +910,8 @@ static int submit(struct vgru *v, const struct vgru_desc *d,
 	if (!v || !d || (flags & ~VGRU_SUBMIT_NO_BLOCK))
 		return -EINVAL;
 	cb = desc_check(d);
+	if (!cb)
+		cb = atomic_load(&v->dead);
 	if (cb)
 		return cb;
 	cb = cb_get(v);
@@ -939,6 +980,8 @@ int vgru_test(struct vgru *v, int t, struct vgru_result *res)
 	s = comp_status(v, t);
 	if (s)
 		comp_result(v, t, s, &r);
+	else if (atomic_load(&v->dead))
+		cb_failed(v, atomic_load(&v->dead), &r);
 	else if (!cb_ended_without_record(v, t, &r))
 		return -EBUSY;
 	return ticket_done(v, t, &r, res);

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <grp.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -539,51 +541,6 @@ static void write_sysfs(const char *path, const char *val)
 	CHECK(fd >= 0);
 	CHECK_EQ(write(fd, val, strlen(val)), (ssize_t)strlen(val));
 	CHECK_EQ(close(fd), 0);
-}
-
-/* Unbinding the driver with a file open waits for the close: the open
- * context keeps working, new opens fail, and rebinding brings it back. */
-TEST(unbind_waits_for_open_files)
-{
-	unsigned char *src = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
-	char link[256], *bdf;
-	struct vgru *v = open_ctx(), *w;
-	int status, fd;
-	ssize_t n;
-	pid_t pid;
-
-	n = readlink("/sys/class/vgru/vgru0/device", link, sizeof(link) - 1);
-	CHECK(n > 0);
-	link[n] = 0;
-	bdf = strrchr(link, '/') + 1;
-
-	pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		close(vgru_fd(v));	/* or the unbind would wait for us */
-		write_sysfs("/sys/bus/pci/drivers/vgru/unbind", bdf);
-		_exit(0);
-	}
-	/* wait until the device node is gone: unbind is underway */
-	for (int i = 0; i < 100 && access("/dev/vgru0", F_OK) == 0; i++)
-		usleep(50 * 1000);
-	CHECK(access("/dev/vgru0", F_OK) != 0);
-	CHECK_EQ(waitpid(pid, &status, WNOHANG), 0);	/* still waiting */
-
-	fill(src, PAGE, 9);
-	CHECK_EQ(vgru_copy(v, src + PAGE, src, PAGE), 0);
-	CHECK(memcmp(src, src + PAGE, PAGE) == 0);
-	vgru_close(v);
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK_EQ(status, 0);
-
-	write_sysfs("/sys/bus/pci/drivers/vgru/bind", bdf);
-	fd = open("/dev/vgru0", O_RDWR);
-	CHECK(fd >= 0);
-	close(fd);
-	CHECK_EQ(vgru_open(NULL, &w), 0);
-	CHECK_EQ(vgru_copy(w, src, src + PAGE, PAGE), 0);
-	vgru_close(w);
 }
 
 /*
@@ -2412,6 +2369,413 @@ TEST(stale_response_after_close)
 	CHECK_EQ(stats(v).fault_errors, 0);
 	/* the old context's resolution failed: its context was gone */
 	CHECK_EQ(sysfs_stat("driver_fault_errors"), stale + 1);
+	vgru_close(v);
+}
+
+/* ---- removal and a broken device ------------------------------------------ */
+
+/*
+ * Closing a context fences its DMA: after DISABLE (a posted write) the
+ * driver issues a context invalidation and awaits INV_DONE, which counts
+ * it only once no transfer of the context is in flight.  A context that
+ * never held a page costs exactly that one device invalidation.
+ */
+TEST(close_fences_the_context)
+{
+	uint64_t inv = sysfs_stat("device_invalidations");
+	int fd = open("/dev/vgru0", O_RDWR);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(sysfs_stat("device_invalidations"), inv);
+	CHECK_EQ(close(fd), 0);
+	CHECK_EQ(sysfs_stat("device_invalidations"), inv + 1);
+}
+
+/* The PCI address of vgru0's function, e.g. "0000:00:03.0", in @buf. */
+static const char *vgru0_bdf(char *buf, size_t size)
+{
+	char link[256];
+	ssize_t n = readlink("/sys/class/vgru/vgru0/device", link,
+			     sizeof(link) - 1);
+
+	CHECK(n > 0);
+	link[n] = 0;
+	snprintf(buf, size, "%s", strrchr(link, '/') + 1);
+	return buf;
+}
+
+/* Unbind the driver from @bdf: how long the write took, in seconds. */
+static double unbind_timed(const char *bdf)
+{
+	double t = wall_seconds();
+
+	write_sysfs("/sys/bus/pci/drivers/vgru/unbind", bdf);
+	t = wall_seconds() - t;
+	printf("# unbind took %.3f s\n", t);
+	CHECK(access("/dev/vgru0", F_OK) != 0);
+	return t;
+}
+
+/*
+ * Bind the driver again and copy through the new /dev/vgru0.  The old
+ * device's minor is free only once its last context is freed (a work,
+ * after its fault work ends): @settle_ms gives that time.
+ */
+static void rebind_and_copy(const char *bdf, unsigned int settle_ms)
+{
+	unsigned char *buf = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v;
+
+	usleep(settle_ms * 1000);
+	write_sysfs("/sys/bus/pci/drivers/vgru/bind", bdf);
+	CHECK_EQ(vgru_open(NULL, &v), 0);
+	fill(buf, PAGE, 41);
+	CHECK_EQ(vgru_copy(v, buf + PAGE, buf, PAGE), 0);
+	CHECK(memcmp(buf, buf + PAGE, PAGE) == 0);
+	vgru_close(v);
+}
+
+/*
+ * Start a one-page copy whose first fault sleeps in the driver for
+ * @delay_us (inject_resolve_delay_us): a command in flight that long.
+ */
+static int submit_held_copy(struct vgru *v, unsigned int delay_us)
+{
+	unsigned char *src = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	struct vgru_desc d;
+	char val[32];
+	int t;
+
+	fill(src, PAGE, 43);
+	memset(dst, 0, PAGE);
+	snprintf(val, sizeof(val), "%u", delay_us);
+	write_sysfs(RESOLVE_DELAY, val);
+	vgru_prep_copy(&d, dst, src, PAGE);
+	t = vgru_submit(v, &d, 0);
+	CHECK(t >= 0);
+	usleep(200 * 1000);	/* its first fault sleeps in the driver now */
+	return t;
+}
+
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* Whether reading the window @w raises SIGBUS. */
+static bool window_sigbus(volatile uint8_t *w)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile bool bus = false;
+
+	CHECK_EQ(sigaction(SIGBUS, &sa, &old), 0);
+	if (sigsetjmp(sigbus_jmp, 1))
+		bus = true;
+	else
+		(void)*(volatile uint32_t *)(w + VGRU_CB_STATUS);
+	CHECK_EQ(sigaction(SIGBUS, &old, NULL), 0);
+	return bus;
+}
+
+/*
+ * The fd holder unbinds the driver itself, with a command in flight (its
+ * fault held in the driver for 2 s): the unbind returns at once (the old
+ * driver waited for the close: forever), the command ends with -ENODEV,
+ * later calls fail with -ENODEV without touching the window, ioctls and
+ * mmap answer ENODEV, the zapped window raises SIGBUS, and a rebound
+ * device works.
+ */
+TEST(unbind_by_fd_holder_revokes)
+{
+	unsigned char *buf = map_anon(2 * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru *v = open_ctx();
+	struct vgru_result res;
+	struct vgru_info info;
+	volatile uint8_t *w;
+	struct pollfd pfd;
+	char bdf[64];
+	int t, raw;
+
+	vgru0_bdf(bdf, sizeof(bdf));
+	raw = open("/dev/vgru0", O_RDWR);
+	CHECK(raw >= 0);
+	w = map_window(raw);
+	CHECK_EQ(*(volatile uint32_t *)(w + VGRU_CB_STATUS), VGRU_CB_IDLE);
+	t = submit_held_copy(v, 2000000);
+
+	CHECK(unbind_timed(bdf) < 1.0);
+	write_sysfs(RESOLVE_DELAY, "0");
+
+	memset(&res, 0x55, sizeof(res));
+	CHECK_EQ(vgru_wait(v, t, 5000, &res), -ENODEV);
+	CHECK_EQ(res.error, -ENODEV);
+	CHECK_EQ(res.device_error, 0);
+	fill(buf, PAGE, 44);
+	CHECK_EQ(vgru_copy(v, buf + PAGE, buf, PAGE), -ENODEV);
+	CHECK_EQ(ioctl(vgru_fd(v), VGRU_IOC_INFO, &info), -1);
+	CHECK_EQ(errno, ENODEV);
+	CHECK(mmap(NULL, VGRU_WINDOW_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   raw, 0) == MAP_FAILED);
+	CHECK_EQ(errno, ENODEV);
+	pfd = (struct pollfd){ .fd = raw, .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 0), 1);
+	CHECK_EQ(pfd.revents, POLLERR | POLLHUP);
+	CHECK(window_sigbus(w));
+	CHECK(open("/dev/vgru0", O_RDWR) < 0);
+
+	CHECK_EQ(munmap((void *)w, VGRU_WINDOW_SIZE), 0);
+	CHECK_EQ(close(raw), 0);
+	vgru_close(v);
+	rebind_and_copy(bdf, 2500);
+}
+
+/*
+ * Unbind while the fd holder is stopped (SIGSTOP) with a command in
+ * flight: the unbind does not wait for it; continued, its wait returns
+ * -ENODEV.
+ */
+TEST(unbind_with_stopped_holder)
+{
+	char bdf[64];
+	int status;
+	pid_t pid;
+
+	vgru0_bdf(bdf, sizeof(bdf));
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct vgru *v = open_ctx();
+		struct vgru_result res;
+		int t = submit_held_copy(v, 2000000);
+
+		raise(SIGSTOP);
+		t = vgru_wait(v, t, 5000, &res);
+		_exit(t == -ENODEV && res.error == -ENODEV ? 0 : 1);
+	}
+	CHECK_EQ(waitpid(pid, &status, WUNTRACED), pid);
+	CHECK(WIFSTOPPED(status));
+
+	CHECK(unbind_timed(bdf) < 1.0);
+	write_sysfs(RESOLVE_DELAY, "0");
+	CHECK_EQ(kill(pid, SIGCONT), 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	rebind_and_copy(bdf, 2500);
+}
+
+/*
+ * Unbind while the only reference to an open file sits unreceived in an
+ * SCM_RIGHTS message: the unbind returns at once; the received file is a
+ * dead handle.
+ */
+TEST(unbind_with_fd_in_flight)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], byte = 'x', bdf[64];
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct vgru_info info;
+	struct cmsghdr *cm;
+	int sv[2], fd;
+
+	vgru0_bdf(bdf, sizeof(bdf));
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+	fd = open("/dev/vgru0", O_RDWR);
+	CHECK(fd >= 0);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	CHECK_EQ(sendmsg(sv[0], &msg, 0), 1);
+	CHECK_EQ(close(fd), 0);
+
+	CHECK(unbind_timed(bdf) < 1.0);
+
+	memset(cbuf, 0, sizeof(cbuf));
+	msg.msg_controllen = sizeof(cbuf);
+	CHECK_EQ(recvmsg(sv[1], &msg, 0), 1);
+	cm = CMSG_FIRSTHDR(&msg);
+	CHECK(cm != NULL && cm->cmsg_type == SCM_RIGHTS);
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	CHECK_EQ(ioctl(fd, VGRU_IOC_INFO, &info), -1);
+	CHECK_EQ(errno, ENODEV);
+	CHECK_EQ(close(fd), 0);
+	close(sv[0]);
+	close(sv[1]);
+	rebind_and_copy(bdf, 300);
+}
+
+/* Whether the kernel command line has @word (the runner's lane switches). */
+static bool cmdline_has(const char *word)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/cmdline", "r");
+	bool has = false;
+
+	CHECK(f != NULL);
+	if (fgets(line, sizeof(line), f))
+		for (char *tok = strtok(line, " \n"); tok;
+		     tok = strtok(NULL, " \n"))
+			has |= !strcmp(tok, word);
+	fclose(f);
+	return has;
+}
+
+#define WEDGE_BUFS	32
+
+/*
+ * A wedged device: invalidations complete 300 ms late (the device's
+ * x-inv-delay-us=300000; the driver waits 100 ms).  The first one times
+ * out and marks the device broken; every later invalidation returns at
+ * once (the notifier only forgets what the device held); open, commands
+ * and waits fail with -EIO.  Runs only in its own boot: tests/run-tests'
+ * wedged lane (kernel command line vgru_tests=wedged).
+ */
+TEST(wedged_device_fails_with_eio)
+{
+	unsigned char *src = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *buf[WEDGE_BUFS];
+	struct vgru_result res;
+	struct vgru_desc d;
+	double t, first = 0, rest = 0, unseen;
+	struct vgru *v, *v2;
+	int tk;
+
+	if (!cmdline_has("vgru_tests=wedged"))
+		SKIP("needs -device vgru,x-inv-delay-us=300000 and vgru_tests=wedged");
+	v = open_ctx();
+	fill(src, PAGE, 45);
+	for (unsigned int i = 0; i < WEDGE_BUFS; i++) {
+		buf[i] = map_anon(PAGE, PROT_READ | PROT_WRITE);
+		memset(buf[i], 0, PAGE);
+		CHECK_EQ(vgru_copy(v, buf[i], src, PAGE), 0);
+		CHECK(memcmp(buf[i], src, PAGE) == 0);
+	}
+	/* the device holds every buffer: each munmap invalidates */
+	for (unsigned int i = 0; i < WEDGE_BUFS; i++) {
+		t = wall_seconds();
+		CHECK_EQ(munmap(buf[i], PAGE), 0);
+		t = wall_seconds() - t;
+		if (i)
+			rest += t;
+		else
+			first = t;
+	}
+	/* the same munmaps of pages the device never saw */
+	for (unsigned int i = 1; i < WEDGE_BUFS; i++) {
+		buf[i] = map_anon(PAGE, PROT_READ | PROT_WRITE);
+		memset(buf[i], 0, PAGE);
+	}
+	t = wall_seconds();
+	for (unsigned int i = 1; i < WEDGE_BUFS; i++)
+		CHECK_EQ(munmap(buf[i], PAGE), 0);
+	unseen = wall_seconds() - t;
+	printf("# first munmap %.3f s, the other %u %.3f s (never seen: "
+	       "%.3f s)\n", first, WEDGE_BUFS - 1, rest, unseen);
+	CHECK(first >= 0.09);
+	/* a 100 ms poll each would add 3.1 s */
+	CHECK(rest < unseen + 1.0);
+
+	errno = 0;
+	CHECK(open("/dev/vgru0", O_RDWR) < 0);
+	CHECK_EQ(errno, EIO);
+	CHECK_EQ(vgru_open(NULL, &v2), -EIO);
+	/* a command never runs on a stopped device: its wait says so */
+	vgru_prep_nop(&d);
+	tk = vgru_submit(v, &d, 0);
+	CHECK(tk >= 0);
+	CHECK_EQ(vgru_wait(v, tk, 5000, &res), -EIO);
+	CHECK_EQ(res.error, -EIO);
+	CHECK_EQ(vgru_fill(v, src, 0, PAGE), -EIO);
+	vgru_close(v);
+}
+
+/*
+ * A DMA error reaches the command's owner with its detail: with
+ * x-fail-dma-every=4 every 4th transfer fails; prefaulted one-page copies
+ * are one transfer each, so exactly the 4th and 8th end in ERROR class
+ * DMA (-EIO) with nothing moved, and the others copy.  Runs only in the
+ * faildma lane (vgru_tests=faildma).
+ */
+TEST(dma_error_reaches_owner)
+{
+	unsigned char *src = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(PAGE, PROT_READ | PROT_WRITE);
+	struct vgru_result res;
+	struct vgru_desc d;
+	struct vgru *v;
+
+	if (!cmdline_has("vgru_tests=faildma"))
+		SKIP("needs -device vgru,x-fail-dma-every=4 and vgru_tests=faildma");
+	v = open_ctx();
+	fill(src, PAGE, 46);
+	CHECK_EQ(vgru_prefault(v, src, PAGE, 0), 0);
+	CHECK_EQ(vgru_prefault(v, dst, PAGE, 1), 0);
+	for (unsigned int i = 1; i <= 8; i++) {
+		memset(dst, 0, PAGE);
+		vgru_prep_copy(&d, dst, src, PAGE);
+		CHECK_EQ(vgru_wait(v, vgru_submit(v, &d, 0), -1, &res),
+			 i % 4 ? 0 : -EIO);
+		if (i % 4) {
+			CHECK(memcmp(dst, src, PAGE) == 0);
+			continue;
+		}
+		CHECK_EQ(res.error, -EIO);
+		CHECK_EQ(VGRU_ERR_CLASS(res.device_error), VGRU_ERR_DMA);
+		CHECK_EQ(res.progress, 0);
+	}
+	CHECK_EQ(stats(v).faults, 0);
+	vgru_close(v);
+}
+
+/*
+ * The device is hot-unplugged (QMP device_del, tests/hotplug) while this
+ * process has a context open and a command in flight (32 pages, one
+ * fault each, each held 1 s in the driver): the wait returns -ENODEV,
+ * the handle is dead.  Run by tests/guest/hotplug with VGRU_HOTPLUG_DIR
+ * set to the directory it shares with the host.
+ */
+TEST(unplug_under_load)
+{
+	const char *dir = getenv("VGRU_HOTPLUG_DIR");
+	unsigned char *src = map_anon(32 * PAGE, PROT_READ | PROT_WRITE);
+	unsigned char *dst = map_anon(32 * PAGE, PROT_READ | PROT_WRITE);
+	struct vgru_result res;
+	struct vgru_info info;
+	struct vgru_desc d;
+	char path[512];
+	struct vgru *v;
+	int t, fd;
+
+	if (!dir)
+		SKIP("run by tests/guest/hotplug");
+	v = open_ctx();
+	CHECK(vgru_set_fault_around(v, 1) >= 0);
+	fill(src, 32 * PAGE, 47);
+	memset(dst, 0, 32 * PAGE);
+	write_sysfs(RESOLVE_DELAY, "1000000");
+	vgru_prep_copy(&d, dst, src, 32 * PAGE);
+	t = vgru_submit(v, &d, 0);
+	CHECK(t >= 0);
+	usleep(200 * 1000);
+	snprintf(path, sizeof(path), "%s/unplug", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(vgru_wait(v, t, 60000, &res), -ENODEV);
+	write_sysfs(RESOLVE_DELAY, "0");
+	CHECK_EQ(res.error, -ENODEV);
+	CHECK(memcmp(dst, src, 32 * PAGE) != 0);	/* it did not finish */
+	CHECK_EQ(ioctl(vgru_fd(v), VGRU_IOC_INFO, &info), -1);
+	CHECK_EQ(errno, ENODEV);
 	vgru_close(v);
 }
 
