@@ -9,7 +9,10 @@
  * OUT.json (none or "-": stdout) receives one JSON object,
  * {"device_model": {...}}, in the shared benchmark result format; a table
  * goes to stderr.  "--quick" or VGRU_BENCH_QUICK=1 measures four sizes
- * with fewer repetitions.
+ * with fewer repetitions.  For profiling, "--size BYTES" measures that
+ * size alone (no translation cost figures, no JSON) and "--reps N" sets
+ * the timed runs of each size; VGRU_BENCH_PROPS=a=x,b=y adds device
+ * properties (e.g. workers=1).
  *
  * Method.  A size S is measured as a batch of N = max(1, 4 MiB / S)
  * commands on separate command blocks, each copying the same S bytes
@@ -183,13 +186,15 @@ static void bench_start(Bench *b)
     g_autofree char *pidfile = g_strdup_printf("%s/vgru-qtest-bench-%d.pid",
                                                g_get_tmp_dir(), getpid());
     g_autofree char *pid = NULL;
+    const char *props = getenv("VGRU_BENCH_PROPS");
     int64_t t[N];
 
     memset(b, 0, sizeof(*b));
     b->qts = qtest_initf("-machine pc -nodefaults -m 512M -pidfile %s "
                          "-device vgru,addr=04.0,contexts=%d,cbs=%d,"
-                         "tlb-sets=%d,tlb-ways=%d", pidfile,
-                         CONTEXTS, CBS, TLB_SETS, TLB_WAYS);
+                         "tlb-sets=%d,tlb-ways=%d%s%s", pidfile,
+                         CONTEXTS, CBS, TLB_SETS, TLB_WAYS,
+                         props ? "," : "", props ? props : "");
     live = b;
     if (!g_file_get_contents(pidfile, &pid, NULL, NULL) ||
         clock_getcpuclockid(atoi(pid), &b->qemu_clock)) {
@@ -496,7 +501,8 @@ int main(int argc, char **argv)
     const char *out = "-";
     const uint64_t *sizes;
     Result res[ARRAY_SIZE(full)];
-    int nres, reps, treps;
+    int nres, reps, treps, opt_reps = 0;
+    uint64_t opt_size = 0;
     uint8_t *hsrc, *hdst;
     int64_t start = now_ns();
     uint32_t tn = TEST_CMDS, tpages = TEST_PIECE / PAGE;
@@ -514,9 +520,23 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             quick = true;
+        } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+            opt_size = g_ascii_strtoull(argv[++i], NULL, 0);
+            if (opt_size < 8 || opt_size > MAX_COPY) {
+                fprintf(stderr, "vgru-qtest-bench: --size 8..%llu\n",
+                        (unsigned long long)MAX_COPY);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            opt_reps = atoi(argv[++i]);
+            if (opt_reps < 1) {
+                fprintf(stderr, "vgru-qtest-bench: --reps N, N >= 1\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: QTEST_QEMU_BINARY=./qemu-system-x86_64 %s "
-                   "[--quick] [OUT.json]\n", argv[0]);
+                   "[--quick] [--size BYTES] [--reps N] [OUT.json]\n",
+                   argv[0]);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "vgru-qtest-bench: unknown option %s\n", argv[i]);
@@ -543,6 +563,13 @@ int main(int argc, char **argv)
     nres = quick ? ARRAY_SIZE(quick_sizes) : ARRAY_SIZE(full);
     reps = quick ? 11 : 25;
     treps = quick ? 60 : 100;
+    if (opt_size) {
+        sizes = &opt_size;
+        nres = 1;
+    }
+    if (opt_reps) {
+        reps = opt_reps;
+    }
 
     /* host buffers like guest RAM: 2 MiB aligned, huge pages if allowed */
     hsrc = qemu_memalign(2 * MiB, MAX_COPY);
@@ -575,6 +602,10 @@ int main(int argc, char **argv)
                 r->size, r->n, mib_s(r->n * r->size, r->dev_ns),
                 mib_s(r->n * r->size, r->cpy_ns), r->cpy_ns / r->dev_ns,
                 page_ns(r, true), page_ns(r, false));
+    }
+
+    if (opt_size) {
+        goto end;                       /* profiling one size */
     }
 
     /*
@@ -711,6 +742,7 @@ int main(int argc, char **argv)
               "time per page (ns)", res, nres, true, true);
     g_string_append(js, "    ]\n  }\n}\n");
 
+end:
     g_free(b.dev);
     qpci_free_pc(b.bus);
     qtest_quit(b.qts);
@@ -718,7 +750,9 @@ int main(int argc, char **argv)
     qemu_vfree(hsrc);
     qemu_vfree(hdst);
 
-    if (!strcmp(out, "-")) {
+    if (opt_size) {
+        return 0;
+    } else if (!strcmp(out, "-")) {
         fputs(js->str, stdout);
     } else {
         g_autoptr(GError) err = NULL;
