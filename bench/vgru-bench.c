@@ -770,31 +770,46 @@ static int get_stats(struct figure *f, struct vgru *v, struct vgru_stats *st)
 	return ret ? vgru_error(f, "vgru_stats", ret) : 0;
 }
 
+/*
+ * One timed vgru_copy(): microseconds in @us; the faults and retries it
+ * caused, from the context's counters read before and after, in @faults
+ * and @retries (either may be NULL).
+ */
+static int timed_copy(struct figure *f, struct vgru *v, void *dst,
+		      const void *src, size_t len, double *us,
+		      uint64_t *faults, uint64_t *retries)
+{
+	struct vgru_stats a, b;
+	uint64_t t0;
+	int ret;
+
+	if (get_stats(f, v, &a))
+		return -1;
+	t0 = now_ns();
+	ret = vgru_copy(v, dst, src, len);
+	*us = (now_ns() - t0) / 1e3;
+	if (ret)
+		return vgru_error(f, "cold copy", ret);
+	if (get_stats(f, v, &b))
+		return -1;
+	if (faults)
+		*faults = b.faults - a.faults;
+	if (retries)
+		*retries = b.retries - a.retries;
+	return 0;
+}
+
 /* One cold copy of @len fresh bytes (neither side ever touched). */
 static int cold_copy(struct figure *f, struct vgru *v, size_t len,
 		     double *us, uint64_t *faults)
 {
 	unsigned char *src = map_anon(len), *dst = map_anon(len);
-	struct vgru_stats a, b;
-	uint64_t t0;
 	int ret = -1;
 
-	if (!src || !dst) {
+	if (!src || !dst)
 		map_error(f, len);
-		goto out;
-	}
-	if (get_stats(f, v, &a))
-		goto out;
-	t0 = now_ns();
-	ret = vgru_copy(v, dst, src, len);
-	*us = (now_ns() - t0) / 1e3;
-	if (ret) {
-		ret = vgru_error(f, "cold copy", ret);
-		goto out;
-	}
-	ret = get_stats(f, v, &b);
-	*faults = b.faults - a.faults;
-out:
+	else
+		ret = timed_copy(f, v, dst, src, len, us, faults, NULL);
 	unmap(src, len);
 	unmap(dst, len);
 	return ret;
@@ -1808,8 +1823,8 @@ static int fa_copy(struct figure *f, struct vgru *v, unsigned int k,
 		   size_t len, double *us_per_page, double *faults)
 {
 	unsigned char *src = map_anon(len), *dst = map_anon(len);
-	struct vgru_stats a, b;
-	uint64_t t0;
+	uint64_t nf;
+	double us;
 	int ret = -1;
 
 	if (!src || !dst) {
@@ -1823,17 +1838,9 @@ static int fa_copy(struct figure *f, struct vgru *v, unsigned int k,
 		ret = vgru_error(f, "set fault-around", ret < 0 ? ret : -EIO);
 		goto out;
 	}
-	if ((ret = get_stats(f, v, &a)))
-		goto out;
-	t0 = now_ns();
-	ret = vgru_copy(v, dst, src, len);
-	*us_per_page = (now_ns() - t0) / 1e3 / (double)(len / PAGE);
-	if (ret) {
-		ret = vgru_error(f, "cold copy", ret);
-		goto out;
-	}
-	ret = get_stats(f, v, &b);
-	*faults = (double)(b.faults - a.faults);
+	ret = timed_copy(f, v, dst, src, len, &us, &nf, NULL);
+	*us_per_page = us / (double)(len / PAGE);
+	*faults = (double)nf;
 out:
 	unmap(src, len);
 	unmap(dst, len);
@@ -2000,22 +2007,14 @@ struct hp_result {
 static int hp_copy(struct figure *f, struct vgru *v, unsigned char *dst,
 		   unsigned char *src, size_t len, struct hp_result *out)
 {
-	struct vgru_stats a, b;
-	uint64_t t0;
-	int ret;
+	uint64_t nf, nr;
+	double us;
 
-	if (get_stats(f, v, &a))
+	if (timed_copy(f, v, dst, src, len, &us, &nf, &nr))
 		return -1;
-	t0 = now_ns();
-	ret = vgru_copy(v, dst, src, len);
-	out->us_per_mib = (now_ns() - t0) / 1e3 / ((double)len / MIB);
-	if (ret)
-		return vgru_error(f, "cold copy", ret);
-	if (get_stats(f, v, &b))
-		return -1;
-	out->faults_per_mib = (double)(b.faults - a.faults) /
-			      ((double)len / MIB);
-	out->retries = (double)(b.retries - a.retries);
+	out->us_per_mib = us / ((double)len / MIB);
+	out->faults_per_mib = (double)nf / ((double)len / MIB);
+	out->retries = (double)nr;
 	return 0;
 }
 

@@ -9,6 +9,8 @@
  *   vgru_fault.c - fault resolution, page lookups, what the device holds,
  *                  the interval notifier
  *   vgru_hw.c    - every register sequence: the only code touching them
+ *   vgru_debugfs.c - root-only views (latency histogram, held pages),
+ *                  read from the side; called by vgru_pci.c only
  *
  * Objects:
  *   struct vgru_dev - one PCI function: registers, event queue, IRQ, the
@@ -44,17 +46,22 @@
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock
+ *   vgru_dev.fq_lock   -> vgru_ctx.pending_lock (IRQ-safe: the drain)
  *   vgru_ctx.pending_lock: innermost, IRQ-safe, nothing taken under it
  * No allocation and no page-table work happens under vgru_ctx.lock: the
  * notifier takes it from reclaim.  reg_lock is held only to write a
  * register sequence, never while waiting for the device; it is never
- * taken in the IRQ handler (which writes FQ_HEAD alone).
+ * taken in the IRQ handler (which writes FQ_HEAD alone, as the watchdog
+ * does under the same fq_lock).
  */
 #ifndef VGRU_H
 #define VGRU_H
 
 #include <linux/cdev.h>
 #include <linux/kref.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
+#include <linux/math64.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
@@ -75,6 +82,7 @@ struct vgru_counters {
 	atomic64_t notices;		/* completion notices, all contexts */
 	atomic64_t retries;
 	atomic64_t invalidations;
+	atomic64_t lost_irqs;		/* queues the watchdog drained */
 };
 
 struct vgru_dev {
@@ -109,7 +117,34 @@ struct vgru_dev {
 	u32 next_tag;
 
 	struct vgru_counters counters;
+
+	/* ---- fq_lock: the event queue drain (IRQ handler or watchdog) ---- */
+	spinlock_t fq_lock;
+	struct delayed_work watchdog;	/* queued while contexts are open */
+	u32 irqs;			/* event interrupts handled */
+	u32 wd_irqs, wd_head;		/* irqs and fq_head at the last tick */
+	bool wd_pending;		/* records were waiting at the last tick */
+
+	/* ---- debugfs (vgru_debugfs.c) ---- */
+	struct dentry *debugfs;		/* vgruN/ */
+	/* fault received -> answered: [0] < 1 us, [k] 2^(k-1) .. 2^k us */
+#define VGRU_LAT_BUCKETS	32
+	atomic64_t lat_hist[VGRU_LAT_BUCKETS];
 };
+
+/*
+ * The lost-interrupt watchdog's period.  Records left in the queue with
+ * no interrupt and no progress over one whole period (so one to two
+ * periods after the interrupt was lost) are drained by the watchdog.
+ */
+#define VGRU_WATCHDOG_MS	10
+
+/* Keep the watchdog ticking: a context was opened (see vgru_pci.c). */
+static inline void vgru_watchdog_start(struct vgru_dev *vdev)
+{
+	queue_delayed_work(system_wq, &vdev->watchdog,
+			   msecs_to_jiffies(VGRU_WATCHDOG_MS));
+}
 
 /* the most CBs a context window can hold: one bit each in ctx->pending */
 #define VGRU_MAX_CBS	(VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE)
@@ -127,6 +162,7 @@ struct vgru_pending_fault {
 	u64 va;
 	u32 seq;
 	u32 flags;
+	u64 received_ns;		/* ktime_get_ns() in the IRQ handler */
 };
 
 struct vgru_ctx {
@@ -181,6 +217,8 @@ struct vgru_ctx {
 		atomic64_t huge_dropins;
 		atomic64_t around_dropins;
 	} stats;
+
+	struct user_struct *user;	/* charged for this open context */
 };
 
 #define VGRU_MAX_DEVICES	16
@@ -216,6 +254,23 @@ extern const struct mmu_interval_notifier_ops vgru_mni_ops;
 long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		  bool write);
 void vgru_resolve_pending(struct vgru_ctx *ctx);
+
+/* vgru_debugfs.c: root-only views, /sys/kernel/debug/vgru/ */
+extern unsigned int vgru_inject_resolve_delay_us;	/* in vgru_fault.c */
+void vgru_debugfs_module_init(void);
+void vgru_debugfs_module_exit(void);
+void vgru_debugfs_add(struct vgru_dev *vdev);
+void vgru_debugfs_del(struct vgru_dev *vdev);
+
+/* A fault received at @received_ns (ktime_get_ns) was answered just now. */
+static inline void vgru_latency_record(struct vgru_dev *vdev, u64 received_ns)
+{
+	u64 us = div_u64(ktime_get_ns() - received_ns, NSEC_PER_USEC);
+	unsigned int b = us ? min_t(unsigned int, ilog2(us) + 1,
+				    VGRU_LAT_BUCKETS - 1) : 0;
+
+	atomic64_inc(&vdev->lat_hist[b]);
+}
 
 /* vgru_ctx.c: the device table; vgru_dev_get raises nr_open */
 int vgru_dev_add(struct vgru_dev *vdev);

@@ -7,12 +7,15 @@
  * sleep on that count.
  */
 
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/poll.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/user.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -45,6 +48,79 @@ module_param_cb(fault_around_pages, &vgru_fault_around_ops,
 MODULE_PARM_DESC(fault_around_pages,
 		 "Pages a device fault resolves: the naturally aligned block around the faulting page, present pages only; a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 16)");
 
+/*
+ * Open contexts per user, as inotify's max_user_instances: a device has
+ * few contexts (16 by default), and one user must not take them all.
+ */
+static unsigned int max_contexts_per_user = 8;
+module_param(max_contexts_per_user, uint, 0644);
+MODULE_PARM_DESC(max_contexts_per_user,
+		 "Contexts one user (real uid, all vgru devices together) may have open; open() fails with EMFILE past it, unless the opener has CAP_SYS_RESOURCE (root is counted, not limited); 0 = no limit (default 8)");
+
+/* real uid -> its open contexts (xa_mk_value), under vgru_users_lock */
+static DEFINE_XARRAY(vgru_users);
+static DEFINE_MUTEX(vgru_users_lock);
+
+/* Charge the opener's user for @ctx: -EMFILE past the limit. */
+static int vgru_user_charge(struct vgru_ctx *ctx)
+{
+	unsigned int limit = READ_ONCE(max_contexts_per_user);
+	struct user_struct *user = get_current_user();
+	unsigned long uid = __kuid_val(user->uid), n;
+	void *entry;
+	int ret = 0;
+
+	mutex_lock(&vgru_users_lock);
+	entry = xa_load(&vgru_users, uid);
+	n = entry ? xa_to_value(entry) : 0;
+	if (limit && n >= limit && !capable(CAP_SYS_RESOURCE))
+		ret = -EMFILE;
+	else
+		ret = xa_err(xa_store(&vgru_users, uid, xa_mk_value(n + 1),
+				      GFP_KERNEL));
+	mutex_unlock(&vgru_users_lock);
+	if (ret)
+		free_uid(user);
+	else
+		ctx->user = user;
+	return ret;
+}
+
+static void vgru_user_uncharge(struct vgru_ctx *ctx)
+{
+	unsigned long uid = __kuid_val(ctx->user->uid), n;
+
+	mutex_lock(&vgru_users_lock);
+	n = xa_to_value(xa_load(&vgru_users, uid));
+	if (n > 1)
+		xa_store(&vgru_users, uid, xa_mk_value(n - 1), GFP_KERNEL);
+	else
+		xa_erase(&vgru_users, uid);
+	mutex_unlock(&vgru_users_lock);
+	free_uid(ctx->user);
+	ctx->user = NULL;
+}
+
+/*
+ * A tag for a new context of @vdev: never 0, never one a live context
+ * has (after 2^32 opens the counter wraps).  Under ctx_lock.
+ */
+static u32 vgru_next_tag(struct vgru_dev *vdev)
+{
+	struct vgru_ctx *other;
+	unsigned long idx;
+	u32 tag;
+
+again:
+	tag = ++vdev->next_tag;
+	if (!tag)
+		goto again;
+	xa_for_each(&vdev->contexts, idx, other)
+		if (other->tag == tag)
+			goto again;
+	return tag;
+}
+
 /* resolves faults and tears contexts down; see vgru.h for the rules */
 static struct workqueue_struct *vgru_wq;
 
@@ -63,6 +139,7 @@ int vgru_ctx_module_init(void)
 void vgru_ctx_module_exit(void)
 {
 	destroy_workqueue(vgru_wq);
+	xa_destroy(&vgru_users);
 }
 
 /* Wait for every queued work: no context code runs once this returns. */
@@ -151,6 +228,7 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 	ctx->pending_fault[cb].va = va;
 	ctx->pending_fault[cb].seq = seq;
 	ctx->pending_fault[cb].flags = flags;
+	ctx->pending_fault[cb].received_ns = ktime_get_ns();
 	__set_bit(cb, &ctx->pending);
 	spin_unlock(&ctx->pending_lock);
 	/*
@@ -374,17 +452,21 @@ static int vgru_open(struct inode *inode, struct file *file)
 		goto err_put;
 	}
 
+	ret = vgru_user_charge(ctx);
+	if (ret)
+		goto err_put;
+
 	/* reserve an index: the notifier's flushes must name this context */
 	mutex_lock(&vdev->ctx_lock);
 	ret = xa_alloc(&vdev->contexts, &id, NULL,
 		       XA_LIMIT(0, vdev->nr_contexts - 1), GFP_KERNEL);
 	if (!ret) {
 		ctx->id = id;
-		ctx->tag = ++vdev->next_tag;
+		ctx->tag = vgru_next_tag(vdev);
 	}
 	mutex_unlock(&vdev->ctx_lock);
 	if (ret)
-		goto err_put;		/* -EBUSY: all contexts in use */
+		goto err_uncharge;	/* -EBUSY: all contexts in use */
 
 	ret = mmu_interval_notifier_insert(&ctx->notifier, ctx->mm, 0,
 					   TASK_SIZE_MAX, &vgru_mni_ops);
@@ -396,6 +478,7 @@ static int vgru_open(struct inode *inode, struct file *file)
 	vgru_ctx_enable(vdev, ctx->id, ctx->tag);
 	xa_store(&vdev->contexts, ctx->id, ctx, GFP_KERNEL);
 	mutex_unlock(&vdev->ctx_lock);
+	vgru_watchdog_start(vdev);
 	trace_vgru_ctx_open(ctx->id, ctx->tag, current->tgid);
 
 	file->private_data = ctx;
@@ -405,6 +488,8 @@ err_free_id:
 	mutex_lock(&vdev->ctx_lock);
 	xa_erase(&vdev->contexts, ctx->id);
 	mutex_unlock(&vdev->ctx_lock);
+err_uncharge:
+	vgru_user_uncharge(ctx);
 err_put:
 	vgru_ctx_put(ctx);		/* and the device with it */
 	return ret;
@@ -432,6 +517,7 @@ static int vgru_release(struct inode *inode, struct file *file)
 	mutex_lock(&vdev->ctx_lock);
 	xa_erase(&vdev->contexts, ctx->id);
 	mutex_unlock(&vdev->ctx_lock);
+	vgru_user_uncharge(ctx);
 
 	/* the device lives on while the context does (vgru_ctx_free_work) */
 	vgru_ctx_put(ctx);

@@ -29,10 +29,12 @@
 #include "vgru.h"
 #include "vgru_trace.h"
 
-static unsigned int inject_resolve_delay_us;
-module_param(inject_resolve_delay_us, uint, 0644);
-MODULE_PARM_DESC(inject_resolve_delay_us,
-		 "Fault injection for tests: sleep this long between a fault's page lookup and its drop-in, widening the window an invalidation can race into (default 0)");
+/*
+ * Fault injection for tests (debugfs inject_resolve_delay_us): sleep this
+ * long between a fault's page lookup and its drop-in, widening the window
+ * an invalidation can race into.
+ */
+unsigned int vgru_inject_resolve_delay_us;
 
 /* ---- what the device may hold --------------------------------------------- */
 
@@ -497,8 +499,8 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 							 xl[i].va >> VGRU_HUGE_SHIFT) :
 					vgru_held_record(ctx, &ctx->held,
 							 xl[i].va >> PAGE_SHIFT);
-			if (inject_resolve_delay_us)
-				fsleep(inject_resolve_delay_us);
+			if (READ_ONCE(vgru_inject_resolve_delay_us))
+				fsleep(READ_ONCE(vgru_inject_resolve_delay_us));
 
 			mutex_lock(&ctx->lock);
 			if (ctx->dead) {
@@ -545,6 +547,10 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 		}
 	}
 	mmu_interval_notifier_remove(&res.notifier);
+	if (fault)
+		trace_vgru_resolve_end(ctx->id, fault->cb, va,
+				       ret < 0 ? ret : 0, ret < 0 ? 0 : ret,
+				       retries);
 	return ret;
 }
 
@@ -575,10 +581,12 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 	long n;
 
 	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
-	if (va >= TASK_SIZE_MAX)
-		return -EFAULT;
-	if (!mmget_not_zero(ctx->mm))
-		return -ESRCH;		/* the process is exiting */
+	if (va >= TASK_SIZE_MAX || !mmget_not_zero(ctx->mm)) {
+		/* -ESRCH: the process is exiting */
+		n = va >= TASK_SIZE_MAX ? -EFAULT : -ESRCH;
+		trace_vgru_resolve_end(ctx->id, fault->cb, va, n, 0, 0);
+		return n;
+	}
 	b.va = va & PAGE_MASK;
 	b.start = ALIGN_DOWN(b.va, k * PAGE_SIZE);
 	b.end = min_t(unsigned long, b.start + k * PAGE_SIZE, TASK_SIZE_MAX);
@@ -612,14 +620,15 @@ static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
 
 	ret = vgru_ctx_resolve(ctx, &fault, pf->va,
 			       pf->flags & VGRU_FAULT_WRITE);
-	if (!ret)
-		return;
-	atomic64_inc(&ctx->stats.fault_errors);
-	atomic64_inc(&vdev->counters.fault_errors);
-	mutex_lock(&ctx->lock);
-	if (!ctx->dead)
-		vgru_fault_respond(vdev, ctx->id, cb, pf->seq, ret);
-	mutex_unlock(&ctx->lock);
+	if (ret) {
+		atomic64_inc(&ctx->stats.fault_errors);
+		atomic64_inc(&vdev->counters.fault_errors);
+		mutex_lock(&ctx->lock);
+		if (!ctx->dead)
+			vgru_fault_respond(vdev, ctx->id, cb, pf->seq, ret);
+		mutex_unlock(&ctx->lock);
+	}
+	vgru_latency_record(vdev, pf->received_ns);
 }
 
 /*

@@ -16,6 +16,13 @@
 #define VGRU_INV_SLEEP_US	10	/* between INV_DONE reads, when allowed */
 /* a context's page tracking never takes more than this (see vgru_fault.c) */
 #define VGRU_HELD_MAX_TLB	65536
+/*
+ * Geometry beyond these is a broken device, not a big one (the device
+ * model allows 1024 contexts and 2^20 TLB entries): probe refuses it
+ * rather than sizing the event queue (2 records per CB) from it.
+ */
+#define VGRU_HW_MAX_CONTEXTS	4096
+#define VGRU_HW_MAX_TLB		BIT(24)
 
 static u32 vgru_read(struct vgru_dev *vdev, u32 reg)
 {
@@ -76,7 +83,7 @@ void vgru_tlb_dropin(struct vgru_dev *vdev, u32 ctx, u64 va, u64 pa,
 		   (huge ? VGRU_TLB_HUGE : 0));
 	vgru_write(vdev, VGRU_REG_TLB_CMD, VGRU_TLB_CMD_DROPIN);
 	spin_unlock(&vdev->reg_lock);
-	trace_vgru_dropin(ctx, va, pa, writable);
+	trace_vgru_dropin(ctx, va, pa, writable, huge);
 }
 
 /*
@@ -175,7 +182,7 @@ void vgru_fault_respond(struct vgru_dev *vdev, u32 ctx, u32 cb, u32 seq,
 	vgru_write(vdev, VGRU_REG_RESP_CMD,
 		   err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART);
 	spin_unlock(&vdev->reg_lock);
-	trace_vgru_restart(ctx, cb, err);
+	trace_vgru_restart(ctx, cb, seq, err);
 }
 
 /* ---- set-up ------------------------------------------------------------------ */
@@ -185,6 +192,7 @@ int vgru_hw_init(struct vgru_dev *vdev)
 	struct pci_dev *pdev = vdev->pdev;
 	u32 id = vgru_read(vdev, VGRU_REG_ID);
 	u32 version = vgru_read(vdev, VGRU_REG_VERSION);
+	u32 sets, ways;
 	u64 tlb;
 
 	if (id != VGRU_ID || version >> 16 != VGRU_VERSION >> 16) {
@@ -194,14 +202,18 @@ int vgru_hw_init(struct vgru_dev *vdev)
 	}
 	vdev->nr_contexts = vgru_read(vdev, VGRU_REG_NR_CONTEXTS);
 	vdev->nr_cbs = vgru_read(vdev, VGRU_REG_NR_CBS);
-	tlb = (u64)vgru_read(vdev, VGRU_REG_TLB_SETS) *
-	      vgru_read(vdev, VGRU_REG_TLB_WAYS);
-	if (!vdev->nr_contexts || !vdev->nr_cbs ||
+	sets = vgru_read(vdev, VGRU_REG_TLB_SETS);
+	ways = vgru_read(vdev, VGRU_REG_TLB_WAYS);
+	tlb = (u64)sets * ways;
+	if (!vdev->nr_contexts || vdev->nr_contexts > VGRU_HW_MAX_CONTEXTS ||
+	    !vdev->nr_cbs ||
 	    vdev->nr_cbs > VGRU_WINDOW_STRIDE / VGRU_CB_STRIDE ||
 	    (u64)vdev->nr_contexts * VGRU_WINDOW_STRIDE >
-	    pci_resource_len(pdev, VGRU_WINDOW_BAR)) {
-		dev_err(&pdev->dev, "bad geometry: %u contexts, %u CBs\n",
-			vdev->nr_contexts, vdev->nr_cbs);
+	    pci_resource_len(pdev, VGRU_WINDOW_BAR) ||
+	    !tlb || tlb > VGRU_HW_MAX_TLB) {
+		dev_err(&pdev->dev,
+			"bad geometry: %u contexts, %u CBs, TLB %u sets x %u ways\n",
+			vdev->nr_contexts, vdev->nr_cbs, sets, ways);
 		return -ENODEV;
 	}
 	/*
@@ -209,7 +221,7 @@ int vgru_hw_init(struct vgru_dev *vdev)
 	 * both the device never has to hold a record back.
 	 */
 	vdev->fq_size = roundup_pow_of_two(2 * vdev->nr_contexts *
-					   vdev->nr_cbs);
+					   vdev->nr_cbs);	/* <= 2^18: no overflow */
 	/*
 	 * A context can hold at most the whole TLB plus the two translations
 	 * each of its CBs keeps; tracking more pages than that only means

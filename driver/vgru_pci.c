@@ -53,14 +53,14 @@ static void vgru_handle_record(struct vgru_dev *vdev, const u8 *rec)
 }
 
 /*
- * Hard IRQ handler: hands every queued record, in order, to its context
- * (which resolves faults in its own work) and returns the slots to the
- * device.  Rereading FQ_TAIL after each FQ_HEAD write catches the records
- * posted meanwhile, which a coalesced interrupt may not announce again.
+ * Hand every queued record, in order, to its context (which resolves
+ * faults in its own work) and return the slots to the device.  Rereading
+ * FQ_TAIL after each FQ_HEAD write catches the records posted meanwhile,
+ * which a coalesced interrupt may not announce again.  Under fq_lock: the
+ * IRQ handler and the watchdog never drain at once.
  */
-static irqreturn_t vgru_event_irq(int irq, void *data)
+static void vgru_fq_drain(struct vgru_dev *vdev)
 {
-	struct vgru_dev *vdev = data;
 	u32 tail;
 
 	while ((tail = vgru_hw_fq_tail(vdev)) != vdev->fq_head) {
@@ -82,7 +82,50 @@ static irqreturn_t vgru_event_irq(int irq, void *data)
 		/* room for records the device is holding back */
 		vgru_hw_fq_set_head(vdev, vdev->fq_head);
 	}
+}
+
+/* Hard IRQ handler: the event queue only. */
+static irqreturn_t vgru_event_irq(int irq, void *data)
+{
+	struct vgru_dev *vdev = data;
+
+	spin_lock(&vdev->fq_lock);
+	vdev->irqs++;
+	vgru_fq_drain(vdev);
+	spin_unlock(&vdev->fq_lock);
 	return IRQ_HANDLED;
+}
+
+/*
+ * The lost-interrupt watchdog, every VGRU_WATCHDOG_MS while contexts are
+ * open.  The device raises its event interrupt once and stays silent
+ * until FQ_HEAD is written: if that interrupt is lost, the records wait
+ * for ever.  Records that were already waiting at the last tick, with no
+ * interrupt and no drain since, are drained here as the handler would
+ * (one in flight has had a whole period to arrive) and counted.
+ */
+static void vgru_watchdog(struct work_struct *work)
+{
+	struct vgru_dev *vdev = container_of(to_delayed_work(work),
+					     struct vgru_dev, watchdog);
+	bool pending;
+
+	spin_lock_irq(&vdev->fq_lock);
+	pending = vgru_hw_fq_tail(vdev) != vdev->fq_head;
+	if (pending && vdev->wd_pending && vdev->irqs == vdev->wd_irqs &&
+	    vdev->fq_head == vdev->wd_head) {
+		atomic64_inc(&vdev->counters.lost_irqs);
+		vgru_fq_drain(vdev);
+		pending = false;
+	}
+	vdev->wd_pending = pending;
+	vdev->wd_irqs = vdev->irqs;
+	vdev->wd_head = vdev->fq_head;
+	spin_unlock_irq(&vdev->fq_lock);
+
+	/* an open() after this check queues it again itself */
+	if (!xa_empty(&vdev->contexts))
+		vgru_watchdog_start(vdev);
 }
 
 /* ---- sysfs ------------------------------------------------------------------ */
@@ -133,12 +176,14 @@ VGRU_DEVICE_STAT(dropins, VGRU_STAT_DROPINS);
 VGRU_DEVICE_STAT(invalidations, VGRU_STAT_INVALIDATIONS);
 VGRU_DEVICE_STAT(inv_entries, VGRU_STAT_INV_ENTRIES);
 VGRU_DEVICE_STAT(bytes, VGRU_STAT_BYTES);
+VGRU_DEVICE_STAT(interrupts, VGRU_STAT_INTERRUPTS);
 VGRU_DRIVER_STAT(faults);
 VGRU_DRIVER_STAT(fault_errors);
 VGRU_DRIVER_STAT(stale_faults);
 VGRU_DRIVER_STAT(notices);
 VGRU_DRIVER_STAT(retries);
 VGRU_DRIVER_STAT(invalidations);
+VGRU_DRIVER_STAT(lost_irqs);
 
 static struct attribute *vgru_stat_attrs[] = {
 	&vgru_stat_device_commands.attr.attr,
@@ -150,12 +195,14 @@ static struct attribute *vgru_stat_attrs[] = {
 	&vgru_stat_device_invalidations.attr.attr,
 	&vgru_stat_device_inv_entries.attr.attr,
 	&vgru_stat_device_bytes.attr.attr,
+	&vgru_stat_device_interrupts.attr.attr,
 	&vgru_stat_driver_faults.attr.attr,
 	&vgru_stat_driver_fault_errors.attr.attr,
 	&vgru_stat_driver_stale_faults.attr.attr,
 	&vgru_stat_driver_notices.attr.attr,
 	&vgru_stat_driver_retries.attr.attr,
 	&vgru_stat_driver_invalidations.attr.attr,
+	&vgru_stat_driver_lost_irqs.attr.attr,
 	NULL,
 };
 
@@ -216,6 +263,8 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	spin_lock_init(&vdev->reg_lock);
 	mutex_init(&vdev->ctx_lock);
 	xa_init_flags(&vdev->contexts, XA_FLAGS_ALLOC);
+	spin_lock_init(&vdev->fq_lock);
+	INIT_DELAYED_WORK(&vdev->watchdog, vgru_watchdog);
 	pci_set_drvdata(pdev, vdev);
 
 	ret = pcim_enable_device(pdev);
@@ -283,6 +332,7 @@ static int vgru_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		ret = PTR_ERR(vdev->dev);
 		goto err_del_cdev;
 	}
+	vgru_debugfs_add(vdev);
 	/* now open() can find it */
 	vgru_dev_publish(vdev);
 
@@ -325,6 +375,8 @@ static void vgru_remove(struct pci_dev *pdev)
 			 atomic_read(&vdev->nr_open));
 	wait_var_event(&vdev->nr_open, !atomic_read(&vdev->nr_open));
 	vgru_ctx_flush_works();
+	cancel_delayed_work_sync(&vdev->watchdog);
+	vgru_debugfs_del(vdev);
 
 	vgru_hw_reset(vdev);
 	free_irq(vdev->irq, vdev);
@@ -352,6 +404,7 @@ static int __init vgru_init(void)
 	ret = vgru_ctx_module_init();
 	if (ret)
 		return ret;
+	vgru_debugfs_module_init();
 	ret = alloc_chrdev_region(&vgru_devt, 0, VGRU_MAX_DEVICES,
 				  KBUILD_MODNAME);
 	if (ret)
@@ -371,6 +424,7 @@ err_destroy_class:
 err_unregister_region:
 	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
 err_exit_ctx:
+	vgru_debugfs_module_exit();
 	vgru_ctx_module_exit();
 	return ret;
 }
@@ -380,6 +434,7 @@ static void __exit vgru_exit(void)
 	pci_unregister_driver(&vgru_pci_driver);
 	class_destroy(vgru_class);
 	unregister_chrdev_region(vgru_devt, VGRU_MAX_DEVICES);
+	vgru_debugfs_module_exit();
 	vgru_ctx_module_exit();
 }
 

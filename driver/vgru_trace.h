@@ -2,8 +2,8 @@
 /*
  * vgru tracepoints, system "vgru": one device fault from its record to the
  * response, in phases (record, resolution start, each page lookup, drop-in
- * or retry, response), the notifier's flushes, completion notices,
- * prefaults, and context lifetime.
+ * or retry, resolution end, response), the notifier's flushes, completion
+ * notices, prefaults, and context lifetime.
  *
  * ctx is the device context index, the one fault records and registers
  * name.  vgru_fault and vgru_resolve_start carry the faulting address;
@@ -63,6 +63,31 @@ TRACE_EVENT(vgru_resolve_start,
 		      __entry->write ? "write" : "read")
 );
 
+/*
+ * The end of a fault's resolution, before its answer: ret 0 or -errno,
+ * the translations dropped in, the retries it took.
+ */
+TRACE_EVENT(vgru_resolve_end,
+	    TP_PROTO(u32 ctx, u32 cb, u64 va, int ret, unsigned int pages,
+		     unsigned int retries),
+	    TP_ARGS(ctx, cb, va, ret, pages, retries),
+	    TP_STRUCT__entry(__field(u32, ctx)
+			     __field(u32, cb)
+			     __field(u64, va)
+			     __field(int, ret)
+			     __field(unsigned int, pages)
+			     __field(unsigned int, retries)),
+	    TP_fast_assign(__entry->ctx = ctx;
+			   __entry->cb = cb;
+			   __entry->va = va;
+			   __entry->ret = ret;
+			   __entry->pages = pages;
+			   __entry->retries = retries;),
+	    TP_printk("ctx=%u cb=%u va=0x%llx ret=%d pages=%u retries=%u",
+		      __entry->ctx, __entry->cb, __entry->va, __entry->ret,
+		      __entry->pages, __entry->retries)
+);
+
 TRACE_EVENT(vgru_page_lookup,
 	    TP_PROTO(u32 ctx, u64 va, int ret),
 	    TP_ARGS(ctx, va, ret),
@@ -77,19 +102,22 @@ TRACE_EVENT(vgru_page_lookup,
 );
 
 TRACE_EVENT(vgru_dropin,
-	    TP_PROTO(u32 ctx, u64 va, u64 pa, bool writable),
-	    TP_ARGS(ctx, va, pa, writable),
+	    TP_PROTO(u32 ctx, u64 va, u64 pa, bool writable, bool huge),
+	    TP_ARGS(ctx, va, pa, writable, huge),
 	    TP_STRUCT__entry(__field(u32, ctx)
 			     __field(u64, va)
 			     __field(u64, pa)
-			     __field(bool, writable)),
+			     __field(bool, writable)
+			     __field(bool, huge)),
 	    TP_fast_assign(__entry->ctx = ctx;
 			   __entry->va = va;
 			   __entry->pa = pa;
-			   __entry->writable = writable;),
-	    TP_printk("ctx=%u va=0x%llx pa=0x%llx %s",
+			   __entry->writable = writable;
+			   __entry->huge = huge;),
+	    TP_printk("ctx=%u va=0x%llx pa=0x%llx %s%s",
 		      __entry->ctx, __entry->va, __entry->pa,
-		      __entry->writable ? "rw" : "ro")
+		      __entry->writable ? "rw" : "ro",
+		      __entry->huge ? " 2M" : "")
 );
 
 TRACE_EVENT(vgru_retry,
@@ -103,16 +131,18 @@ TRACE_EVENT(vgru_retry,
 );
 
 TRACE_EVENT(vgru_restart,
-	    TP_PROTO(u32 ctx, u32 cb, int err),
-	    TP_ARGS(ctx, cb, err),
+	    TP_PROTO(u32 ctx, u32 cb, u32 seq, int err),
+	    TP_ARGS(ctx, cb, seq, err),
 	    TP_STRUCT__entry(__field(u32, ctx)
 			     __field(u32, cb)
+			     __field(u32, seq)
 			     __field(int, err)),
 	    TP_fast_assign(__entry->ctx = ctx;
 			   __entry->cb = cb;
+			   __entry->seq = seq;
 			   __entry->err = err;),
-	    TP_printk("ctx=%u cb=%u %s err=%d",
-		      __entry->ctx, __entry->cb,
+	    TP_printk("ctx=%u cb=%u seq=%u %s err=%d",
+		      __entry->ctx, __entry->cb, __entry->seq,
 		      __entry->err ? "fail" : "restart", __entry->err)
 );
 

@@ -113,12 +113,14 @@ static const struct {
 	{ "device_invalidations", "invalidation commands" },
 	{ "device_inv_entries", "TLB entries removed by invalidations" },
 	{ "device_bytes", "bytes moved by DMA" },
+	{ "device_interrupts", "event interrupts raised (coalesced)" },
 	{ "driver_faults", "device faults handled, all contexts" },
 	{ "driver_fault_errors", "faults failed back to their command" },
 	{ "driver_stale_faults", "fault records of contexts already closed" },
 	{ "driver_notices", "completion notices, all contexts" },
 	{ "driver_retries", "resolutions redone after an overlapping invalidation" },
 	{ "driver_invalidations", "address ranges changed and flushed, all contexts" },
+	{ "driver_lost_irqs", "lost event interrupts the watchdog recovered" },
 };
 
 static const char *describe_counter(const char *name)

@@ -1419,15 +1419,31 @@ TEST(udev_rule_gives_the_group_access)
 /*
  * Root-only interfaces refuse other users: the device-wide counters in
  * sysfs (they show every process's use of the device: bytes, commands,
- * faults) and the kernel's debugfs.  A user reads only its own
+ * faults) and the driver's debugfs files (latency histogram, held pages,
+ * test knobs: mode 0400/0600, root's).  A user reads only its own
  * context's counters (vgru_stats).  Fails if the driver makes them
  * readable by others again.
  */
 TEST(root_only_interfaces_refuse_others)
 {
+	/* the driver's debugfs files: root's, nothing for group or others */
+	static const char *const debugfs[] = {
+		"/sys/kernel/debug/vgru/inject_resolve_delay_us",
+		"/sys/kernel/debug/vgru/vgru0/fault_latency_us",
+		"/sys/kernel/debug/vgru/vgru0/held",
+		"/sys/kernel/debug/vgru/vgru0/next_tag",
+	};
+	const unsigned int nr_debugfs = sizeof(debugfs) / sizeof(debugfs[0]);
+	struct stat st;
 	int status;
-	pid_t pid = fork();
+	pid_t pid;
 
+	for (unsigned int i = 0; i < nr_debugfs; i++) {
+		CHECK_EQ(stat(debugfs[i], &st), 0);
+		CHECK_EQ(st.st_uid, 0);
+		CHECK_EQ(st.st_mode & 077, 0);
+	}
+	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
 		int fd;
@@ -1435,6 +1451,10 @@ TEST(root_only_interfaces_refuse_others)
 		become_user(4244, -1);
 		CHECK_EQ(open("/sys/kernel/debug/vgru", O_RDONLY), -1);
 		CHECK(errno == EACCES || errno == ENOENT);
+		for (unsigned int i = 0; i < nr_debugfs; i++) {
+			CHECK_EQ(open(debugfs[i], O_RDONLY), -1);
+			CHECK_EQ(errno, EACCES);
+		}
 		/* device-wide counters: one of each kind */
 		fd = open("/sys/class/vgru/vgru0/stats/device_bytes", O_RDONLY);
 		CHECK_EQ(fd, -1);

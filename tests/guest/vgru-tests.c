@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -16,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -766,7 +768,7 @@ TEST(migration_keeps_no_reference)
  * second copy, with nothing changing any more, would read.  Each round
  * uses a page the device has never seen, so its first copy faults.
  */
-#define RESOLVE_DELAY "/sys/module/vgru/parameters/inject_resolve_delay_us"
+#define RESOLVE_DELAY "/sys/kernel/debug/vgru/inject_resolve_delay_us"
 #define SWAP_ROUNDS 20
 #define OLD_DATA 0x01d01d00
 
@@ -2485,6 +2487,439 @@ TEST(async_result_without_record)
 	vgru_prep_nop(&d);
 	CHECK_EQ(vgru_wait(v, vgru_submit(v, &d, 0), 10000, &res), 0);
 	vgru_close(v);
+}
+
+/* ---- issue 14: lost interrupts, limits, tracepoints, debugfs ---- */
+
+/*
+ * A lost event interrupt is recovered: the device (booted with
+ * x-drop-irq-every=N, the guest-lost-irq lane, which says N in
+ * VGRU_TEST_DROP_IRQ_EVERY) drops every N-th raise and stays silent until
+ * FQ_HEAD is written; the driver's watchdog drains the queue.  Copies of
+ * 256 pages, a fault each, complete byte for byte, and driver_lost_irqs
+ * counts the drains.  Not exact: the IRQ handler's reread of FQ_TAIL may
+ * pick up a record whose raise was dropped (lost < dropped), and an
+ * interrupt delivered more than a period late (a vCPU the loaded host did
+ * not run) is drained and counted as lost.  dropped = (raised + dropped)
+ * / N gives (N - 1) * dropped <= raised: lost stays within a few of that.
+ * Without the watchdog the first dropped raise hangs the copy: the alarm.
+ */
+TEST(lost_interrupt_recovered)
+{
+	const char *env = getenv("VGRU_TEST_DROP_IRQ_EVERY");
+	const unsigned long every = env ? strtoul(env, NULL, 0) : 0;
+	const size_t len = 256 * PAGE;
+	unsigned char *src, *dst;
+	uint64_t lost, lost0, raised;
+	struct vgru *v;
+
+	if (every < 2)
+		SKIP("needs a device with x-drop-irq-every=N, N >= 2, and VGRU_TEST_DROP_IRQ_EVERY=N");
+	v = open_ctx_per_page();
+	lost0 = sysfs_stat("driver_lost_irqs");
+	alarm(30);
+	for (int round = 0; round < 2; round++) {
+		/* fresh buffers: every page of both operands faults */
+		src = map_anon(len, RW);
+		dst = map_anon(len, RW);
+		CHECK_EQ(madvise(src, len, MADV_NOHUGEPAGE), 0);
+		CHECK_EQ(madvise(dst, len, MADV_NOHUGEPAGE), 0);
+		fill(src, len, 70 + round);
+		CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+		CHECK(memcmp(dst, src, len) == 0);
+		CHECK_EQ(munmap(src, len), 0);
+		CHECK_EQ(munmap(dst, len), 0);
+	}
+	alarm(0);
+	/* a raise dropped after the last copy is drained within 2 ticks */
+	usleep(200 * 1000);
+	lost = sysfs_stat("driver_lost_irqs");
+	raised = sysfs_stat("device_interrupts");
+	printf("# lost_irqs %llu (this case %llu), interrupts raised %llu\n",
+	       (unsigned long long)lost, (unsigned long long)(lost - lost0),
+	       (unsigned long long)raised);
+	CHECK(lost - lost0 >= 10);
+	CHECK(lost <= raised / (every - 1) + 4);
+	vgru_close(v);
+}
+
+#define MAX_PER_USER "/sys/module/vgru/parameters/max_contexts_per_user"
+
+static long read_param(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long val = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &val) != 1)
+		val = -1;
+	fclose(f);
+	return val;
+}
+
+static int write_param(const char *path, long val)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%ld\n", val) > 0 ? 0 : -EIO;
+	if (fclose(f))
+		ret = -errno;
+	return ret;
+}
+
+/* Open contexts of the calling process's user: as many as @n succeed. */
+static void open_n(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = open("/dev/vgru0", O_RDWR);
+		CHECK(fds[i] >= 0);
+	}
+}
+
+static void close_n(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		CHECK_EQ(close(fds[i]), 0);
+}
+
+/*
+ * max_contexts_per_user (set to 3 here): an unprivileged uid opens 3
+ * contexts, the 4th open fails with EMFILE (libvgru: -EMFILE), a close
+ * gives one back, and after closing all it opens 3 again.  Root's open
+ * contexts are not the user's (counted per real uid), and root, counted
+ * but with CAP_SYS_RESOURCE, opens past the limit.  0 lifts it.
+ */
+TEST(contexts_per_user_limit)
+{
+	long old = read_param(MAX_PER_USER);
+	int root_fds[4], status;
+	struct stat st;
+	pid_t pid;
+
+	if (old < 0)
+		SKIP("driver without max_contexts_per_user");
+	CHECK_EQ(stat("/dev/vgru0", &st), 0);
+	CHECK_EQ(write_param(MAX_PER_USER, 3), 0);
+	CHECK_EQ(chmod("/dev/vgru0", 0666), 0);
+	open_n(root_fds, 4);	/* root: past the limit */
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		gid_t g = 65534;
+		struct vgru *v = NULL;
+		int fds[3];
+
+		CHECK_EQ(setgroups(0, &g), 0);
+		CHECK_EQ(setgid(g), 0);
+		CHECK_EQ(setuid(4250), 0);
+		open_n(fds, 3);
+		CHECK_EQ(open("/dev/vgru0", O_RDWR), -1);
+		CHECK_EQ(errno, EMFILE);
+		CHECK_EQ(vgru_open(NULL, &v), -EMFILE);
+		CHECK_EQ(close(fds[1]), 0);
+		open_n(&fds[1], 1);
+		CHECK_EQ(open("/dev/vgru0", O_RDWR), -1);
+		CHECK_EQ(errno, EMFILE);
+		close_n(fds, 3);
+		open_n(fds, 3);
+		close_n(fds, 3);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	close_n(root_fds, 4);
+	CHECK_EQ(chmod("/dev/vgru0", st.st_mode & 07777), 0);
+	CHECK_EQ(write_param(MAX_PER_USER, old), 0);
+	CHECK_EQ(status, 0);
+
+	/* 0: no limit for the user either */
+	CHECK_EQ(write_param(MAX_PER_USER, 0), 0);
+	CHECK_EQ(chmod("/dev/vgru0", 0666), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		gid_t g = 65534;
+		int fds[5];
+
+		CHECK_EQ(setgroups(0, &g), 0);
+		CHECK_EQ(setgid(g), 0);
+		CHECK_EQ(setuid(4250), 0);
+		open_n(fds, 5);
+		close_n(fds, 5);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK_EQ(chmod("/dev/vgru0", st.st_mode & 07777), 0);
+	CHECK_EQ(write_param(MAX_PER_USER, old), 0);
+	CHECK_EQ(status, 0);
+}
+
+#define TRACE_INSTANCE "/sys/kernel/tracing/instances/vgru-tests"
+
+/* Write @val to the file @name of the trace instance. */
+static void trace_write(const char *name, const char *val)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), TRACE_INSTANCE "/%s", name);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, val, strlen(val)), (ssize_t)strlen(val));
+	CHECK_EQ(close(fd), 0);
+}
+
+/* Lines of the instance's trace that contain @what. */
+static int trace_count(const char *what)
+{
+	FILE *f = fopen(TRACE_INSTANCE "/trace", "r");
+	char line[512];
+	int n = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		n += !!strstr(line, what);
+	fclose(f);
+	return n;
+}
+
+/*
+ * The driver's tracepoints, in a trace instance of their own: a context
+ * opened (its records page prefaulted: 1 drop-in), a copy of 16 present
+ * pages with fault-around 1 (32 faults: each received, started, looked
+ * up, dropped in, ended with ret=0 pages=1 retries=0, restarted), the
+ * destination unmapped (1 invalidation of exactly that range), the
+ * context closed.  Fails when an event goes missing or fires twice.
+ */
+TEST(tracepoints_count_one_copy)
+{
+	const size_t pages = 16;
+	unsigned char *src = map_anon(pages * PAGE, RW);
+	unsigned char *dst = map_anon(pages * PAGE, RW);
+	char range[80];
+	struct vgru *v;
+
+	if (mkdir(TRACE_INSTANCE, 0700) && errno != EEXIST) {
+		if (access("/sys/kernel/tracing/instances", F_OK))
+			SKIP("no tracefs at /sys/kernel/tracing");
+		CHECK(0);
+	}
+	if (access(TRACE_INSTANCE "/events/vgru", F_OK))
+		SKIP("driver without tracepoints");
+	CHECK_EQ(madvise(src, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	CHECK_EQ(madvise(dst, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	fill(src, pages * PAGE, 80);
+	memset(dst, 0, pages * PAGE);
+	trace_write("buffer_size_kb", "1024");
+	trace_write("trace", "");
+	trace_write("events/vgru/enable", "1");
+
+	v = open_ctx_per_page();
+	CHECK_EQ(vgru_copy(v, dst, src, pages * PAGE), 0);
+	CHECK(memcmp(dst, src, pages * PAGE) == 0);
+	CHECK_EQ(munmap(dst, pages * PAGE), 0);
+	vgru_close(v);
+
+	trace_write("events/vgru/enable", "0");
+	CHECK_EQ(trace_count(" vgru_ctx_open: "), 1);
+	CHECK_EQ(trace_count(" vgru_prefault: "), 1);
+	CHECK_EQ(trace_count(" vgru_fault: "), 2 * pages);
+	CHECK_EQ(trace_count(" vgru_resolve_start: "), 2 * pages);
+	CHECK_EQ(trace_count(" vgru_page_lookup: "), 2 * pages + 1);
+	CHECK_EQ(trace_count(" vgru_dropin: "), 2 * pages + 1);
+	CHECK_EQ(trace_count(" vgru_resolve_end: "), 2 * pages);
+	CHECK_EQ(trace_count("ret=0 pages=1 retries=0"), 2 * pages);
+	CHECK_EQ(trace_count(" vgru_retry: "), 0);
+	CHECK_EQ(trace_count(" vgru_restart: "), 2 * pages);
+	CHECK_EQ(trace_count(" restart err=0"), 2 * pages);
+	snprintf(range, sizeof(range), "start=0x%lx end=0x%lx event=unmap",
+		 (unsigned long)dst, (unsigned long)dst + pages * PAGE);
+	CHECK_EQ(trace_count(range), 1);
+	CHECK_EQ(trace_count(" vgru_ctx_close: "), 1);
+	CHECK_EQ(rmdir(TRACE_INSTANCE), 0);
+}
+
+#define VGRU_DEBUGFS "/sys/kernel/debug/vgru/vgru0"
+
+/* The whole of a (small) file, NUL-terminated, in a static buffer. */
+static const char *slurp(const char *path)
+{
+	static char buf[1 << 16];
+	size_t n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0);
+	while ((r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += r;
+	CHECK(r == 0);
+	CHECK_EQ(close(fd), 0);
+	buf[n] = 0;
+	return buf;
+}
+
+/*
+ * debugfs fault_latency_us: reset by a write, then a copy of 16 present
+ * pages, a fault each: the histogram holds exactly the context's 32
+ * faults, its buckets add up to its total, and a write empties it again.
+ */
+TEST(debugfs_latency_histogram_counts_faults)
+{
+	const size_t pages = 16;
+	unsigned char *src = map_anon(pages * PAGE, RW);
+	unsigned char *dst = map_anon(pages * PAGE, RW);
+	unsigned long long lo, hi, n, sum = 0, total = 0;
+	const char *text, *line;
+	struct vgru *v;
+
+	if (access(VGRU_DEBUGFS "/fault_latency_us", F_OK))
+		SKIP("driver without debugfs fault_latency_us");
+	CHECK_EQ(madvise(src, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	CHECK_EQ(madvise(dst, pages * PAGE, MADV_NOHUGEPAGE), 0);
+	fill(src, pages * PAGE, 90);
+	memset(dst, 0, pages * PAGE);
+	v = open_ctx_per_page();
+	write_sysfs(VGRU_DEBUGFS "/fault_latency_us", "0\n");
+	CHECK_EQ(vgru_copy(v, dst, src, pages * PAGE), 0);
+	CHECK(memcmp(dst, src, pages * PAGE) == 0);
+	CHECK_EQ(stats(v).faults, 2 * pages);
+
+	text = slurp(VGRU_DEBUGFS "/fault_latency_us");
+	for (line = text; line && *line; line = strchr(line, '\n'),
+	     line = line ? line + 1 : NULL) {
+		printf("# %.*s\n", (int)strcspn(line, "\n"), line);
+		if (sscanf(line, " %llu-%llu %llu", &lo, &hi, &n) == 3 ||
+		    sscanf(line, " %llu- %llu", &lo, &n) == 2)
+			sum += n;
+		else
+			CHECK_EQ(sscanf(line, "total %llu", &total), 1);
+	}
+	CHECK_EQ(total, 2 * pages);
+	CHECK_EQ(sum, total);
+	write_sysfs(VGRU_DEBUGFS "/fault_latency_us", "0\n");
+	CHECK(strcmp(slurp(VGRU_DEBUGFS "/fault_latency_us"), "total 0\n") == 0);
+	vgru_close(v);
+}
+
+/*
+ * The "context ID tag TAG held N" section of debugfs held for context
+ * @id: its tag (or -1 if the context is not listed), and in @pages the
+ * "0xVA 4K" entries (at most @max), their number in @n.
+ */
+static long held_section(unsigned int id, unsigned long *pages, int max,
+			 int *n)
+{
+	const char *line = slurp(VGRU_DEBUGFS "/held");
+	unsigned int cid, tag;
+	long found = -1;
+	unsigned long va;
+	char size[4];
+	int held;
+
+	*n = 0;
+	for (; line && *line; line = strchr(line, '\n'),
+	     line = line ? line + 1 : NULL) {
+		if (sscanf(line, "context %u tag %u held %d", &cid, &tag,
+			   &held) == 3) {
+			if (found >= 0)
+				break;
+			if (cid == id)
+				found = tag;
+		} else if (found >= 0 &&
+			   sscanf(line, " 0x%lx %3s", &va, size) == 2) {
+			CHECK(strcmp(size, "4K") == 0);
+			CHECK(*n < max);
+			pages[(*n)++] = va;
+		}
+	}
+	return found;
+}
+
+static unsigned int ctx_id(int fd)
+{
+	struct vgru_info info;
+
+	CHECK_EQ(ioctl(fd, VGRU_IOC_INFO, &info), 0);
+	return info.context;
+}
+
+/*
+ * debugfs held: after VGRU_IOC_PREFAULT of 5 pages of a buffer, a fresh
+ * context (no libvgru records page) lists exactly those 5 pages; after
+ * munmap of the buffer, none.
+ */
+TEST(debugfs_held_lists_prefaulted_pages)
+{
+	unsigned char *buf = map_anon(8 * PAGE, RW);
+	unsigned long pages[16];
+	struct vgru_prefault pf = { 0 };
+	int fd, n;
+
+	if (access(VGRU_DEBUGFS "/held", F_OK))
+		SKIP("driver without debugfs held");
+	CHECK_EQ(madvise(buf, 8 * PAGE, MADV_NOHUGEPAGE), 0);
+	memset(buf, 1, 8 * PAGE);
+	fd = open("/dev/vgru0", O_RDWR);
+	CHECK(fd >= 0);
+	CHECK(held_section(ctx_id(fd), pages, 16, &n) > 0);
+	CHECK_EQ(n, 0);
+	pf.addr = (uintptr_t)buf + 2 * PAGE;
+	pf.len = 5 * PAGE;
+	CHECK_EQ(ioctl(fd, VGRU_IOC_PREFAULT, &pf), 0);
+	CHECK_EQ(pf.done, 5 * PAGE);
+	CHECK(held_section(ctx_id(fd), pages, 16, &n) > 0);
+	CHECK_EQ(n, 5);
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(pages[i], (uintptr_t)buf + (2 + i) * PAGE);
+	CHECK_EQ(munmap(buf, 8 * PAGE), 0);
+	CHECK(held_section(ctx_id(fd), pages, 16, &n) > 0);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(close(fd), 0);
+}
+
+/*
+ * Context tags never wrap into a live one: with the tag counter (debugfs
+ * next_tag) set just below a live context's tag, the next open skips
+ * that tag; set to 0xffffffff, the next open skips 0 too.
+ */
+TEST(context_tags_skip_live_ones)
+{
+	unsigned long pages[4];
+	long a, b, c;
+	char val[32];
+	int fa, fb, fc, n;
+
+	if (access(VGRU_DEBUGFS "/next_tag", F_OK))
+		SKIP("driver without debugfs next_tag");
+	/* well above the tags of boot: 1 and 2 are free below */
+	snprintf(val, sizeof(val), "%lld\n",
+		 atoll(slurp(VGRU_DEBUGFS "/next_tag")) + 100);
+	write_sysfs(VGRU_DEBUGFS "/next_tag", val);
+	fa = open("/dev/vgru0", O_RDWR);
+	CHECK(fa >= 0);
+	a = held_section(ctx_id(fa), pages, 4, &n);
+	CHECK(a > 2);
+	snprintf(val, sizeof(val), "%ld\n", a - 1);
+	write_sysfs(VGRU_DEBUGFS "/next_tag", val);
+	fb = open("/dev/vgru0", O_RDWR);
+	CHECK(fb >= 0);
+	b = held_section(ctx_id(fb), pages, 4, &n);
+	CHECK_EQ(b, a + 1);
+	/* 0 is no tag; 1 is free unless a or b holds it (a > 2) */
+	write_sysfs(VGRU_DEBUGFS "/next_tag", "4294967295\n");
+	fc = open("/dev/vgru0", O_RDWR);
+	CHECK(fc >= 0);
+	c = held_section(ctx_id(fc), pages, 4, &n);
+	CHECK_EQ(c, 1);
+	CHECK_EQ(close(fa), 0);
+	CHECK_EQ(close(fb), 0);
+	CHECK_EQ(close(fc), 0);
+	/* later contexts go on from a tag above every one used so far */
+	snprintf(val, sizeof(val), "%ld\n", b);
+	write_sysfs(VGRU_DEBUGFS "/next_tag", val);
 }
 
 /* ---- issue 13: fault-around, huge pages, userfaultfd, slow contexts ---- */
