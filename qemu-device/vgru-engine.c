@@ -612,31 +612,27 @@ void vgru_ctx_stop(VgruState *s, uint32_t ctx)
 /*
  * Map @len bytes at bus address @pa, shortening @len to what is contiguous;
  * NULL unless it is guest RAM, writable if @write (a source may be ROM).
- * Anything else is refused before address_space_map: it would go through
- * the one process-wide bounce buffer, i.e. dispatch MMIO from this thread.
- * The check after it catches the memory map changing between.
+ * The pointer comes from the same translation that said "RAM", with a
+ * reference on its region, as address_space_map would give it but with
+ * no second translation and no bounce buffer: anything that is not RAM
+ * is refused, never dispatched as MMIO from this thread.  Unmap with
+ * dma_memory_unmap (address_space_unmap), which marks what was written.
  */
 static void *vgru_map(AddressSpace *as, dma_addr_t pa, dma_addr_t *len,
                       bool write)
 {
-    DMADirection dir = write ? DMA_DIRECTION_FROM_DEVICE
-                             : DMA_DIRECTION_TO_DEVICE;
-    MemoryRegion *mr;
-    ram_addr_t offset;
-    hwaddr xlat, l = *len;
-    void *p;
+    void *p = NULL;
 
     WITH_RCU_READ_LOCK_GUARD() {
-        mr = address_space_translate(as, pa, &xlat, &l, write,
-                                     MEMTXATTRS_UNSPECIFIED);
-        if (!memory_access_is_direct(mr, write)) {
-            return NULL;
+        hwaddr xlat, l = *len;
+        MemoryRegion *mr = address_space_translate(as, pa, &xlat, &l, write,
+                                                   MEMTXATTRS_UNSPECIFIED);
+
+        if (l && memory_access_is_direct(mr, write)) {
+            memory_region_ref(mr);
+            p = (uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+            *len = l;
         }
-    }
-    p = dma_memory_map(as, pa, len, dir, MEMTXATTRS_UNSPECIFIED);
-    if (p && !memory_region_from_host(p, &offset)) {
-        dma_memory_unmap(as, p, *len, dir, 0);
-        return NULL;
     }
     return p;
 }
