@@ -15,8 +15,9 @@
  *
  *   1. under the lock, translate the CB's next pieces (stopping at the
  *      first miss) and publish them as the worker's batch;
- *   2. without the lock, map the guest RAM, copy or fill once, unmap
- *      with the exact length (dirty tracking, TCG code invalidation);
+ *   2. without the lock, take the RAM pointers of one translation per
+ *      end, copy or fill once, then mark exactly the bytes written
+ *      (address_space_unmap: dirty tracking, TCG code invalidation);
  *   3. under the lock, account for the bytes, retire the batch and update
  *      INV_DONE, then go on, fault or requeue the CB.
  *
