@@ -9,7 +9,10 @@
  * OUT.json (none or "-": stdout) receives one JSON object,
  * {"device_model": {...}}, in the shared benchmark result format; a table
  * goes to stderr.  "--quick" or VGRU_BENCH_QUICK=1 measures four sizes
- * with fewer repetitions.
+ * with fewer repetitions.  For profiling, "--size BYTES" measures that
+ * size alone (no translation cost figures, no JSON) and "--reps N" sets
+ * the timed runs of each size; VGRU_BENCH_PROPS=a=x,b=y adds device
+ * properties (e.g. workers=1).
  *
  * Method.  A size S is measured as a batch of N = max(1, 4 MiB / S)
  * commands on separate command blocks, each copying the same S bytes
@@ -29,6 +32,8 @@
  * client sleeps through the expected time before it polls, so that
  * typically two accesses are taken off.  memcpy is timed by the
  * benchmark thread's CPU clock.  Each figure is the best of several runs.
+ * Two contexts at once (two workers) against one are timed in wall time,
+ * so that figure needs two otherwise idle host cores.
  *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
  * See the COPYING file in the top-level directory.
@@ -74,6 +79,8 @@
 #define TEST_PIECE  (256 * KiB)         /* translation cost tests: */
 #define TEST_CMDS   CBS                 /* one context's CBs */
 #define SKEW        2048                /* splits every page in two */
+#define PAR_PIECE   (2 * MiB)           /* two contexts at once: */
+#define PAR_DST     (128 * MiB)         /* the second one's destination */
 
 typedef struct Bench {
     QTestState *qts;
@@ -96,6 +103,7 @@ typedef struct Batch {
     uint64_t dst_skew;          /* destination offset into its page */
     int64_t est;                /* expected QEMU CPU time, to sleep */
     int64_t cpu;                /* best QEMU CPU time of timed runs */
+    uint64_t dst_pa;            /* destination bus offset from DST_PA */
 } Batch;
 
 typedef struct Result {
@@ -183,13 +191,15 @@ static void bench_start(Bench *b)
     g_autofree char *pidfile = g_strdup_printf("%s/vgru-qtest-bench-%d.pid",
                                                g_get_tmp_dir(), getpid());
     g_autofree char *pid = NULL;
+    const char *props = getenv("VGRU_BENCH_PROPS");
     int64_t t[N];
 
     memset(b, 0, sizeof(*b));
     b->qts = qtest_initf("-machine pc -nodefaults -m 512M -pidfile %s "
                          "-device vgru,addr=04.0,contexts=%d,cbs=%d,"
-                         "tlb-sets=%d,tlb-ways=%d", pidfile,
-                         CONTEXTS, CBS, TLB_SETS, TLB_WAYS);
+                         "tlb-sets=%d,tlb-ways=%d%s%s", pidfile,
+                         CONTEXTS, CBS, TLB_SETS, TLB_WAYS,
+                         props ? "," : "", props ? props : "");
     live = b;
     if (!g_file_get_contents(pidfile, &pid, NULL, NULL) ||
         clock_getcpuclockid(atoi(pid), &b->qemu_clock)) {
@@ -278,7 +288,8 @@ static void batch_map(Bench *b, const Batch *bt, bool deep)
             dropin(b, VA_SRC + i * PAGE, SRC_PA + i * PAGE);
         }
         for (uint64_t i = 0; i < dst_pages; i++) {
-            dropin(b, (dst & ~(PAGE - 1)) + i * PAGE, DST_PA + i * PAGE);
+            dropin(b, (dst & ~(PAGE - 1)) + i * PAGE,
+                   DST_PA + bt->dst_pa + i * PAGE);
         }
     }
 }
@@ -297,7 +308,8 @@ static void batch_arm(Bench *b, const Batch *bt, uint8_t val)
         qpci_io_writeq(b->dev, b->win, cb_off(g, VGRU_CB_LEN), bt->piece);
     }
     qtest_memset(b->qts, SRC_PA, val, bt->piece);
-    qtest_memset(b->qts, DST_PA, 0, bt->dst_skew + bt->piece + PAGE);
+    qtest_memset(b->qts, DST_PA + bt->dst_pa, 0,
+                 bt->dst_skew + bt->piece + PAGE);
 }
 
 /*
@@ -352,7 +364,7 @@ static void batch_run(Bench *b, Batch *bt)
 /* Check the destination: both ends copied, nothing written past them. */
 static void batch_check(Bench *b, const Batch *bt, uint8_t val)
 {
-    uint64_t d = DST_PA + bt->dst_skew;
+    uint64_t d = DST_PA + bt->dst_pa + bt->dst_skew;
 
     if (qtest_readb(b->qts, d) != val ||
         qtest_readb(b->qts, d + bt->piece - 1) != val ||
@@ -373,6 +385,40 @@ static void batch_time(Bench *b, Batch *bt, uint8_t val, int reps)
     for (int r = 0; r < reps; r++) {
         batch_run(b, bt);
     }
+}
+
+/*
+ * Wall time of one run of the batches @bt[0..@n) at once, from the
+ * enabling write to the read that sees the last completion.  The client
+ * naps between polls, so that its qtest accesses do not take a core from
+ * the workers; with runs of several ms the nap costs a few percent.
+ */
+static int64_t batches_wall(Bench *b, const Batch *bt, int n)
+{
+    uint64_t want = b->completed;
+    int64_t t0;
+
+    wr(b, VGRU_REG_CTRL, 0);
+    for (int k = 0; k < n; k++) {
+        want += bt[k].n;
+        for (uint32_t i = 0; i < bt[k].n; i++) {
+            qpci_io_writel(b->dev, b->win,
+                           cb_off(bt[k].first + i, VGRU_CB_DOORBELL),
+                           VGRU_CB_START);
+        }
+    }
+    rd(b, VGRU_REG_STATUS);
+    t0 = now_ns();
+    wr(b, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    while (dev_stat(b, VGRU_STAT_COMPLETED) != want) {
+        if (dev_stat(b, VGRU_STAT_ERRORS) ||
+            now_ns() - t0 > 60 * NANOSECONDS_PER_SECOND) {
+            die("the two-context copies did not complete");
+        }
+        nap(100 * 1000);
+    }
+    b->completed = want;
+    return now_ns() - t0;
 }
 
 /* Best CPU time of @n memcpys of @piece bytes, of @reps runs and 50 ms. */
@@ -496,7 +542,8 @@ int main(int argc, char **argv)
     const char *out = "-";
     const uint64_t *sizes;
     Result res[ARRAY_SIZE(full)];
-    int nres, reps, treps;
+    int nres, reps, treps, opt_reps = 0;
+    uint64_t opt_size = 0;
     uint8_t *hsrc, *hdst;
     int64_t start = now_ns();
     uint32_t tn = TEST_CMDS, tpages = TEST_PIECE / PAGE;
@@ -505,6 +552,12 @@ int main(int argc, char **argv)
     Batch sp = { TEST_PIECE, CBS, tn, SKEW };
     Batch dp = { TEST_PIECE, 2 * CBS, tn, 0 };
     double al_ns, sp_ns, dp_ns, cpy_ns, piece_ns, deep_ns, over_ns;
+    /* two contexts at once: contexts 0 and 1 are workers 0 and 1 */
+    Batch par[2] = {
+        { PAR_PIECE, 0, CBS, 0 },
+        { PAR_PIECE, CBS, CBS, 0, .dst_pa = PAR_DST },
+    };
+    int64_t one_ns = INT64_MAX, two_ns = INT64_MAX;
     g_autoptr(GString) js = g_string_new("");
     g_autofree char *what = NULL;
     bool first;
@@ -514,9 +567,23 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             quick = true;
+        } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+            opt_size = g_ascii_strtoull(argv[++i], NULL, 0);
+            if (opt_size < 8 || opt_size > MAX_COPY) {
+                fprintf(stderr, "vgru-qtest-bench: --size 8..%llu\n",
+                        (unsigned long long)MAX_COPY);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
+            opt_reps = atoi(argv[++i]);
+            if (opt_reps < 1) {
+                fprintf(stderr, "vgru-qtest-bench: --reps N, N >= 1\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: QTEST_QEMU_BINARY=./qemu-system-x86_64 %s "
-                   "[--quick] [OUT.json]\n", argv[0]);
+                   "[--quick] [--size BYTES] [--reps N] [OUT.json]\n",
+                   argv[0]);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "vgru-qtest-bench: unknown option %s\n", argv[i]);
@@ -543,6 +610,13 @@ int main(int argc, char **argv)
     nres = quick ? ARRAY_SIZE(quick_sizes) : ARRAY_SIZE(full);
     reps = quick ? 11 : 25;
     treps = quick ? 60 : 100;
+    if (opt_size) {
+        sizes = &opt_size;
+        nres = 1;
+    }
+    if (opt_reps) {
+        reps = opt_reps;
+    }
 
     /* host buffers like guest RAM: 2 MiB aligned, huge pages if allowed */
     hsrc = qemu_memalign(2 * MiB, MAX_COPY);
@@ -575,6 +649,10 @@ int main(int argc, char **argv)
                 r->size, r->n, mib_s(r->n * r->size, r->dev_ns),
                 mib_s(r->n * r->size, r->cpy_ns), r->cpy_ns / r->dev_ns,
                 page_ns(r, true), page_ns(r, false));
+    }
+
+    if (opt_size) {
+        goto end;                       /* profiling one size */
     }
 
     /*
@@ -616,6 +694,30 @@ int main(int argc, char **argv)
         die("a measured copy faulted or failed");
     }
     cpy_ns = memcpy_time(hdst, hsrc, TEST_PIECE, tn, treps);
+
+    /*
+     * Two contexts at once (issue 12: aggregate >= 1.6x one context with
+     * 2 workers): CBS copies of PAR_PIECE in context 0 alone, against as
+     * many in context 0 and context 1 at once, to separate destinations;
+     * best wall time of alternating runs.  Wall time: meaningful only on
+     * a host with two otherwise idle cores.
+     */
+    invalidate_all(&b);
+    for (int k = 0; k < 2; k++) {
+        batch_map(&b, &par[k], false);
+        batch_arm(&b, &par[k], 0x61);          /* one source for both */
+    }
+    batches_wall(&b, par, 2);                   /* warm-up */
+    batch_check(&b, &par[0], 0x61);
+    batch_check(&b, &par[1], 0x61);
+    for (int r = 0; r < (quick ? 5 : 11); r++) {
+        one_ns = MIN(one_ns, batches_wall(&b, par, 1));
+        two_ns = MIN(two_ns, batches_wall(&b, par, 2));
+    }
+    fprintf(stderr, "%u x %u MiB copies: one context %.2f ms, two at once "
+            "%.2f ms: aggregate %.2fx one (wall time)\n", CBS,
+            (unsigned)(PAR_PIECE / MiB), one_ns / 1e6, two_ns / 1e6,
+            2.0 * one_ns / two_ns);
     piece_ns = (sp_ns - al_ns) / ((double)tn * tpages);
     deep_ns = (dp_ns - al_ns) / (2.0 * tn * tpages);
     over_ns = (al_ns - cpy_ns) / ((double)tn * tpages);
@@ -649,10 +751,14 @@ int main(int argc, char **argv)
         "same bytes): two TLB lookups, two DMA dispatches and a loop "
         "step, so an upper bound on two lookups; tlb_deep_lookup_extra_ns "
         "= extra time per lookup when %d other entries of its set are "
-        "scanned before the hit (tlb_way_scan_ns: per entry).",
+        "scanned before the hit (tlb_way_scan_ns: per entry). "
+        "two_contexts_over_one: aggregate throughput of %d copies of %d "
+        "MiB in each of two contexts at once (two workers) over the same "
+        "in one context, best wall time of alternating runs; meaningful "
+        "only with two otherwise idle host cores.",
         CONTEXTS, CBS, TLB_SETS, TLB_WAYS, b.access_ns / 1000,
         b.rtt_ns / 1000, reps, reps, tn, (unsigned)(TEST_PIECE / KiB),
-        treps, TLB_WAYS - 2);
+        treps, TLB_WAYS - 2, CBS, (int)(PAR_PIECE / MiB));
 
     g_string_append(js, "{\n  \"device_model\": {\n");
     g_string_append(js, "    \"title\": \"Device model without a guest: "
@@ -670,6 +776,7 @@ int main(int argc, char **argv)
     json_pair(js, &first, "deep_over_aligned", dp_ns / al_ns);
     json_pair(js, &first, "tlb_piece_cost_over_memcpy_page",
               piece_ns * tn * tpages / cpy_ns);
+    json_pair(js, &first, "two_contexts_over_one", 2.0 * one_ns / two_ns);
     g_string_append(js, "\n    },\n    \"raw\": {");
     first = true;
     for (int k = 0; k < nres; k++) {
@@ -695,6 +802,8 @@ int main(int argc, char **argv)
     json_pair(js, &first, "split_batch_us", sp_ns / 1000);
     json_pair(js, &first, "deep_batch_us", dp_ns / 1000);
     json_pair(js, &first, "memcpy_batch_us", cpy_ns / 1000);
+    json_pair(js, &first, "one_context_wall_ms", one_ns / 1e6);
+    json_pair(js, &first, "two_contexts_wall_ms", two_ns / 1e6);
     json_pair(js, &first, "test_piece_bytes", TEST_PIECE);
     json_pair(js, &first, "qtest_round_trip_us", b.rtt_ns / 1000);
     json_pair(js, &first, "qtest_access_qemu_cpu_us", b.access_ns / 1000);
@@ -711,6 +820,7 @@ int main(int argc, char **argv)
               "time per page (ns)", res, nres, true, true);
     g_string_append(js, "    ]\n  }\n}\n");
 
+end:
     g_free(b.dev);
     qpci_free_pc(b.bus);
     qtest_quit(b.qts);
@@ -718,7 +828,9 @@ int main(int argc, char **argv)
     qemu_vfree(hsrc);
     qemu_vfree(hdst);
 
-    if (!strcmp(out, "-")) {
+    if (opt_size) {
+        return 0;
+    } else if (!strcmp(out, "-")) {
         fputs(js->str, stdout);
     } else {
         g_autoptr(GError) err = NULL;

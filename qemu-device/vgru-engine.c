@@ -15,8 +15,9 @@
  *
  *   1. under the lock, translate the CB's next pieces (stopping at the
  *      first miss) and publish them as the worker's batch;
- *   2. without the lock, map the guest RAM, copy or fill once, unmap
- *      with the exact length (dirty tracking, TCG code invalidation);
+ *   2. without the lock, take the RAM pointers of one translation per
+ *      end, copy or fill once, then mark exactly the bytes written
+ *      (address_space_unmap: dirty tracking, TCG code invalidation);
  *   3. under the lock, account for the bytes, retire the batch and update
  *      INV_DONE, then go on, fault or requeue the CB.
  *
@@ -82,7 +83,13 @@ static void vgru_cb_queue_at(VgruState *s, VgruCb *cb, bool head)
         QTAILQ_INSERT_TAIL(&w->runq, cb, run_link);
     }
     cb->queued = true;
-    qemu_cond_signal(&w->wake);
+    /*
+     * A busy worker finds it anyway, and one of a stopped engine must not
+     * wake for it: a START written while disabled costs no thread switch.
+     */
+    if (w->idle && vgru_runnable(s)) {
+        qemu_cond_signal(&w->wake);
+    }
 }
 
 void vgru_cb_queue(VgruState *s, VgruCb *cb)
@@ -137,7 +144,7 @@ static bool vgru_fence_clear(VgruState *s, VgruCb *cb)
 /* The command of @cb has ended with cur_error: publish it. */
 static void vgru_cb_finish(VgruState *s, VgruCb *cb)
 {
-    VgruCb *cbs = s->contexts[cb->ctx].cbs;
+    VgruContext *c = &s->contexts[cb->ctx];
     uint32_t error = cb->cur_error;
 
     cb->status = error ? VGRU_CB_ERROR : VGRU_CB_DONE;
@@ -152,11 +159,21 @@ static void vgru_cb_finish(VgruState *s, VgruCb *cb)
         cb->armed = false;
         vgru_notice(s, cb);
     }
-    for (uint32_t b = 0; b < s->nr_cbs; b++) {
-        if (cbs[b].fencing && vgru_fence_clear(s, &cbs[b])) {
-            cbs[b].fencing = false;
-            vgru_cb_queue(s, &cbs[b]);
+    /* the common case, no FENCE waiting, does not touch the other CBs */
+    if (c->nr_fencing) {
+        uint32_t left = 0;
+
+        for (uint32_t b = 0; b < s->nr_cbs; b++) {
+            VgruCb *f = &c->cbs[b];
+
+            if (f->fencing && vgru_fence_clear(s, f)) {
+                f->fencing = false;
+                vgru_cb_queue(s, f);
+            } else {
+                left += f->fencing;
+            }
         }
+        c->nr_fencing = left;
     }
 }
 
@@ -557,9 +574,11 @@ static void vgru_wait_batches(VgruState *s, bool all, uint32_t ctx)
     assert(qemu_mutex_iothread_locked());
     if (vgru_batches(s, all, ctx, true)) {
         trace_vgru_quiesce(all, ctx);
+        s->idle_waiters++;
         while (vgru_batches(s, all, ctx, false)) {
             qemu_cond_wait(&s->idle, &s->lock);
         }
+        s->idle_waiters--;
     }
 }
 
@@ -594,74 +613,79 @@ void vgru_ctx_stop(VgruState *s, uint32_t ctx)
 /*
  * Map @len bytes at bus address @pa, shortening @len to what is contiguous;
  * NULL unless it is guest RAM, writable if @write (a source may be ROM).
- * Anything else is refused before address_space_map: it would go through
- * the one process-wide bounce buffer, i.e. dispatch MMIO from this thread.
- * The check after it catches the memory map changing between.
+ * The pointer comes from the same translation that said "RAM", with a
+ * reference on its region, as address_space_map would give it but with
+ * no second translation and no bounce buffer: anything that is not RAM
+ * is refused, never dispatched as MMIO from this thread.  Unmap with
+ * dma_memory_unmap (address_space_unmap), which marks what was written.
  */
 static void *vgru_map(AddressSpace *as, dma_addr_t pa, dma_addr_t *len,
                       bool write)
 {
-    DMADirection dir = write ? DMA_DIRECTION_FROM_DEVICE
-                             : DMA_DIRECTION_TO_DEVICE;
-    MemoryRegion *mr;
-    ram_addr_t offset;
-    hwaddr xlat, l = *len;
-    void *p;
+    void *p = NULL;
 
     WITH_RCU_READ_LOCK_GUARD() {
-        mr = address_space_translate(as, pa, &xlat, &l, write,
-                                     MEMTXATTRS_UNSPECIFIED);
-        if (!memory_access_is_direct(mr, write)) {
-            return NULL;
+        hwaddr xlat, l = *len;
+        MemoryRegion *mr = address_space_translate(as, pa, &xlat, &l, write,
+                                                   MEMTXATTRS_UNSPECIFIED);
+
+        if (l && memory_access_is_direct(mr, write)) {
+            memory_region_ref(mr);
+            p = (uint8_t *)memory_region_get_ram_ptr(mr) + xlat;
+            *len = l;
         }
-    }
-    p = dma_memory_map(as, pa, len, dir, MEMTXATTRS_UNSPECIFIED);
-    if (p && !memory_region_from_host(p, &offset)) {
-        dma_memory_unmap(as, p, *len, dir, 0);
-        return NULL;
     }
     return p;
 }
 
 /*
- * Copy @len bytes of guest RAM; returns the bytes copied.  The source is
- * read through its RAM pointer inside one RCU read section instead of
- * being mapped: a read needs neither the region reference nor the dirty
- * marking of dma_memory_unmap, and this is the per-command cost of small
- * copies.
+ * Copy @len bytes of guest RAM; returns the bytes copied.  Both ends are
+ * translated and copied in one RCU read section, through their RAM
+ * pointers: no map, no bounce buffer, and nothing but RAM is touched (a
+ * section that is not RAM stops the copy).  The destination then gets
+ * what address_space_unmap does for a mapped write: dirty tracking
+ * (migration, VGA) and TCG code invalidation for exactly the bytes
+ * written; the reference it drops is taken in the section.  Per 4 KiB
+ * command this is one translation and one RAM block lookup less than
+ * mapping the destination (and the checks around the map).
  */
 static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
                           dma_addr_t src, uint64_t len)
 {
     uint64_t done = 0;
 
+    if (s->x_dma_delay_us) {
+        g_usleep(s->x_dma_delay_us);
+    }
     while (done < len) {
-        dma_addr_t dlen = len - done, n = 0;
-        void *dp = vgru_map(as, dst + done, &dlen, true);
+        uint8_t *dp = NULL;
+        hwaddr n = 0;
 
-        if (!dp) {
-            break;
-        }
-        if (s->x_dma_delay_us) {
-            g_usleep(s->x_dma_delay_us);
-        }
         WITH_RCU_READ_LOCK_GUARD() {
-            hwaddr xlat, slen = dlen;
-            MemoryRegion *mr = address_space_translate(as, src + done, &xlat,
-                                                       &slen, false,
-                                                       MEMTXATTRS_UNSPECIFIED);
+            hwaddr dxlat, sxlat, dlen = len - done, slen;
+            MemoryRegion *dmr, *smr;
 
-            if (memory_access_is_direct(mr, false)) {
-                n = MIN(slen, dlen);
-                /* defined for any guest input, aliased pages included */
-                memmove(dp, (uint8_t *)memory_region_get_ram_ptr(mr) + xlat,
-                        n);
+            dmr = address_space_translate(as, dst + done, &dxlat, &dlen, true,
+                                          MEMTXATTRS_UNSPECIFIED);
+            if (!memory_access_is_direct(dmr, true)) {
+                break;
             }
+            slen = dlen;
+            smr = address_space_translate(as, src + done, &sxlat, &slen,
+                                          false, MEMTXATTRS_UNSPECIFIED);
+            if (!memory_access_is_direct(smr, false)) {
+                break;
+            }
+            n = MIN(slen, dlen);
+            dp = (uint8_t *)memory_region_get_ram_ptr(dmr) + dxlat;
+            /* defined for any guest input, aliased pages included */
+            memmove(dp, (uint8_t *)memory_region_get_ram_ptr(smr) + sxlat, n);
+            memory_region_ref(dmr);
         }
-        dma_memory_unmap(as, dp, dlen, DMA_DIRECTION_FROM_DEVICE, n);
         if (!n) {
             break;
         }
+        address_space_unmap(as, dp, n, true, n);
         done += n;
     }
     return done;
@@ -1001,8 +1025,13 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
         cb->pos += done;
         cb->progress = vgru_cb_progress(cb);
         s->stats[VGRU_STAT_BYTES] += done;
-        vgru_inv_update(s);
-        qemu_cond_broadcast(&s->idle);
+        /* only a batch that blocks an invalidation holds INV_DONE back */
+        if (w->blocking) {
+            vgru_inv_update(s);
+        }
+        if (s->idle_waiters) {
+            qemu_cond_broadcast(&s->idle);
+        }
 
         if (!s->contexts[cb->ctx].enabled) {
             return VGRU_NEXT_NONE;  /* being stopped: vgru_ctx_stop clears it */
@@ -1042,6 +1071,7 @@ static VgruNext vgru_run(VgruState *s, VgruWorker *w, VgruCb *cb,
     case VGRU_OP_FENCE:
         if (!vgru_fence_clear(s, cb)) {
             cb->fencing = true;         /* vgru_cb_finish requeues it */
+            s->contexts[cb->ctx].nr_fencing++;
             return VGRU_NEXT_NONE;
         }
         break;
@@ -1158,7 +1188,9 @@ static void *vgru_worker_run(void *opaque)
         VgruCb *cb = vgru_runnable(s) ? QTAILQ_FIRST(&w->runq) : NULL;
 
         if (!cb) {
+            w->idle = true;
             qemu_cond_wait(&w->wake, &s->lock);
+            w->idle = false;
             continue;
         }
         QTAILQ_REMOVE(&w->runq, cb, run_link);

@@ -161,6 +161,12 @@ typedef struct VgruContext {
     uint64_t epoch;             /* (L) TLB entries of older epochs are dead */
     uint32_t nr_entries;        /* (L) live TLB entries */
     uint64_t starts;            /* (L) commands started, for FENCE */
+    /*
+     * (L) at least the CBs with fencing set: vgru_cb_finish looks for
+     * them only if it is not 0, and recounts (a reset or a migration that
+     * clears fencing needs not care).
+     */
+    uint32_t nr_fencing;
     uint32_t nr_cbs;            /* VgruState.nr_cbs, for the vmstate */
     VgruCb *cbs;
 } VgruContext;
@@ -178,6 +184,7 @@ typedef struct VgruWorker {
     QemuThread thread;
     QemuCond wake;              /* work queued, engine resumed, or stop */
     QTAILQ_HEAD(, VgruCb) runq; /* (L) active CBs of its contexts, FIFO */
+    bool idle;                  /* (L) waiting on wake */
 
     /* the batch in flight (L); cb is NULL when there is none */
     VgruCb *cb;
@@ -227,6 +234,7 @@ struct VgruState {
 
     QemuMutex lock;
     QemuCond idle;              /* a batch ended: quiescers look again */
+    uint32_t idle_waiters;      /* (L) quiescers waiting on idle */
 
     /* control registers (L) */
     uint32_t ctrl;

@@ -135,6 +135,15 @@ static void ctx_cmd(Vgru *v, uint32_t ctx, uint32_t tag, uint32_t cmd)
     wr(v, VGRU_REG_CTX_CMD, cmd);
 }
 
+/* The common preamble: start, enable with FQ_RECORDS, enable context @ctx. */
+static void vgru_start_ctx(Vgru *v, const char *props, uint32_t ctx,
+                           uint32_t tag)
+{
+    vgru_start(v, props);
+    vgru_enable(v, FQ_RECORDS);
+    ctx_cmd(v, ctx, tag, VGRU_CTX_CMD_ENABLE);
+}
+
 /* A descriptor, as in a CB or an entry of a BATCH list. */
 typedef struct Desc {
     uint32_t op, flags;
@@ -531,9 +540,7 @@ static void test_copy_faults(void)
     unsigned expect = pages_spanned(src, len) + pages_spanned(dst, len);
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 3, 0xabc, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 3, 0xabc);
     fill_pattern(&v, src, len, 1);
 
     copy_start(&v, 3, 1, VA_BASE + src, VA_BASE + dst, len);
@@ -569,9 +576,7 @@ static void test_invalidate(void)
     const uint64_t src = 0, dst = 8 * VGRU_PAGE_SIZE;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
     fill_pattern(&v, src, len, 3);
     copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
@@ -612,9 +617,7 @@ static void test_permission_fault(void)
     Vgru v;
     Fault f;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 2, 7, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 2, 7);
     dropin(&v, 2, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
     dropin(&v, 2, VA_BASE + VGRU_PAGE_SIZE, DATA_PA + VGRU_PAGE_SIZE, 0);
 
@@ -636,9 +639,7 @@ static void test_fault_fail(void)
     Vgru v;
     Fault f;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
     dropin(&v, 0, VA_BASE + 2 * PAGE, DATA_PA + 2 * PAGE, VGRU_TLB_WRITE);
     copy_start(&v, 0, 0, VA_BASE + 2 * PAGE, VA_BASE + 0x800, PAGE);
@@ -781,9 +782,7 @@ static void test_dma_to_own_bar(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     dropin(&v, 0, VA_BASE, DATA_PA, VGRU_TLB_WRITE);
     dropin(&v, 0, VA_BASE + VGRU_PAGE_SIZE, v.ctrl.addr, VGRU_TLB_WRITE);
     copy_start(&v, 0, 0, VA_BASE, VA_BASE + VGRU_PAGE_SIZE, 64);
@@ -812,9 +811,7 @@ static void test_parallel_cbs(void)
     const uint64_t len = 2 * VGRU_PAGE_SIZE;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 1, 5, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 1, 5);
     for (uint32_t cb = 0; cb < 4; cb++) {
         fill_pattern(&v, cb * 4 * VGRU_PAGE_SIZE, len, cb);
         copy_start(&v, 1, cb, VA_BASE + cb * 4 * VGRU_PAGE_SIZE,
@@ -858,9 +855,7 @@ static void test_inv_in_flight(void)
     const uint64_t done = 16 * PAGE;    /* the chunk in flight */
     Vgru v;
 
-    vgru_start(&v, ",x-dma-delay-us=300000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-dma-delay-us=300000", 0, 1);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, len);
     fill_pattern(&v, src, len, 5);
@@ -892,9 +887,7 @@ static void test_disable_in_flight(void)
     const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
     Vgru v;
 
-    vgru_start(&v, ",x-dma-delay-us=200000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-dma-delay-us=200000", 0, 1);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, len);
     fill_pattern(&v, src, len, 6);
@@ -931,9 +924,7 @@ static void test_unplug_in_flight(void)
     const uint64_t len = 32 * PAGE, src = 0, dst = 64 * PAGE;
     Vgru v;
 
-    vgru_start(&v, ",id=vgru0,x-dma-delay-us=200000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",id=vgru0,x-dma-delay-us=200000", 0, 1);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, len);
     copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
@@ -958,9 +949,7 @@ static void test_vm_stop(void)
     uint64_t p;
     Vgru v;
 
-    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=20000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",tlb-sets=256,x-dma-delay-us=20000", 0, 1);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, len);
     fill_pattern(&v, src, len, 7);
@@ -1000,9 +989,7 @@ static void test_fairness(void)
     const uint64_t small_src = 600 * PAGE, small_dst = 200 * PAGE;
     Vgru v;
 
-    vgru_start(&v, ",tlb-sets=256");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",tlb-sets=256", 0, 1);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, len);
     map_pages(&v, 0, small_src, PAGE);
@@ -1036,9 +1023,7 @@ static void test_tlb_one_way(void)
     int64_t end;
     Vgru v;
 
-    vgru_start(&v, ",tlb-sets=1,tlb-ways=1");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",tlb-sets=1,tlb-ways=1", 0, 1);
     fill_pattern(&v, src, len, 10);
     v.max_faults = expect;
     copy_start(&v, 0, 0, VA_BASE + src, VA_BASE + dst, len);
@@ -1150,9 +1135,7 @@ static void test_reenable_keeps_faults(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
     fill_pattern(&v, 0, 64, 13);
     copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, 64);
@@ -1192,9 +1175,7 @@ static void test_range_end(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     copy_start(&v, 0, 0, -(uint64_t)8, VA_BASE, 8);
     g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
     g_assert_cmphex(cb_rd64(&v, 0, 0, VGRU_CB_FAULT_ADDR), ==,
@@ -1266,9 +1247,7 @@ static void test_resp_seq(void)
     Fault f, g, bad;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     fill_pattern(&v, 0, 64, 3);
     copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, 64);
     g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
@@ -1320,9 +1299,7 @@ static void test_completion_record(void)
     };
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     map_pages(&v, 0, 0, 16 * PAGE);
     map_pages(&v, 0, COMP_OFF, PAGE);
     fill_pattern(&v, src, len, 21);
@@ -1391,9 +1368,7 @@ static void test_completion_fault(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 4, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 4);
     map_pages(&v, 0, 0, 2 * PAGE);
     fill_pattern(&v, 0, len, 22);
     qtest_memset(v.qts, DATA_PA + COMP_OFF, 0xff, PAGE);
@@ -1447,9 +1422,7 @@ static void test_no_block(void)
     };
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, 1);
     map_pages(&v, 0, COMP_OFF, PAGE);
@@ -1507,9 +1480,7 @@ static void test_notices(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 2, 0x77, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 2, 0x77);
     qtest_writel(v.qts, MSI_PA, 0);
 
     cmd_start(&v, 2, 5, &(Desc) {
@@ -1647,9 +1618,7 @@ static void test_fill(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         uint64_t off = cases[i].off, len = cases[i].len;
         Desc d = {
@@ -1731,9 +1700,7 @@ static void test_atomics(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     map_pages(&v, 0, COMP_OFF, PAGE);
     qtest_memset(v.qts, DATA_PA + w - 8, 0x5a, 24);
     qtest_writeq(v.qts, DATA_PA + w, 100);
@@ -1789,9 +1756,7 @@ static void test_copy_overlap(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     map_pages(&v, 0, 0, 4 * PAGE);
     fill_pattern(&v, 0, 4 * PAGE, 25);
     qtest_memset(v.qts, DATA_PA + 2 * PAGE, 0x33, 2 * PAGE);
@@ -1828,9 +1793,7 @@ static void test_fill_inv_in_flight(void)
     g_autofree uint8_t *x = g_malloc(len - done);
     Vgru v;
 
-    vgru_start(&v, ",x-dma-delay-us=300000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-dma-delay-us=300000", 0, 1);
     map_pages(&v, 0, dst, len);
 
     cmd_start(&v, 0, 0, &(Desc) {
@@ -1909,9 +1872,7 @@ static void test_batch(void)
     };
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 3, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 3);
     map_pages(&v, 0, 0, 64 * PAGE);
     map_pages(&v, 0, LIST_OFF, PAGE);
     map_pages(&v, 0, COMP_OFF, PAGE);
@@ -2005,9 +1966,7 @@ static void test_batch_fault(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 1, 2);
     fill_pattern(&v, 0, 100, 27);
     qtest_memset(v.qts, DATA_PA + 3 * PAGE - 16, 0x5a, 50 + 32);
     desc_write(&v, LIST_OFF, &(Desc) {
@@ -2070,9 +2029,7 @@ static void test_fence(void)
     };
     Vgru v;
 
-    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=100000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",tlb-sets=256,x-dma-delay-us=100000", 0, 1);
     ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, len);
@@ -2109,9 +2066,7 @@ static void test_vm_stop_batch(void)
     const uint64_t len = 16 * PAGE;     /* one chunk per entry */
     Vgru v;
 
-    vgru_start(&v, ",x-dma-delay-us=600000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-dma-delay-us=600000", 0, 1);
     map_pages(&v, 0, 0, 4 * len);
     map_pages(&v, 0, LIST_OFF, PAGE);
     map_pages(&v, 0, COMP_OFF, PAGE);
@@ -2309,9 +2264,7 @@ static void test_dropin_no_downgrade(void)
     };
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     map_pages(&v, 0, 0, 2 * PAGE);
     fill_pattern(&v, 0, 64, 31);
     dropin(&v, 0, VA_BASE + PAGE, DATA_PA + PAGE, 0);
@@ -2350,9 +2303,7 @@ static void test_inject_drop_irq(void)
     Vgru v;
     Fault f;
 
-    vgru_start(&v, ",x-drop-irq-every=3");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-drop-irq-every=3", 0, 1);
     qtest_writel(v.qts, MSI_PA, 0);
     for (uint32_t i = 1; i <= 7; i++) {
         cmd_start(&v, 0, 0, &nop);
@@ -2412,9 +2363,7 @@ static void test_inject_fail_dma(void)
 {
     Vgru v;
 
-    vgru_start(&v, ",x-fail-dma-every=3");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-fail-dma-every=3", 0, 1);
     map_pages(&v, 0, 0, 16 * PAGE);
     for (int i = 1; i <= 6; i++) {
         qtest_memset(v.qts, DATA_PA + PAGE, 0, PAGE);
@@ -2459,9 +2408,7 @@ static void test_inject_inv_delay(void)
     };
     Vgru v;
 
-    vgru_start(&v, ",x-inv-delay-us=1000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-inv-delay-us=1000", 0, 1);
     map_pages(&v, 0, 0, 2 * PAGE);
     invalidate_start(&v, VGRU_INV_CMD_RANGE, 0, VA_BASE, PAGE);
     cmd_start(&v, 0, 0, &d);
@@ -2505,9 +2452,7 @@ static void test_inject_evict(void)
     unsigned misses = 0;
     Vgru v;
 
-    vgru_start(&v, ",x-evict-every=3");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",x-evict-every=3", 0, 1);
     map_pages(&v, 0, 0, 10 * PAGE);
     g_assert_cmpuint(dev_stat(&v, VGRU_STAT_DROPINS), ==, 10);
     for (int i = 0; i < 10; i++) {
@@ -2639,9 +2584,7 @@ static void test_migrate(void)
     Vgru v;
     Fault f;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     ctx_cmd(&v, 3, 4, VGRU_CTX_CMD_ENABLE);
     map_pages(&v, 0, 0, len);
     map_pages(&v, 0, 10 * PAGE, len);
@@ -2717,9 +2660,7 @@ static void test_migrate_fence(void)
     QPCIDevice *dev;
     Vgru v;
 
-    vgru_start(&v, ",tlb-sets=256,x-dma-delay-us=50000");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",tlb-sets=256,x-dma-delay-us=50000", 0, 1);
     map_pages(&v, 0, src, len);
     map_pages(&v, 0, dst, len);
     fill_pattern(&v, src, len, 45);
@@ -2874,9 +2815,7 @@ static void test_huge_copy(void)
     uint64_t hits = pages_spanned(src, len) + pages_spanned(dst, len);
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 1, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 1, 1);
     dropin_huge(&v, 1, 0, HW);
     dropin_huge(&v, 1, 1, HW);
     fill_pattern(&v, src, len, 5);
@@ -2915,9 +2854,7 @@ static void test_huge_bad(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     dropin(&v, 0, HVA + PAGE, DATA_PA, HW);
     dropin(&v, 0, HVA, DATA_PA + PAGE, HW);
     dropin(&v, 0, HVA + HUGE / 2, DATA_PA + HUGE / 2, HW);
@@ -2938,9 +2875,7 @@ static void test_huge_invalidate(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
     dropin_huge(&v, 0, 0, HW);
     dropin_huge(&v, 0, 1, HW);
@@ -3004,9 +2939,7 @@ static void test_huge_read_over_write(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     dropin_huge(&v, 0, 0, HW);
     dropin_huge(&v, 0, 0, VGRU_TLB_HUGE);
     fill_pattern(&v, 0, 64, 8);
@@ -3034,9 +2967,7 @@ static void test_huge_many(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     /* 40 huge pages of the same bus page: more than the array holds */
     for (unsigned n = 0; n < 40; n++) {
         dropin(&v, 0, HVA + n * HUGE, DATA_PA, HW);
@@ -3058,9 +2989,7 @@ static void test_huge_entries_prop(void)
 {
     Vgru v;
 
-    vgru_start(&v, ",tlb-huge-entries=2");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",tlb-huge-entries=2", 0, 1);
     for (unsigned n = 0; n < 3; n++) {
         dropin_huge(&v, 0, n, HW);
     }
@@ -3086,9 +3015,7 @@ static void test_huge_hold(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     dropin_huge(&v, 0, 0, HW);
     fill_pattern(&v, 0x40, 64, 15);
     copy_start(&v, 0, 0, HVA + 0x40, VA_BASE + 8 * PAGE, 64);
@@ -3163,9 +3090,7 @@ static void test_list(void)
     Fault f[2];
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 2, 5, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 2, 5);
     map_pages(&v, 2, 4 * PAGE, 2 * PAGE);
     g_assert_cmphex(rd(&v, VGRU_REG_TLB_LIST), ==, 0);
     fill_pattern(&v, 0x10, 100, 11);
@@ -3220,9 +3145,7 @@ static void test_list_bad(void)
     Fault f;
     Vgru v;
 
-    vgru_start(&v, ",contexts=4,cbs=4");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 1, 5, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, ",contexts=4,cbs=4", 1, 5);
     map_pages(&v, 1, PAGE, PAGE);
     fill_pattern(&v, 0, 64, 13);
     copy_start(&v, 1, 0, VA_BASE, VA_BASE + PAGE, 64);
@@ -3321,9 +3244,7 @@ static void test_list_responses(void)
     Fault f[2];
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     map_pages(&v, 0, PAGE, PAGE);
     fill_pattern(&v, 0, 64, 14);
     copy_start(&v, 0, 0, VA_BASE, VA_BASE + PAGE, 64);
@@ -3372,9 +3293,7 @@ static void test_irq_coalesce(void)
 {
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     qtest_writel(v.qts, MSI_PA, 0);
     for (uint32_t cb = 0; cb < 3; cb++) {
         copy_start(&v, 0, cb, VA_BASE + cb * PAGE, VA_BASE + 8 * PAGE, 8);
@@ -3428,9 +3347,7 @@ static void test_migrate_irq_huge(void)
     QPCIDevice *dev;
     Vgru v;
 
-    vgru_start(&v, "");
-    vgru_enable(&v, FQ_RECORDS);
-    ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+    vgru_start_ctx(&v, "", 0, 1);
     ctx_cmd(&v, 1, 2, VGRU_CTX_CMD_ENABLE);
     dropin_huge(&v, 1, 0, HW);
     fill_pattern(&v, 0x1000, PAGE, 46);
@@ -3493,9 +3410,7 @@ static void test_fault_at_doorbell(void)
         Fault f;
         Vgru v;
 
-        vgru_start(&v, slow ? ",x-worker-faults=on" : "");
-        vgru_enable(&v, FQ_RECORDS);
-        ctx_cmd(&v, 0, 1, VGRU_CTX_CMD_ENABLE);
+        vgru_start_ctx(&v, slow ? ",x-worker-faults=on" : "", 0, 1);
         fill_pattern(&v, 0x100, 64, 16);
         qtest_writel(v.qts, MSI_PA, 0);
         copy_start(&v, 0, 0, VA_BASE + 0x100, VA_BASE + 3 * PAGE, 64);
