@@ -603,6 +603,31 @@ static void vgru_answer_covered(struct vgru_ctx *ctx,
 }
 
 /*
+ * Snapshot @range, faulting its absent pages in with @fault_in.  For a
+ * write, only the absent pages are faulted in for write: a present
+ * read-only page (KSM, copy-on-write after fork, the zero page) stays
+ * shared, since nothing says the device will write it.  Returns as
+ * hmm_range_fault().
+ */
+static int vgru_block_fault(struct hmm_range *range, bool fault_in,
+			    bool write)
+{
+	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
+	int ret;
+
+	range->pfn_flags_mask = 0;
+	range->default_flags = fault_in && !write ? HMM_PFN_REQ_FAULT : 0;
+	ret = hmm_range_fault(range);
+	if (ret || !fault_in || !write)
+		return ret;
+	for (i = 0; i < n; i++)
+		range->hmm_pfns[i] = range->hmm_pfns[i] & HMM_PFN_VALID ? 0 :
+				     HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+	range->pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+	return hmm_range_fault(range);
+}
+
+/*
  * Resolve block @b and drop its translations into the device TLB: the
  * page b->va, faulted in if need be (with @nr_in pages from it for a
  * write), and the other present pages of the block with the needed
@@ -655,9 +680,7 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 			if (!b->around)
 				range.end = va + n * PAGE_SIZE;
 		}
-		range.default_flags = fault_in ? HMM_PFN_REQ_FAULT |
-			(write ? HMM_PFN_REQ_WRITE : 0) : 0;
-		ret = hmm_range_fault(&range);
+		ret = vgru_block_fault(&range, fault_in, write);
 		if (ret && ret != -EBUSY && fault_in) {
 			/* a page of the block cannot be faulted in: present ones only */
 			mmap_read_unlock(mm);
