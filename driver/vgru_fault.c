@@ -555,9 +555,16 @@ static void vgru_xl_install(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 				vgru_xl_unmap(ctx, x, 1);
 				x->dma = v & PAGE_MASK;
 			} else {
-				vgru_tlb_invalidate(ctx->vdev, ctx->id, x->va,
-						    x->huge ? VGRU_HUGE_SIZE :
-						    PAGE_SIZE, true);
+				/*
+				 * The same bus address (no IOMMU): the drop-in
+				 * upgrades the entry in place, and the old
+				 * mapping's unmap frees no address.
+				 */
+				if (x->dma != (v & PAGE_MASK))
+					vgru_tlb_invalidate(ctx->vdev, ctx->id,
+							    x->va, x->huge ?
+							    VGRU_HUGE_SIZE :
+							    PAGE_SIZE, true);
 				vgru_held_unmap(ctx, x->huge, entry);
 			}
 		}
