@@ -1177,6 +1177,26 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
     }
 }
 
+/*
+ * Take (@take) or drop the BQL in a worker holding s->lock, keeping the
+ * order BQL -> s->lock.  Returns whether it changed anything, in which
+ * case s->lock was dropped on the way and the caller looks again.
+ */
+static bool vgru_worker_bql(VgruState *s, bool take)
+{
+    if (qemu_mutex_iothread_locked() == take) {
+        return false;
+    }
+    qemu_mutex_unlock(&s->lock);
+    if (take) {
+        qemu_mutex_lock_iothread();
+    } else {
+        qemu_mutex_unlock_iothread();
+    }
+    qemu_mutex_lock(&s->lock);
+    return true;
+}
+
 static void *vgru_worker_run(void *opaque)
 {
     VgruWorker *w = opaque;
@@ -1188,15 +1208,28 @@ static void *vgru_worker_run(void *opaque)
         VgruCb *cb = vgru_runnable(s) ? QTAILQ_FIRST(&w->runq) : NULL;
 
         if (!cb) {
+            if (vgru_worker_bql(s, false)) {
+                continue;
+            }
             w->idle = true;
             qemu_cond_wait(&w->wake, &s->lock);
             w->idle = false;
             continue;
         }
+        /*
+         * Behind a vIOMMU a whole turn runs under the BQL, taken before
+         * s->lock (the MMIO handlers' order): then a handler that waits
+         * for batches with the BQL held never finds one in flight.
+         */
+        if (s->dma_bql && vgru_worker_bql(s, true)) {
+            continue;
+        }
         QTAILQ_REMOVE(&w->runq, cb, run_link);
         cb->queued = false;
         vgru_turn(s, w, cb);
+        vgru_worker_bql(s, false);
     }
+    vgru_worker_bql(s, false);
     qemu_mutex_unlock(&s->lock);
     rcu_unregister_thread();
     return NULL;
@@ -1248,8 +1281,17 @@ void vgru_engine_unrealize(VgruState *s)
         vgru_batches(s, true, 0, true);
         vgru_engine_kick(s);
     }
+    /* a worker behind a vIOMMU may be waiting for the BQL to see stopping */
+    if (s->dma_bql) {
+        qemu_mutex_unlock_iothread();
+    }
     for (uint32_t i = 0; i < s->nr_workers; i++) {
         qemu_thread_join(&s->workers[i].thread);
+    }
+    if (s->dma_bql) {
+        qemu_mutex_lock_iothread();
+    }
+    for (uint32_t i = 0; i < s->nr_workers; i++) {
         qemu_cond_destroy(&s->workers[i].wake);
     }
     g_free(s->workers);

@@ -268,6 +268,7 @@ struct VgruState {
     /* engine (L) */
     bool vm_running;            /* false: workers idle, no DMA */
     bool stopping;              /* unrealize: workers exit */
+    bool dma_bql;               /* behind a vIOMMU: turns run under the BQL */
     QTAILQ_HEAD(, VgruEvent) events;    /* faults and notices, in order */
 
     /* migration: the event list as ids (ctx * cbs + cb) * 2 + notice */

@@ -474,6 +474,12 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
                    VGRU_MAX_HUGE_ENTRIES);
         return;
     }
+    /*
+     * A vIOMMU translates from the calling thread and reports a fault
+     * with an interrupt, which needs the BQL: behind one, workers run
+     * their turns under it (see vgru_worker_run).
+     */
+    s->dma_bql = pci_device_iommu_address_space(pdev) != &address_space_memory;
     if (s->nr_workers == 0 || s->nr_workers > VGRU_MAX_WORKERS) {
         error_setg(errp, "vgru: workers must be 1..%u", VGRU_MAX_WORKERS);
         return;
