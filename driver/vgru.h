@@ -36,8 +36,10 @@
  * with kref_get_unless_zero.  A context is ended once (vgru_ctx_end, under
  * ctx->end_lock), by release or by remove, whichever comes first: it is
  * marked dead, DISABLEd and fenced (a context invalidation whose INV_DONE
- * is awaited: no command of it reaches memory after), its notifier is
- * removed and its index freed.  Its fault work is not waited for (it may
+ * is awaited: no command of it reaches memory after), its DMA mappings
+ * and list buffer are released, its notifier is removed and its index
+ * freed.  A resolution maps pages for DMA only under end_lock while the
+ * context has not ended, so no mapping outlives remove().  Its fault work is not waited for (it may
  * be blocked in a page fault of the very process that is closing us): it
  * answers nothing once the context is dead, and holds its own reference.
  *
