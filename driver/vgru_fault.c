@@ -73,7 +73,7 @@ unsigned int vgru_inject_resolve_delay_us;
  */
 #define VGRU_HELD_MAPPED	1UL
 #define VGRU_HELD_WRITE		2UL
-#define VGRU_HELD_CAP		(1 << 20)
+#define VGRU_HELD_CAP		BIT(20)
 
 /* Read-only translations map for device reads only; writable ones both ways (atomics). */
 static enum dma_data_direction vgru_dma_dir(bool write)
