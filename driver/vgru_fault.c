@@ -68,12 +68,13 @@ unsigned int vgru_inject_resolve_delay_us;
  *   more than the TLB and its CBs' held translations); the next notifier
  *   range then flushes the whole context, forgets every entry and clears
  *   it.  Entries are still stored meanwhile: they carry the mappings.
- * - Past VGRU_HELD_CAP entries a resolution flushes the whole context
- *   first, so that the tracking's memory stays bounded.
+ * - Past VGRU_HELD_SLACK times held_max entries a resolution flushes the
+ *   whole context first (one device command), so that the mappings kept,
+ *   and what a later munmap must unmap, stay bounded by the TLB's size.
  */
 #define VGRU_HELD_MAPPED	1UL
 #define VGRU_HELD_WRITE		2UL
-#define VGRU_HELD_CAP		BIT(20)
+#define VGRU_HELD_SLACK		4
 
 /* Read-only translations map for device reads only; writable ones both ways (atomics). */
 static enum dma_data_direction vgru_dma_dir(bool write)
@@ -155,13 +156,15 @@ static void vgru_flush_all(struct vgru_ctx *ctx, bool may_sleep)
 	WRITE_ONCE(ctx->held_all, false);
 }
 
-/* Keep the tracking bounded: see VGRU_HELD_CAP. */
+/* Keep the tracking bounded: see VGRU_HELD_SLACK. */
 static void vgru_held_trim(struct vgru_ctx *ctx)
 {
-	if (atomic_read(&ctx->nr_held) < VGRU_HELD_CAP)
+	u32 cap = ctx->vdev->held_max * VGRU_HELD_SLACK;
+
+	if (atomic_read(&ctx->nr_held) < cap)
 		return;
 	mutex_lock(&ctx->lock);
-	if (!ctx->dead && atomic_read(&ctx->nr_held) >= VGRU_HELD_CAP)
+	if (!ctx->dead && atomic_read(&ctx->nr_held) >= cap)
 		vgru_flush_all(ctx, true);
 	mutex_unlock(&ctx->lock);
 }
