@@ -114,6 +114,8 @@ static const struct {
 	{ "device_inv_entries", "TLB entries removed by invalidations" },
 	{ "device_bytes", "bytes moved by DMA" },
 	{ "device_interrupts", "event interrupts raised (coalesced)" },
+	{ "device_lists", "translation lists applied (one doorbell each)" },
+	{ "device_list_errors", "translation lists refused as malformed" },
 	{ "driver_faults", "device faults handled, all contexts" },
 	{ "driver_fault_errors", "faults failed back to their command" },
 	{ "driver_stale_faults", "fault records of contexts already closed" },
