@@ -154,6 +154,7 @@ static void vgru_ctx_free_work(struct work_struct *work)
 	struct vgru_ctx *ctx = container_of(work, struct vgru_ctx, free_work);
 	struct vgru_dev *vdev = ctx->vdev;
 
+	vgru_fault_ctx_end(ctx);	/* regions its last resolutions left */
 	vgru_fault_ctx_free(ctx);
 	xa_destroy(&ctx->held);
 	xa_destroy(&ctx->held_huge);
@@ -362,6 +363,7 @@ static void vgru_ctx_end(struct vgru_ctx *ctx, bool zap)
 	mutex_unlock(&ctx->lock);
 
 	mmu_interval_notifier_remove(&ctx->notifier);
+	vgru_fault_ctx_end(ctx);
 
 	mutex_lock(&vdev->ctx_lock);
 	xa_erase(&vdev->contexts, ctx->id);
@@ -587,6 +589,8 @@ static int vgru_open(struct inode *inode, struct file *file)
 	ctx->mapping = file->f_mapping;
 	xa_init(&ctx->held);
 	xa_init(&ctx->held_huge);
+	mutex_init(&ctx->region_lock);
+	INIT_LIST_HEAD(&ctx->regions);
 	ctx->fault_around = READ_ONCE(fault_around_pages);
 	init_waitqueue_head(&ctx->notice_wq);
 	spin_lock_init(&ctx->pending_lock);
@@ -787,6 +791,9 @@ static void vgru_show_fdinfo(struct seq_file *m, struct file *file)
 		   atomic64_read(&ctx->stats.huge_dropins));
 	seq_printf(m, "around_dropins:\t%lld\n",
 		   atomic64_read(&ctx->stats.around_dropins));
+	seq_printf(m, "regions:\t%u\n", READ_ONCE(ctx->nr_regions));
+	seq_printf(m, "regions_created:\t%lld\n",
+		   atomic64_read(&ctx->regions_created));
 }
 
 /* EPOLLIN: notices came since the count VGRU_IOC_WAIT last returned */
