@@ -105,21 +105,31 @@ static void vgru_held_unmap(struct vgru_ctx *ctx, bool huge, void *entry)
 
 /*
  * Forget the entries [first, last] of @xa (held or held_huge) and unmap
- * their mappings.  Under ctx->lock, once the device no longer uses them.
+ * their mappings: one walk, under the xarray's lock, let go every
+ * VGRU_FORGET_BATCH entries.  Under ctx->lock, once the device no longer
+ * uses them.
  */
+#define VGRU_FORGET_BATCH	64
+
 static void vgru_held_forget(struct vgru_ctx *ctx, struct xarray *xa,
 			     unsigned long first, unsigned long last)
 {
-	unsigned long idx;
+	XA_STATE(xas, xa, first);
+	unsigned int n = 0;
 	void *entry;
 
-	xa_for_each_range(xa, idx, entry, first, last) {
-		entry = xa_erase(xa, idx);
-		if (!entry)
-			continue;
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, last) {
+		xas_store(&xas, NULL);
 		vgru_held_unmap(ctx, xa == &ctx->held_huge, entry);
-		atomic_dec(&ctx->nr_held);
+		if (++n % VGRU_FORGET_BATCH)
+			continue;
+		xas_pause(&xas);
+		xas_unlock(&xas);
+		xas_lock(&xas);
 	}
+	xas_unlock(&xas);
+	atomic_sub(n, &ctx->nr_held);
 }
 
 /*
