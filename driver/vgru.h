@@ -249,8 +249,9 @@ struct vgru_ctx {
 	unsigned long *fw_hpfns;
 	struct vgru_xlate *fw_xl;
 	/* the fault work's recent fault-around blocks: which ones stream */
-	struct {
+	struct vgru_fa_stream {
 		unsigned long start, end;
+		unsigned long pages;	/* the block's window, 0: lone */
 	} fa_recent[VGRU_FA_STREAMS];
 	u32 fa_slot;
 

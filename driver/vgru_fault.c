@@ -1159,26 +1159,64 @@ static bool vgru_vma_fault_around_in(struct vm_area_struct *vma)
  * too), or the one right after or before it.  Then fault-around faults its
  * absent pages in, as readahead would; a lone fault stays one page, as
  * cheap as it can be.  A copy runs two streams at once (source and
- * destination), so a few recent blocks are kept.  Fault work only.
+ * destination), so a few recent blocks are kept.  Returns the stream's
+ * record (the caller stores the block it resolves there), or NULL; with
+ * @forward, the block is the one right after the stream's last.  Fault
+ * work only.
  */
-static bool vgru_fault_stream(struct vgru_ctx *ctx, unsigned long start,
-			      unsigned long end)
+static struct vgru_fa_stream *vgru_fault_stream(struct vgru_ctx *ctx,
+						unsigned long start,
+						unsigned long end,
+						bool *forward)
 {
+	struct vgru_fa_stream *f;
 	unsigned int i;
 
 	for (i = 0; i < VGRU_FA_STREAMS; i++) {
-		if (ctx->fa_recent[i].start == start ||
-		    ctx->fa_recent[i].end == start ||
-		    ctx->fa_recent[i].start == end) {
-			ctx->fa_recent[i].start = start;
-			ctx->fa_recent[i].end = end;
-			return true;
+		f = &ctx->fa_recent[i];
+		if (f->start == start || f->end == start || f->start == end) {
+			*forward = f->end == start;
+			return f;
 		}
 	}
-	i = ctx->fa_slot++ % VGRU_FA_STREAMS;
-	ctx->fa_recent[i].start = start;
-	ctx->fa_recent[i].end = end;
-	return false;
+	f = &ctx->fa_recent[ctx->fa_slot++ % VGRU_FA_STREAMS];
+	*f = (struct vgru_fa_stream){ .start = start, .end = end };
+	return NULL;
+}
+
+/*
+ * A stream into fresh memory (its faulting page absent: a copy into or
+ * out of a new buffer) grows its block as readahead does: each block
+ * right after the last doubles, up to half of what the context can hold
+ * (so that a copy's two operands' blocks fit the device TLB together) and
+ * VGRU_FAULT_AROUND_MAX.  A stream over present pages keeps K: its pages
+ * only need translations, and K pages per fault stays exact.  Under the
+ * mmap lock.
+ */
+static void vgru_fault_stream_grow(struct vgru_ctx *ctx, struct vgru_block *b,
+				   const struct vm_area_struct *vma,
+				   struct vgru_fa_stream *f, bool forward,
+				   unsigned long k)
+{
+	unsigned long cap = min_t(unsigned long, VGRU_FAULT_AROUND_MAX,
+				  rounddown_pow_of_two(ctx->vdev->held_max / 2));
+	unsigned long pages = k;
+	spinlock_t *ptl;		/* the page table lock, from follow_pte() */
+	pte_t *ptep;
+
+	if (forward && f->pages && !follow_pte(ctx->mm, b->va, &ptep, &ptl)) {
+		__acquire(ptl);		/* follow_pte() returned it locked */
+		pte_unmap_unlock(ptep, ptl);
+		forward = false;	/* present: the stream goes on at K */
+	}
+	if (forward && f->pages)
+		pages = max(min(2 * f->pages, cap), k);
+	if (pages > k)
+		b->end = min3(b->start + pages * PAGE_SIZE, vma->vm_end,
+			      b->rend);
+	f->start = b->start;
+	f->end = b->end;
+	f->pages = pages;
 }
 
 static int vgru_ctx_resolve(struct vgru_ctx *ctx,
@@ -1186,8 +1224,10 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 			    bool write)
 {
 	unsigned long k = READ_ONCE(ctx->fault_around);
+	struct vgru_fa_stream *f;
 	struct vm_area_struct *vma;
 	struct vgru_block b = { };
+	bool forward;
 	long n;
 
 	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
@@ -1209,8 +1249,14 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 		if (vma) {
 			b.start = max(b.start, vma->vm_start);
 			b.end = min(b.end, vma->vm_end);
-			b.fault_in = vgru_vma_fault_around_in(vma) &&
-				     vgru_fault_stream(ctx, b.start, b.end);
+			f = vgru_vma_fault_around_in(vma) ?
+			    vgru_fault_stream(ctx, b.start, b.end, &forward) :
+			    NULL;
+			if (f) {
+				b.fault_in = true;
+				vgru_fault_stream_grow(ctx, &b, vma, f, forward,
+						       k);
+			}
 		} else {
 			b.start = b.va;
 			b.end = b.va + PAGE_SIZE;

@@ -4126,6 +4126,33 @@ TEST(read_then_write_same_page)
 	raw_close(&c);
 }
 
+/*
+ * A stream of faults into fresh memory grows its fault-around block as
+ * readahead does: with K = 16, a copy of 1 MiB between fresh buffers
+ * faults per operand at page 0 (a lone fault: that page), page 1 (a
+ * second fault in the block: the stream starts, 16 pages), then at pages
+ * 16, 48, 112 and 240 with blocks of 32, 64, 128 and 128 (the cap: half
+ * of the 288 translations the default device holds), so 6 faults each
+ * (before: 17).  Over CPU-touched pages the block stays K
+ * (fault_around_touched_counts_exact).
+ */
+TEST(fault_around_stream_grows_in_fresh_memory)
+{
+	const size_t len = 1 << 20;
+	unsigned char *src = map_aligned(len, len);
+	unsigned char *dst = map_aligned(len, len);
+	struct raw_ctx c = raw_open();
+	uint64_t f0;
+
+	set_fault_around(c.fd, 16);
+	f0 = raw_faults(&c);
+	raw_copy_ok(&c, dst, src, len);
+	for (size_t i = 0; i < len; i++)
+		CHECK_EQ(dst[i], 0);
+	CHECK_EQ(raw_faults(&c) - f0, 2 * 6);
+	raw_close(&c);
+}
+
 #define REGION_ALIGN	(64UL << 20)
 
 /* @len bytes at a REGION_ALIGN boundary, a mapping of their own (PROT_NONE
