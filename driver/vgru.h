@@ -16,7 +16,8 @@
  *   struct vgru_dev - one PCI function: registers, event queue, IRQ, the
  *                     char device and the table of open contexts.
  *   struct vgru_ctx - one open file: a device context bound to the opener's
- *                     mm, its window, an interval notifier over that mm,
+ *                     mm, its window, an interval notifier over that mm
+ *                     (and one per region its resolutions check with),
  *                     one pending-fault slot per CB, the work item that
  *                     resolves them, and the count of its completion notices.
  *
