@@ -177,8 +177,9 @@ static int vgru_held_record(struct vgru_ctx *ctx, struct xarray *xa,
 }
 
 /*
- * Load the ctx->held entry of each translation into x->cur.  Under
- * ctx->lock, or for a look only, under RCU.
+ * Load the ctx->held entry of each translation into x->cur: values, not
+ * objects, so they stay valid after RCU; under ctx->lock nothing removes
+ * them meanwhile.
  */
 static void vgru_held_load(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 			   unsigned int nx)
@@ -187,8 +188,10 @@ static void vgru_held_load(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 	XA_STATE(huge, &ctx->held_huge, 0);
 	unsigned int i;
 
+	rcu_read_lock();
 	for (i = 0; i < nx; i++)
 		xl[i].cur = vgru_held_seek(xl[i].huge ? &huge : &small, &xl[i]);
+	rcu_read_unlock();
 }
 
 /* Stop looking up what the device holds until the next flush.  Under ctx->lock. */
@@ -748,10 +751,8 @@ static int vgru_xl_map(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 	unsigned long v;
 	void *entry;
 
-	/* values, not objects: looked at now, checked under ctx->lock later */
-	rcu_read_lock();
+	/* looked at now, checked under ctx->lock later */
 	vgru_held_load(ctx, xl, nx);
-	rcu_read_unlock();
 	for (i = 0; i < nx; i++) {
 		x = &xl[i];
 		x->mapped = false;
@@ -1185,6 +1186,47 @@ static struct vgru_fa_stream *vgru_fault_stream(struct vgru_ctx *ctx,
 }
 
 /*
+ * Whether the page tables map @va (by a PTE, or a huge PMD or PUD): a
+ * hint, read without the page table lock (follow_pte() would trip on a
+ * huge PMD).  Under the mmap lock, which keeps the tables in place.
+ */
+static bool vgru_page_mapped(struct mm_struct *mm, unsigned long va)
+{
+	pgd_t *pgd = pgd_offset(mm, va);
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t *pmd, pmdv;
+	pte_t *ptep;
+	bool mapped;
+
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return false;
+	p4d = p4d_offset(pgd, va);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return false;
+	pud = pud_offset(p4d, va);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv))
+		return false;
+	if (pud_leaf(pudv))
+		return true;
+	if (pud_bad(pudv))
+		return false;
+	pmd = pmd_offset(pud, va);
+	pmdv = READ_ONCE(*pmd);
+	if (pmd_none(pmdv) || !pmd_present(pmdv))
+		return false;
+	if (pmd_leaf(pmdv))
+		return true;
+	if (pmd_bad(pmdv))
+		return false;
+	ptep = pte_offset_map(pmd, va);
+	mapped = pte_present(ptep_get(ptep));
+	pte_unmap(ptep);
+	return mapped;
+}
+
+/*
  * A stream into fresh memory (its faulting page absent: a copy into or
  * out of a new buffer) grows its block as readahead does: each block
  * right after the last doubles, up to half of what the context can hold
@@ -1201,14 +1243,9 @@ static void vgru_fault_stream_grow(struct vgru_ctx *ctx, struct vgru_block *b,
 	unsigned long cap = min_t(unsigned long, VGRU_FAULT_AROUND_MAX,
 				  rounddown_pow_of_two(ctx->vdev->held_max / 2));
 	unsigned long pages = k;
-	spinlock_t *ptl;		/* the page table lock, from follow_pte() */
-	pte_t *ptep;
 
-	if (forward && f->pages && !follow_pte(ctx->mm, b->va, &ptep, &ptl)) {
-		__acquire(ptl);		/* follow_pte() returned it locked */
-		pte_unmap_unlock(ptep, ptl);
+	if (forward && f->pages && vgru_page_mapped(ctx->mm, b->va))
 		forward = false;	/* present: the stream goes on at K */
-	}
 	if (forward && f->pages)
 		pages = max(min(2 * f->pages, cap), k);
 	if (pages > k)
