@@ -16,7 +16,8 @@
  *   struct vgru_dev - one PCI function: registers, event queue, IRQ, the
  *                     char device and the table of open contexts.
  *   struct vgru_ctx - one open file: a device context bound to the opener's
- *                     mm, its window, an interval notifier over that mm,
+ *                     mm, its window, an interval notifier over that mm
+ *                     (and one per region its resolutions check with),
  *                     one pending-fault slot per CB, the work item that
  *                     resolves them, and the count of its completion notices.
  *
@@ -59,7 +60,9 @@
  *
  * Lock order (outer first):
  *   vgru_devices_lock  -> (nothing: held only to look a device up)
- *   vgru_ctx.end_lock  -> vgru_ctx.lock, vgru_dev.ctx_lock
+ *   vgru_ctx.end_lock  -> vgru_ctx.lock, vgru_dev.ctx_lock,
+ *                         vgru_ctx.region_lock
+ *   vgru_ctx.region_lock -> (the mm's notifier locks: insert and remove)
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock
@@ -181,6 +184,7 @@ struct vgru_xlate {
 	bool huge;			/* 2 MiB, both addresses aligned */
 	bool mapped;			/* dma is this resolution's own mapping */
 	void *reused;			/* else: the ctx->held entry it reuses */
+	void *cur;			/* its ctx->held entry when last looked */
 };
 
 /* a fault response a translation list carries */
@@ -246,10 +250,23 @@ struct vgru_ctx {
 	unsigned long *fw_hpfns;
 	struct vgru_xlate *fw_xl;
 	/* the fault work's recent fault-around blocks: which ones stream */
-	struct {
+	struct vgru_fa_stream {
 		unsigned long start, end;
+		unsigned long pages;	/* the block's window, 0: lone */
 	} fa_recent[VGRU_FA_STREAMS];
 	u32 fa_slot;
+
+	/*
+	 * ---- region_lock: the interval notifiers resolutions check their
+	 * snapshots with (struct vgru_region, vgru_fault.c), created at the
+	 * first fault in a 2 MiB region and kept, most recently used first,
+	 * at most VGRU_MAX_REGIONS unless all are in use ----
+	 */
+	struct mutex region_lock;
+	struct list_head regions;
+	u32 nr_regions;
+	bool regions_closed;		/* ended: the last user removes its region */
+	atomic64_t regions_created;	/* fdinfo */
 
 	/* completion notices: stats.notices counts them (IRQ handler) */
 	wait_queue_head_t notice_wq;
@@ -313,6 +330,7 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 void vgru_resolve_pending(struct vgru_ctx *ctx);
 int vgru_fault_ctx_init(struct vgru_ctx *ctx);
 void vgru_fault_ctx_free(struct vgru_ctx *ctx);
+void vgru_fault_ctx_end(struct vgru_ctx *ctx);
 int vgru_fault_dma_check(struct pci_dev *pdev);
 
 /* vgru_debugfs.c: root-only views, /sys/kernel/debug/vgru/ */

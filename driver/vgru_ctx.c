@@ -43,17 +43,20 @@ static const struct kernel_param_ops vgru_fault_around_ops = {
 
 /*
  * 64: the fault-around sweep (bench/run, figure fault_around, 16 MiB copy
- * of CPU-populated memory, per page vs the CPU's first touch, session 19,
- * loaded machine) gave K = 16 0.53-0.64x, 64 0.37-0.56x, 128 0.18x, 512
- * 47-50x (thrashes the 256-entry TLB); a fresh-buffer stream 3.3x at 16,
- * 1.3x at 64, 1.2x at 128.  A copy's two operands at 64 take half the
+ * of CPU-populated memory, microseconds per page, session 20, loaded
+ * machine, 5 runs, CPU first touch 19-61 us) gave K = 16 16-32, 64 9.8-
+ * 14.5, 128 7.3-8.7, 512 620-730 (thrashes the 256-entry TLB).  128 is
+ * a little faster per page of a long copy but doubles the translations
+ * a lone fault on populated memory maps (isolated populated fault ~370
+ * us at 64); a stream into fresh memory grows its block to 128 anyway
+ * (vgru_fault_stream_grow).  A copy's two operands at 64 take half the
  * TLB, leaving room for its completion record and other contexts.
  */
 static unsigned int fault_around_pages = 64;
 module_param_cb(fault_around_pages, &vgru_fault_around_ops,
 		&fault_around_pages, 0644);
 MODULE_PARM_DESC(fault_around_pages,
-		 "Pages a device fault resolves: the naturally aligned block around the faulting page (present pages; absent ones too in anonymous or shmem memory when faults stream); a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 64: per page 0.4-0.6x the CPU's first touch on a cold copy of populated memory, 1.3x on fresh memory; two operands' blocks take half of a 256-entry TLB)");
+		 "Pages a device fault resolves: the naturally aligned block around the faulting page (present pages; absent ones too in anonymous or shmem memory when faults stream); a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 64: per page 0.2-0.7x the CPU's first touch on a cold copy of populated memory; a stream into fresh memory doubles its block up to 128, about 1x the CPU's cold memcpy; two operands' blocks take half of a 256-entry TLB)");
 
 /*
  * Open contexts per user, as inotify's max_user_instances: a device has
@@ -154,6 +157,7 @@ static void vgru_ctx_free_work(struct work_struct *work)
 	struct vgru_ctx *ctx = container_of(work, struct vgru_ctx, free_work);
 	struct vgru_dev *vdev = ctx->vdev;
 
+	vgru_fault_ctx_end(ctx);	/* regions its last resolutions left */
 	vgru_fault_ctx_free(ctx);
 	xa_destroy(&ctx->held);
 	xa_destroy(&ctx->held_huge);
@@ -362,6 +366,7 @@ static void vgru_ctx_end(struct vgru_ctx *ctx, bool zap)
 	mutex_unlock(&ctx->lock);
 
 	mmu_interval_notifier_remove(&ctx->notifier);
+	vgru_fault_ctx_end(ctx);
 
 	mutex_lock(&vdev->ctx_lock);
 	xa_erase(&vdev->contexts, ctx->id);
@@ -587,6 +592,8 @@ static int vgru_open(struct inode *inode, struct file *file)
 	ctx->mapping = file->f_mapping;
 	xa_init(&ctx->held);
 	xa_init(&ctx->held_huge);
+	mutex_init(&ctx->region_lock);
+	INIT_LIST_HEAD(&ctx->regions);
 	ctx->fault_around = READ_ONCE(fault_around_pages);
 	init_waitqueue_head(&ctx->notice_wq);
 	spin_lock_init(&ctx->pending_lock);
@@ -787,6 +794,9 @@ static void vgru_show_fdinfo(struct seq_file *m, struct file *file)
 		   atomic64_read(&ctx->stats.huge_dropins));
 	seq_printf(m, "around_dropins:\t%lld\n",
 		   atomic64_read(&ctx->stats.around_dropins));
+	seq_printf(m, "regions:\t%u\n", READ_ONCE(ctx->nr_regions));
+	seq_printf(m, "regions_created:\t%lld\n",
+		   atomic64_read(&ctx->regions_created));
 }
 
 /* EPOLLIN: notices came since the count VGRU_IOC_WAIT last returned */

@@ -87,12 +87,6 @@ static struct device *vgru_dma_dev(struct vgru_ctx *ctx)
 	return &ctx->vdev->pdev->dev;
 }
 
-static struct xarray *vgru_xl_held(struct vgru_ctx *ctx,
-				   const struct vgru_xlate *x)
-{
-	return x->huge ? &ctx->held_huge : &ctx->held;
-}
-
 static unsigned long vgru_xl_index(const struct vgru_xlate *x)
 {
 	return x->va >> (x->huge ? VGRU_HUGE_SHIFT : PAGE_SHIFT);
@@ -111,34 +105,93 @@ static void vgru_held_unmap(struct vgru_ctx *ctx, bool huge, void *entry)
 
 /*
  * Forget the entries [first, last] of @xa (held or held_huge) and unmap
- * their mappings.  Under ctx->lock, once the device no longer uses them.
+ * their mappings: one walk, under the xarray's lock, let go every
+ * VGRU_FORGET_BATCH entries.  Under ctx->lock, once the device no longer
+ * uses them.
  */
+#define VGRU_FORGET_BATCH	64
+
 static void vgru_held_forget(struct vgru_ctx *ctx, struct xarray *xa,
 			     unsigned long first, unsigned long last)
 {
-	unsigned long idx;
+	XA_STATE(xas, xa, first);
+	unsigned int n = 0;
 	void *entry;
 
-	xa_for_each_range(xa, idx, entry, first, last) {
-		entry = xa_erase(xa, idx);
-		if (!entry)
-			continue;
+	xas_lock(&xas);
+	xas_for_each(&xas, entry, last) {
+		xas_store(&xas, NULL);
 		vgru_held_unmap(ctx, xa == &ctx->held_huge, entry);
-		atomic_dec(&ctx->nr_held);
+		if (++n % VGRU_FORGET_BATCH)
+			continue;
+		xas_pause(&xas);
+		xas_unlock(&xas);
+		xas_lock(&xas);
 	}
+	xas_unlock(&xas);
+	atomic_sub(n, &ctx->nr_held);
 }
 
-/* Record that the device may hold entry @idx of @xa; -ENOMEM. */
-static int vgru_held_record(struct vgru_ctx *ctx, struct xarray *xa,
-			    unsigned long idx)
+/*
+ * The entry of translation @x in @xas's xarray, @xas moved there: one step
+ * from the previous page of a run, a walk from the root otherwise.
+ */
+static void *vgru_held_seek(struct xa_state *xas, const struct vgru_xlate *x)
 {
-	int ret = xa_insert(xa, idx, xa_mk_value(0), GFP_KERNEL);
+	unsigned long idx = vgru_xl_index(x);
 
-	if (ret == -EBUSY)
-		return 0;	/* there already, maybe with its mapping */
-	if (!ret)
-		atomic_inc(&ctx->nr_held);
-	return ret;
+	/* a step needs a node: not after xas_set(), an error or the head */
+	if (idx == xas->xa_index + 1 && !xas_not_node(xas->xa_node))
+		return xas_next(xas);
+	xas_set(xas, idx);
+	return xas_load(xas);
+}
+
+/*
+ * Record that the device may hold the translations of @xl in @xa (held,
+ * or with @huge held_huge): one lock hold and one walk per run of pages.
+ * -ENOMEM.
+ */
+static int vgru_held_record(struct vgru_ctx *ctx, struct xarray *xa,
+			    bool huge, const struct vgru_xlate *xl,
+			    unsigned int nx)
+{
+	XA_STATE(xas, xa, 0);
+	unsigned int i = 0, added = 0;
+
+	do {
+		xas_lock(&xas);
+		for (; i < nx; i++) {
+			if (xl[i].huge != huge ||
+			    vgru_held_seek(&xas, &xl[i]))
+				continue;	/* there already, maybe mapped */
+			xas_store(&xas, xa_mk_value(0));
+			if (xas_error(&xas))
+				break;
+			added++;
+		}
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL));
+	atomic_add(added, &ctx->nr_held);
+	return xas_error(&xas);
+}
+
+/*
+ * Load the ctx->held entry of each translation into x->cur: values, not
+ * objects, so they stay valid after RCU; under ctx->lock nothing removes
+ * them meanwhile.
+ */
+static void vgru_held_load(struct vgru_ctx *ctx, struct vgru_xlate *xl,
+			   unsigned int nx)
+{
+	XA_STATE(small, &ctx->held, 0);
+	XA_STATE(huge, &ctx->held_huge, 0);
+	unsigned int i;
+
+	rcu_read_lock();
+	for (i = 0; i < nx; i++)
+		xl[i].cur = vgru_held_seek(xl[i].huge ? &huge : &small, &xl[i]);
+	rcu_read_unlock();
 }
 
 /* Stop looking up what the device holds until the next flush.  Under ctx->lock. */
@@ -253,15 +306,18 @@ const struct mmu_interval_notifier_ops vgru_mni_ops = {
  * hmm_range_fault() (no fault flags), the faulting page faulted in with
  * fixup_user_fault() when the snapshot lacks it, and the drop-in.
  *
- * Retries: a resolution has its own short-lived interval notifier over its
- * range (as nouveau does), so only an invalidation that overlaps the range
- * moves the sequence it checks; the context's whole-mm notifier only
- * removes what the device holds.  The two callbacks of one invalidation
- * run in either order before the page tables change, so each removes what
- * the device holds in its range, and a drop-in, under ctx->lock, also
- * starts over when an entry it stored in ctx->held is gone: then a flush
- * ran between the snapshot and the drop-in that this sequence does not
- * show yet.  After VGRU_MAX_RETRIES retries the fault fails with -EAGAIN.
+ * Retries: a resolution checks its snapshot with the interval notifier of
+ * its region (struct vgru_region), so only an invalidation of that region
+ * moves the sequence it checks; and since a region is wider than a block,
+ * the region logs the ranges its invalidations cover, and a moved sequence
+ * means a retry only when one of them overlaps the block.  The context's
+ * whole-mm notifier removes what the device holds.  The two callbacks of
+ * one invalidation run in either order before the page tables change, so
+ * each removes what the device holds in its range, and a drop-in, under
+ * ctx->lock, also starts over when an entry it stored in ctx->held is
+ * gone: then a flush ran between the snapshot and the drop-in that this
+ * sequence does not show yet.  After VGRU_MAX_RETRIES retries the fault
+ * fails with -EAGAIN.
  */
 #define VGRU_MAX_RETRIES	16
 /*
@@ -270,67 +326,251 @@ const struct mmu_interval_notifier_ops vgru_mni_ops = {
  * stale.  Any further one means the page went away again: a retry.
  */
 #define VGRU_FREE_PASSES	2
+/*
+ * Snapshots taken again because an invalidation of another part of the
+ * region interrupted hmm_range_fault(), before such a pass counts as a
+ * retry.
+ */
+#define VGRU_FREE_REWALKS	16
 
 /* the pages a resolution looks at */
 struct vgru_block {
 	unsigned long start, end;	/* page aligned, snapshot range */
 	unsigned long va;		/* the page that must resolve */
+	unsigned long rstart, rend;	/* a new region's range */
 	bool around;			/* all usable pages, not the run from va */
 	bool fault_in;			/* absent pages faulted in too */
 };
 
-struct vgru_resolution {
+/*
+ * A region: an interval notifier over a 64 MiB-aligned range (clamped to
+ * the mapping it was created in), made at the first resolution there and
+ * kept, so that a resolution inserts and removes no notifier of its own.
+ * Its callback moves its sequence, logs the range (the last
+ * VGRU_REGION_LOG ones, under ctx->lock) and removes what the device
+ * holds there.  A region wholly unmapped is marked, and reaped by the
+ * fault work once no fault is pending (or by the next lookup), never in
+ * the callback; past VGRU_MAX_REGIONS, the least recently used region
+ * nobody uses goes.  When the context ends, every region goes, a region
+ * in use by its last user.  A block (at most 2 MiB, aligned) always lies
+ * in one region.
+ */
+#define VGRU_REGION_SHIFT	26
+#define VGRU_REGION_LOG		32
+#define VGRU_MAX_REGIONS	64
+
+struct vgru_region {
 	struct mmu_interval_notifier notifier;
 	struct vgru_ctx *ctx;
-	unsigned long start, end;	/* page aligned */
+	unsigned long start, end;
+	struct list_head link;		/* ctx->regions, under region_lock */
+	unsigned int users;		/* resolutions, under region_lock */
+	bool unmapped;			/* wholly unmapped: reap it */
+	/* under ctx->lock: invalidations seen, the last ranges */
+	unsigned long gen;
+	struct {
+		unsigned long start, end;
+	} log[VGRU_REGION_LOG];
 };
 
-static bool vgru_res_invalidate(struct mmu_interval_notifier *mni,
-				const struct mmu_notifier_range *range,
-				unsigned long cur_seq)
+static bool vgru_region_invalidate(struct mmu_interval_notifier *mni,
+				   const struct mmu_notifier_range *range,
+				   unsigned long cur_seq)
 {
-	struct vgru_resolution *res = container_of(mni, struct vgru_resolution,
-						   notifier);
-	struct vgru_ctx *ctx = res->ctx;
+	struct vgru_region *r = container_of(mni, struct vgru_region,
+					     notifier);
+	struct vgru_ctx *ctx = r->ctx;
+	unsigned long start = max(range->start, r->start);
+	unsigned long end = min(range->end, r->end);
 
 	if (mmu_notifier_range_blockable(range))
 		mutex_lock(&ctx->lock);
 	else if (!mutex_trylock(&ctx->lock))
 		return false;
 	mmu_interval_set_seq(mni, cur_seq);
+	r->log[r->gen % VGRU_REGION_LOG].start = start;
+	r->log[r->gen % VGRU_REGION_LOG].end = end;
+	WRITE_ONCE(r->gen, r->gen + 1);
+	if (range->event == MMU_NOTIFY_UNMAP && start == r->start &&
+	    end == r->end)
+		WRITE_ONCE(r->unmapped, true);
 	/* the context's notifier may have run first, before our drop-in */
 	if (!ctx->dead &&
-	    vgru_flush_held(ctx, max(range->start, res->start),
-			    min(range->end, res->end),
+	    vgru_flush_held(ctx, start, end,
 			    mmu_notifier_range_blockable(range)))
 		atomic64_inc(&ctx->stats.device_invalidations);
 	mutex_unlock(&ctx->lock);
 	return true;
 }
 
-static const struct mmu_interval_notifier_ops vgru_res_mni_ops = {
-	.invalidate = vgru_res_invalidate,
+static const struct mmu_interval_notifier_ops vgru_region_mni_ops = {
+	.invalidate = vgru_region_invalidate,
 };
 
 /*
- * Whether an invalidation overlapped the resolution since @seq: its
- * sequence moved, or an entry it stored in ctx->held was forgotten (or,
- * for a mapping it reuses, replaced).  Under ctx->lock.
+ * Whether an invalidation the region logged since @gen overlapped
+ * [start, end) (or the log lost track).  Under ctx->lock.
  */
-static bool vgru_res_changed(struct vgru_resolution *res, unsigned long seq,
-			     const struct vgru_xlate *xl, unsigned int nx)
+static bool vgru_region_overlapped(const struct vgru_region *r,
+				   unsigned long gen, unsigned long start,
+				   unsigned long end)
 {
-	struct vgru_ctx *ctx = res->ctx;
-	unsigned int i;
-	void *entry;
+	unsigned long g;
 
-	if (mmu_interval_read_retry(&res->notifier, seq))
+	if (r->gen - gen > VGRU_REGION_LOG)
 		return true;
-	for (i = 0; i < nx; i++) {
-		entry = xa_load(vgru_xl_held(ctx, &xl[i]), vgru_xl_index(&xl[i]));
-		if (!entry || (xl[i].reused && entry != xl[i].reused))
+	for (g = gen; g != r->gen; g++)
+		if (r->log[g % VGRU_REGION_LOG].start < end &&
+		    start < r->log[g % VGRU_REGION_LOG].end)
 			return true;
+	return false;
+}
+
+/* Take @r out of the context and remove its notifier.  Not in a callback. */
+static void vgru_region_free(struct vgru_region *r)
+{
+	mmu_interval_notifier_remove(&r->notifier);
+	kfree(r);
+}
+
+/*
+ * The region a resolution of @b checks its snapshots with, made if need
+ * be, with a user counted; put it with vgru_region_put().  ERR_PTR(-ENOMEM),
+ * or -ESRCH once the context ended.
+ */
+static struct vgru_region *vgru_region_get(struct vgru_ctx *ctx,
+					   const struct vgru_block *b)
+{
+	struct vgru_region *r, *tmp, *victim = NULL;
+	LIST_HEAD(reap);
+	int ret;
+
+	mutex_lock(&ctx->region_lock);
+	if (ctx->regions_closed) {
+		r = ERR_PTR(-ESRCH);
+		goto out;
 	}
+	list_for_each_entry_safe(r, tmp, &ctx->regions, link) {
+		if (READ_ONCE(r->unmapped) && !r->users) {
+			list_move(&r->link, &reap);
+			ctx->nr_regions--;
+			continue;
+		}
+		if (r->start <= b->start && b->end <= r->end &&
+		    !READ_ONCE(r->unmapped)) {
+			list_move(&r->link, &ctx->regions);
+			r->users++;
+			goto out;
+		}
+		if (!r->users)
+			victim = r;	/* the least recently used so far */
+	}
+	if (ctx->nr_regions >= VGRU_MAX_REGIONS && victim) {
+		list_move(&victim->link, &reap);
+		ctx->nr_regions--;
+	}
+	r = kzalloc(sizeof(*r), GFP_KERNEL);
+	if (!r) {
+		r = ERR_PTR(-ENOMEM);
+		goto out;
+	}
+	r->ctx = ctx;
+	r->start = b->rstart;
+	r->end = b->rend;
+	ret = mmu_interval_notifier_insert(&r->notifier, ctx->mm, r->start,
+					   r->end - r->start,
+					   &vgru_region_mni_ops);
+	if (ret) {
+		kfree(r);
+		r = ERR_PTR(ret);
+		goto out;
+	}
+	r->users = 1;
+	list_add(&r->link, &ctx->regions);
+	ctx->nr_regions++;
+	atomic64_inc(&ctx->regions_created);
+out:
+	mutex_unlock(&ctx->region_lock);
+	list_for_each_entry_safe(victim, tmp, &reap, link)
+		vgru_region_free(victim);
+	return r;
+}
+
+/* Remove the regions wholly unmapped that nobody uses. */
+static void vgru_regions_reap(struct vgru_ctx *ctx)
+{
+	struct vgru_region *r, *tmp;
+	LIST_HEAD(reap);
+
+	mutex_lock(&ctx->region_lock);
+	list_for_each_entry_safe(r, tmp, &ctx->regions, link) {
+		if (!READ_ONCE(r->unmapped) || r->users)
+			continue;
+		list_move(&r->link, &reap);
+		ctx->nr_regions--;
+	}
+	mutex_unlock(&ctx->region_lock);
+	list_for_each_entry_safe(r, tmp, &reap, link)
+		vgru_region_free(r);
+}
+
+static void vgru_region_put(struct vgru_ctx *ctx, struct vgru_region *r)
+{
+	bool last;
+
+	mutex_lock(&ctx->region_lock);
+	last = !--r->users && ctx->regions_closed;
+	if (last) {
+		list_del(&r->link);
+		ctx->nr_regions--;
+	}
+	mutex_unlock(&ctx->region_lock);
+	if (last)
+		vgru_region_free(r);
+}
+
+/*
+ * The context ends (or is torn down): its regions go, those in use when
+ * their last resolution puts them.  Not under ctx->lock.
+ */
+void vgru_fault_ctx_end(struct vgru_ctx *ctx)
+{
+	struct vgru_region *r, *tmp;
+	LIST_HEAD(reap);
+
+	mutex_lock(&ctx->region_lock);
+	ctx->regions_closed = true;
+	list_for_each_entry_safe(r, tmp, &ctx->regions, link) {
+		if (r->users)
+			continue;
+		list_move(&r->link, &reap);
+		ctx->nr_regions--;
+	}
+	mutex_unlock(&ctx->region_lock);
+	list_for_each_entry_safe(r, tmp, &reap, link)
+		vgru_region_free(r);
+}
+
+/*
+ * Whether an invalidation overlapped the resolution of @b since @seq and
+ * @gen: one its region logged overlaps the block, or an entry it stored
+ * in ctx->held was forgotten (or, for a mapping it reuses, replaced).
+ * Leaves each translation's entry in x->cur.  Under ctx->lock.
+ */
+static bool vgru_res_changed(struct vgru_ctx *ctx, struct vgru_region *r,
+			     const struct vgru_block *b, unsigned long seq,
+			     unsigned long gen, struct vgru_xlate *xl,
+			     unsigned int nx)
+{
+	unsigned int i;
+
+	if (mmu_interval_read_retry(&r->notifier, seq) &&
+	    vgru_region_overlapped(r, gen, b->start, b->end))
+		return true;
+	vgru_held_load(ctx, xl, nx);
+	for (i = 0; i < nx; i++)
+		if (!xl[i].cur || (xl[i].reused && xl[i].cur != xl[i].reused))
+			return true;
 	return false;
 }
 
@@ -433,32 +673,48 @@ static unsigned int vgru_collect(const struct vgru_block *b,
 	return nx;
 }
 
-/*
- * Whether the PTE of @va is dirty.  A write fault drops the other pages
- * of its block in writable only then: the device writes behind the CPU's
- * back, and a clean page (MADV_FREE) could be dropped with its data.  A
- * clean one goes in read-only; a device write to it faults and dirties
- * it.  (A 2 MiB block entry always holds the faulting page, dirtied.)
- * Under the mmap lock.
- */
-static bool vgru_pte_dirty(struct mm_struct *mm, unsigned long va)
-{
-	spinlock_t *ptl;		/* the page table lock, from follow_pte() */
-	pte_t *ptep;
-	bool dirty;
-
-	if (follow_pte(mm, va, &ptep, &ptl))
-		return false;
-	__acquire(ptl);		/* follow_pte() returned it locked */
-	dirty = pte_dirty(*ptep) && pte_write(*ptep);
-	pte_unmap_unlock(ptep, ptl);
-	return dirty;
-}
-
 /* Whether translation @x covers the page @va. */
 static bool vgru_xlate_covers(const struct vgru_xlate *x, unsigned long va)
 {
 	return x->huge ? (va & ~(VGRU_HUGE_SIZE - 1)) == x->va : x->va == va;
+}
+
+/*
+ * Which translations go in writable, for a write: the faulting page's (and
+ * without fault-around every one: all were faulted in for write), and the
+ * other pages of its block whose PTE is dirty and writable.  The device
+ * writes behind the CPU's back, and a clean page (MADV_FREE) could be
+ * dropped with its data: a clean one goes in read-only, and a device write
+ * to it faults and dirties it.  (A 2 MiB entry is writable only when it
+ * holds the faulting page, dirtied.)  One follow_pte() per page table, its
+ * PTEs read under its lock.  Under the mmap lock.
+ */
+static void vgru_mark_write(struct mm_struct *mm, struct vgru_xlate *xl,
+			    unsigned int nx, bool write, bool around,
+			    unsigned long va)
+{
+	unsigned long base, pmd_end;
+	spinlock_t *ptl;		/* the page table lock, from follow_pte() */
+	unsigned int i = 0;
+	pte_t *ptep, pte;
+
+	while (i < nx) {
+		xl[i].write = write && (!around || vgru_xlate_covers(&xl[i], va));
+		if (!write || xl[i].write || xl[i].huge ||
+		    follow_pte(mm, xl[i].va, &ptep, &ptl)) {
+			i++;
+			continue;
+		}
+		__acquire(ptl);		/* follow_pte() returned it locked */
+		base = xl[i].va;
+		pmd_end = (base | ~PMD_MASK) + 1;
+		for (; i < nx && !xl[i].huge && xl[i].va < pmd_end; i++) {
+			pte = ptep_get(ptep + ((xl[i].va - base) >> PAGE_SHIFT));
+			xl[i].write = xl[i].va == va ||
+				      (pte_dirty(pte) && pte_write(pte));
+		}
+		pte_unmap_unlock(ptep, ptl);
+	}
 }
 
 /* Unmap the mappings a resolution made and did not hand to ctx->held. */
@@ -495,11 +751,13 @@ static int vgru_xl_map(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 	unsigned long v;
 	void *entry;
 
+	/* looked at now, checked under ctx->lock later */
+	vgru_held_load(ctx, xl, nx);
 	for (i = 0; i < nx; i++) {
 		x = &xl[i];
 		x->mapped = false;
 		x->reused = NULL;
-		entry = xa_load(vgru_xl_held(ctx, x), vgru_xl_index(x));
+		entry = x->cur;
 		v = entry ? xa_to_value(entry) : 0;
 		if ((v & VGRU_HELD_MAPPED) &&
 		    (!x->write || (v & VGRU_HELD_WRITE))) {
@@ -521,6 +779,7 @@ static int vgru_xl_map(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 					      ((va - x->va) >> PAGE_SHIFT));
 			x->va = va;
 			x->huge = false;
+			x->cur = xa_load(&ctx->held, vgru_xl_index(x));
 			i--;		/* again, as a 4 KiB translation */
 		}
 	}
@@ -542,17 +801,17 @@ err:
 static void vgru_xl_install(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 			    unsigned int nx)
 {
+	XA_STATE(small, &ctx->held, 0);
+	XA_STATE(huge, &ctx->held_huge, 0);
+	struct xa_state *xas;
 	struct vgru_xlate *x;
-	struct xarray *xa;
 	unsigned int i;
 	unsigned long v;
-	void *entry;
+	bool in_huge;
 
 	for (i = 0; i < nx; i++) {
 		x = &xl[i];
-		xa = vgru_xl_held(ctx, x);
-		entry = xa_load(xa, vgru_xl_index(x));
-		v = xa_to_value(entry);
+		v = xa_to_value(x->cur);
 		if (x->mapped && (v & VGRU_HELD_MAPPED)) {
 			if (!x->write || (v & VGRU_HELD_WRITE)) {
 				vgru_xl_unmap(ctx, x, 1);
@@ -568,18 +827,27 @@ static void vgru_xl_install(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 							    x->va, x->huge ?
 							    VGRU_HUGE_SIZE :
 							    PAGE_SIZE, true);
-				vgru_held_unmap(ctx, x->huge, entry);
+				vgru_held_unmap(ctx, x->huge, x->cur);
 			}
 		}
-		if (x->mapped) {
-			/* the slot exists: replacing its value allocates nothing */
-			xa_store(xa, vgru_xl_index(x),
-				 xa_mk_value(x->dma | VGRU_HELD_MAPPED |
-					     (x->write ? VGRU_HELD_WRITE : 0)),
-				 GFP_NOWAIT);
-			x->mapped = false;
+	}
+	/* the slots exist: replacing their values allocates nothing */
+	for (xas = &small; xas; xas = xas == &small ? &huge : NULL) {
+		in_huge = xas == &huge;
+		xas_lock(xas);
+		for (i = 0; i < nx; i++) {
+			x = &xl[i];
+			if (!x->mapped || x->huge != in_huge)
+				continue;
+			vgru_held_seek(xas, x);
+			xas_store(xas, xa_mk_value(x->dma | VGRU_HELD_MAPPED |
+						   (x->write ? VGRU_HELD_WRITE : 0)));
 		}
-		vgru_tl_add_xlate(ctx, x);
+		xas_unlock(xas);
+	}
+	for (i = 0; i < nx; i++) {
+		xl[i].mapped = false;
+		vgru_tl_add_xlate(ctx, &xl[i]);
 	}
 }
 
@@ -653,31 +921,34 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 {
 	struct mm_struct *mm = ctx->mm;
 	unsigned long va = b->va, ti = (b->va - b->start) >> PAGE_SHIFT;
-	struct vgru_resolution res = {
-		.ctx = ctx, .start = b->start, .end = b->end,
-	};
 	struct hmm_range range = {
-		.notifier = &res.notifier,
 		.start = b->start,
 		.hmm_pfns = hpfns,
 	};
-	unsigned int retries = 0, passes = 0, nx = 0, i, huge;
+	unsigned int retries = 0, passes = 0, rewalks = 0, nx = 0, i, huge;
 	bool unlocked = false, fault_in = b->fault_in;
+	struct vgru_region *r;
+	unsigned long gen;
 	long n, ret;
 
-	ret = mmu_interval_notifier_insert(&res.notifier, mm, res.start,
-					   res.end - res.start,
-					   &vgru_res_mni_ops);
-	if (ret)
+	r = vgru_region_get(ctx, b);
+	if (IS_ERR(r)) {
+		ret = PTR_ERR(r);
+		if (fault)
+			trace_vgru_resolve_end(ctx->id, fault->cb, va, ret, 0, 0);
 		return ret;
+	}
+	range.notifier = &r->notifier;
 
 	for (;;) {
 		if (READ_ONCE(ctx->dead)) {
 			ret = -ESRCH;
 			break;
 		}
-		range.end = res.end;
-		range.notifier_seq = mmu_interval_read_begin(&res.notifier);
+		range.end = b->end;
+		/* before the sequence: a later log entry is only conservative */
+		gen = READ_ONCE(r->gen);
+		range.notifier_seq = mmu_interval_read_begin(&r->notifier);
 		mmap_read_lock(mm);
 		if (write) {
 			n = vgru_fault_in_write(mm, va, nr_in);
@@ -719,13 +990,19 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 		}
 		if (!ret) {
 			nx = vgru_collect(b, hpfns, range.end, write, xl);
-			for (i = 0; i < nx; i++)
-				xl[i].write = write &&
-					(!b->around ||
-					 vgru_xlate_covers(&xl[i], va) ||
-					 vgru_pte_dirty(mm, xl[i].va));
+			vgru_mark_write(mm, xl, nx, write, b->around, va);
 		}
 		mmap_read_unlock(mm);
+		/* another part of the region changed: not this block's retry */
+		if (ret == -EBUSY && rewalks < VGRU_FREE_REWALKS) {
+			mutex_lock(&ctx->lock);
+			n = vgru_region_overlapped(r, gen, b->start, b->end);
+			mutex_unlock(&ctx->lock);
+			if (!n) {
+				rewalks++;
+				continue;
+			}
+		}
 		/* our own write fault-in (copy-on-write) moved the sequence */
 		if (ret == -EBUSY && write && passes++ < VGRU_FREE_PASSES)
 			continue;
@@ -751,10 +1028,16 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 				break;
 			}
 			ret = vgru_xl_map(ctx, xl, nx, va);
+			huge = 0;
+			for (i = 0; i < nx; i++)
+				huge += xl[i].huge;
 			/* before ctx->lock: see ctx->held rules */
-			for (i = 0; i < nx && !ret; i++)
-				ret = vgru_held_record(ctx, vgru_xl_held(ctx, &xl[i]),
-						       vgru_xl_index(&xl[i]));
+			if (!ret)
+				ret = vgru_held_record(ctx, &ctx->held, false,
+						       xl, nx);
+			if (!ret && huge)
+				ret = vgru_held_record(ctx, &ctx->held_huge,
+						       true, xl, nx);
 			if (ret) {
 				vgru_xl_unmap(ctx, xl, nx);
 				mutex_unlock(&ctx->end_lock);
@@ -774,13 +1057,10 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 			if (!ctx->held_all &&
 			    atomic_read(&ctx->nr_held) > ctx->vdev->held_max)
 				vgru_held_overflow(ctx);
-			if (!vgru_res_changed(&res, range.notifier_seq,
-					      xl, nx)) {
+			if (!vgru_res_changed(ctx, r, b, range.notifier_seq,
+					      gen, xl, nx)) {
 				vgru_tl_begin(ctx);
 				vgru_xl_install(ctx, xl, nx);
-				huge = 0;
-				for (i = 0; i < nx; i++)
-					huge += xl[i].huge;
 				atomic64_add(nx, &ctx->stats.dropins);
 				atomic64_add(huge, &ctx->stats.huge_dropins);
 				if (b->around)
@@ -810,12 +1090,29 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 			break;
 		}
 	}
-	mmu_interval_notifier_remove(&res.notifier);
+	vgru_region_put(ctx, r);
 	if (fault)
 		trace_vgru_resolve_end(ctx->id, fault->cb, va,
 				       ret < 0 ? ret : 0, ret < 0 ? 0 : ret,
 				       retries);
 	return ret;
+}
+
+/*
+ * The region a block's resolution would make: its 2 MiB-aligned range,
+ * clamped to @vma (so that invalidations of other mappings leave it alone)
+ * when there is one.  Under the mmap lock.
+ */
+static void vgru_block_region(struct vgru_block *b,
+			      const struct vm_area_struct *vma)
+{
+	b->rstart = ALIGN_DOWN(b->va, 1UL << VGRU_REGION_SHIFT);
+	b->rend = min_t(unsigned long, b->rstart + (1UL << VGRU_REGION_SHIFT),
+			TASK_SIZE_MAX);
+	if (vma) {
+		b->rstart = max(b->rstart, vma->vm_start);
+		b->rend = min(b->rend, vma->vm_end);
+	}
 }
 
 /*
@@ -832,7 +1129,13 @@ long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		.start = va, .end = va + nr * PAGE_SIZE, .va = va,
 	};
 
-	return vgru_resolve(ctx, &b, nr, write, NULL, hpfns, xl);
+	mmap_read_lock(ctx->mm);
+	vgru_block_region(&b, vma_lookup(ctx->mm, va));
+	mmap_read_unlock(ctx->mm);
+	/* one region's notifier checks the whole block */
+	b.end = min(b.end, b.rend);
+	return vgru_resolve(ctx, &b, (b.end - va) >> PAGE_SHIFT, write, NULL,
+			    hpfns, xl);
 }
 
 /*
@@ -857,26 +1160,100 @@ static bool vgru_vma_fault_around_in(struct vm_area_struct *vma)
  * too), or the one right after or before it.  Then fault-around faults its
  * absent pages in, as readahead would; a lone fault stays one page, as
  * cheap as it can be.  A copy runs two streams at once (source and
- * destination), so a few recent blocks are kept.  Fault work only.
+ * destination), so a few recent blocks are kept.  Returns the stream's
+ * record (the caller stores the block it resolves there), or NULL; with
+ * @forward, the block is the one right after the stream's last.  Fault
+ * work only.
  */
-static bool vgru_fault_stream(struct vgru_ctx *ctx, unsigned long start,
-			      unsigned long end)
+static struct vgru_fa_stream *vgru_fault_stream(struct vgru_ctx *ctx,
+						unsigned long start,
+						unsigned long end,
+						bool *forward)
 {
+	struct vgru_fa_stream *f;
 	unsigned int i;
 
 	for (i = 0; i < VGRU_FA_STREAMS; i++) {
-		if (ctx->fa_recent[i].start == start ||
-		    ctx->fa_recent[i].end == start ||
-		    ctx->fa_recent[i].start == end) {
-			ctx->fa_recent[i].start = start;
-			ctx->fa_recent[i].end = end;
-			return true;
+		f = &ctx->fa_recent[i];
+		if (f->start == start || f->end == start || f->start == end) {
+			*forward = f->end == start;
+			return f;
 		}
 	}
-	i = ctx->fa_slot++ % VGRU_FA_STREAMS;
-	ctx->fa_recent[i].start = start;
-	ctx->fa_recent[i].end = end;
-	return false;
+	f = &ctx->fa_recent[ctx->fa_slot++ % VGRU_FA_STREAMS];
+	*f = (struct vgru_fa_stream){ .start = start, .end = end };
+	return NULL;
+}
+
+/*
+ * Whether the page tables map @va (by a PTE, or a huge PMD or PUD): a
+ * hint, read without the page table lock (follow_pte() would trip on a
+ * huge PMD).  Under the mmap lock, which keeps the tables in place.
+ */
+static bool vgru_page_mapped(struct mm_struct *mm, unsigned long va)
+{
+	pgd_t *pgd = pgd_offset(mm, va);
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t *pmd, pmdv;
+	pte_t *ptep;
+	bool mapped;
+
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return false;
+	p4d = p4d_offset(pgd, va);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return false;
+	pud = pud_offset(p4d, va);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv))
+		return false;
+	if (pud_leaf(pudv))
+		return true;
+	if (pud_bad(pudv))
+		return false;
+	pmd = pmd_offset(pud, va);
+	pmdv = READ_ONCE(*pmd);
+	if (pmd_none(pmdv) || !pmd_present(pmdv))
+		return false;
+	if (pmd_leaf(pmdv))
+		return true;
+	if (pmd_bad(pmdv))
+		return false;
+	ptep = pte_offset_map(pmd, va);
+	mapped = pte_present(ptep_get(ptep));
+	pte_unmap(ptep);
+	return mapped;
+}
+
+/*
+ * A stream into fresh memory (its faulting page absent: a copy into or
+ * out of a new buffer) grows its block as readahead does: each block
+ * right after the last doubles, up to half of what the context can hold
+ * (so that a copy's two operands' blocks fit the device TLB together) and
+ * VGRU_FAULT_AROUND_MAX.  A stream over present pages keeps K: its pages
+ * only need translations, and K pages per fault stays exact.  Under the
+ * mmap lock.
+ */
+static void vgru_fault_stream_grow(struct vgru_ctx *ctx, struct vgru_block *b,
+				   const struct vm_area_struct *vma,
+				   struct vgru_fa_stream *f, bool forward,
+				   unsigned long k)
+{
+	unsigned long cap = min_t(unsigned long, VGRU_FAULT_AROUND_MAX,
+				  rounddown_pow_of_two(ctx->vdev->held_max / 2));
+	unsigned long pages = k;
+
+	if (forward && f->pages && vgru_page_mapped(ctx->mm, b->va))
+		forward = false;	/* present: the stream goes on at K */
+	if (forward && f->pages)
+		pages = max(min(2 * f->pages, cap), k);
+	if (pages > k)
+		b->end = min3(b->start + pages * PAGE_SIZE, vma->vm_end,
+			      b->rend);
+	f->start = b->start;
+	f->end = b->end;
+	f->pages = pages;
 }
 
 static int vgru_ctx_resolve(struct vgru_ctx *ctx,
@@ -884,8 +1261,10 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 			    bool write)
 {
 	unsigned long k = READ_ONCE(ctx->fault_around);
+	struct vgru_fa_stream *f;
 	struct vm_area_struct *vma;
 	struct vgru_block b = { };
+	bool forward;
 	long n;
 
 	trace_vgru_resolve_start(ctx->id, fault->cb, va, write);
@@ -899,21 +1278,28 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 	b.start = ALIGN_DOWN(b.va, k * PAGE_SIZE);
 	b.end = min_t(unsigned long, b.start + k * PAGE_SIZE, TASK_SIZE_MAX);
 	b.around = true;
+	mmap_read_lock(ctx->mm);
+	vma = vma_lookup(ctx->mm, b.va);
+	vgru_block_region(&b, vma);
 	if (k > 1) {
 		/* the block stays inside the faulting page's mapping */
-		mmap_read_lock(ctx->mm);
-		vma = vma_lookup(ctx->mm, b.va);
 		if (vma) {
 			b.start = max(b.start, vma->vm_start);
 			b.end = min(b.end, vma->vm_end);
-			b.fault_in = vgru_vma_fault_around_in(vma) &&
-				     vgru_fault_stream(ctx, b.start, b.end);
+			f = vgru_vma_fault_around_in(vma) ?
+			    vgru_fault_stream(ctx, b.start, b.end, &forward) :
+			    NULL;
+			if (f) {
+				b.fault_in = true;
+				vgru_fault_stream_grow(ctx, &b, vma, f, forward,
+						       k);
+			}
 		} else {
 			b.start = b.va;
 			b.end = b.va + PAGE_SIZE;
 		}
-		mmap_read_unlock(ctx->mm);
 	}
+	mmap_read_unlock(ctx->mm);
 	n = vgru_resolve(ctx, &b, 1, write, fault, ctx->fw_hpfns, ctx->fw_xl);
 	/* the last user of an exiting mm: tear it down elsewhere */
 	mmput_async(ctx->mm);
@@ -967,12 +1353,14 @@ void vgru_resolve_pending(struct vgru_ctx *ctx)
 		}
 		spin_unlock_irq(&ctx->pending_lock);
 		if (cb >= nr_cbs)
-			return;
+			break;
 		ctx->next_cb = cb + 1;
 		if (!READ_ONCE(ctx->dead))
 			vgru_resolve_one(ctx, cb, &pf);
 		cond_resched();
 	}
+	/* off the faults' path: regions unmapped meanwhile */
+	vgru_regions_reap(ctx);
 }
 
 /* ---- context set-up and teardown ------------------------------------------ */

@@ -4126,6 +4126,108 @@ TEST(read_then_write_same_page)
 	raw_close(&c);
 }
 
+/*
+ * A stream of faults into fresh memory grows its fault-around block as
+ * readahead does: with K = 8, a copy of 256 KiB between fresh buffers
+ * faults per operand at page 0 (a lone fault: that page), page 1 (a
+ * second fault in the block: the stream starts, 8 pages), then at pages
+ * 8, 24 and 56 with blocks of 16, 32 and 64, so 5 faults each (before:
+ * 9).  The blocks stay at most 64 pages here: at the cap (128 on the
+ * default device) a copy's two operands' blocks fill every set of the
+ * TLB, and another entry (the completion record's) may evict one, so the
+ * count would not be exact.  Over CPU-touched pages the block stays K
+ * (fault_around_touched_counts_exact).
+ */
+TEST(fault_around_stream_grows_in_fresh_memory)
+{
+	const size_t len = 64 * PAGE;
+	unsigned char *src = map_aligned(len, len);
+	unsigned char *dst = map_aligned(len, len);
+	struct raw_ctx c = raw_open();
+	uint64_t f0;
+
+	set_fault_around(c.fd, 8);
+	f0 = raw_faults(&c);
+	raw_copy_ok(&c, dst, src, len);
+	for (size_t i = 0; i < len; i++)
+		CHECK_EQ(dst[i], 0);
+	CHECK_EQ(raw_faults(&c) - f0, 2 * 5);
+	raw_close(&c);
+}
+
+#define REGION_ALIGN	(64UL << 20)
+
+/* @len bytes at a REGION_ALIGN boundary, a mapping of their own (PROT_NONE
+ * around them, reserved at *@resv: unmap RESV_LEN(len) there). */
+#define RESV_LEN(len)	((len) + 2 * REGION_ALIGN)
+static unsigned char *map_own_region(size_t len, void **resv)
+{
+	unsigned char *raw = mmap(NULL, RESV_LEN(len), PROT_NONE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *p;
+
+	CHECK(raw != MAP_FAILED);
+	p = (unsigned char *)(((uintptr_t)raw + REGION_ALIGN) &
+			      ~(REGION_ALIGN - 1));
+	CHECK(mmap(p, len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		   -1, 0) == p);
+	*resv = raw;
+	return p;
+}
+
+/*
+ * Resolutions check their snapshots with long-lived interval notifiers,
+ * one per region (64 MiB aligned, clamped to the mapping): a copy between
+ * two fresh buffers of their own makes exactly two more regions whatever its
+ * number of faults; once those buffers are unmapped, the next copy's
+ * regions replace them; a context keeps at most 64 (80 one-page mappings
+ * prefaulted: 80 made, 64 kept).
+ */
+TEST(notifier_regions_kept_and_reaped)
+{
+	const size_t len = 1 << 20;
+	struct vgru *v = open_ctx();
+	int fd = vgru_fd(v);
+	unsigned char *src, *dst, *pages;
+	long long made = fdinfo_value(fd, "regions_created");
+	long long had = fdinfo_value(fd, "regions");	/* the library's own */
+	struct vgru_stats a;
+	void *rs, *rd;
+
+	CHECK(made >= 0);
+	for (int i = 0; i < 2; i++) {
+		src = map_own_region(len, &rs);
+		dst = map_own_region(len, &rd);
+		fill(src, len, 80 + i);
+		a = stats(v);
+		CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+		CHECK(memcmp(dst, src, len) == 0);
+		CHECK(stats(v).faults - a.faults > 2);
+		CHECK_EQ(fdinfo_value(fd, "regions") - had, 2);
+		CHECK_EQ(fdinfo_value(fd, "regions_created") - made, 2 * (i + 1));
+		munmap(rs, RESV_LEN(len));
+		munmap(rd, RESV_LEN(len));
+	}
+
+	/* 80 mappings of one page, PROT_NONE between them */
+	pages = mmap(NULL, 160 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	CHECK(pages != MAP_FAILED);
+	for (int i = 0; i < 80; i++) {
+		unsigned char *p = pages + 2 * i * PAGE;
+
+		CHECK(mmap(p, PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+			   -1, 0) == p);
+		p[0] = 1;
+		CHECK_EQ(vgru_prefault(v, p, PAGE, 0), 0);
+	}
+	/* the two unmapped ones reaped by the first prefault */
+	CHECK_EQ(fdinfo_value(fd, "regions_created") - made, 4 + 80);
+	CHECK_EQ(fdinfo_value(fd, "regions"), 64);
+	munmap(pages, 160 * PAGE);
+	vgru_close(v);
+}
+
 /* The guide's example (docs/libvgru.md) runs as it stands. */
 #include "libvgru-example.c"
 
