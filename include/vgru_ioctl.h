@@ -89,7 +89,9 @@ struct vgru_prefault {
  * resolves.  With @pages = N > 1, a fault also drops in the translations
  * of the other pages of the naturally aligned block of N pages around the
  * faulting one, within the same mapping, that the process has present
- * with the access the fault needs; absent pages are not faulted in.  In:
+ * with the access the fault needs; when faults stream in anonymous or
+ * shmem memory, absent pages are faulted in too, and a stream into fresh
+ * memory grows its block past N (docs/architecture.md, fault path).  In:
  * @pages, a power of two at most VGRU_FAULT_AROUND_MAX (1: the faulting
  * page only), or 0 to leave it unchanged; out: the value in effect.  A
  * new context starts with the module parameter fault_around_pages.
