@@ -47,6 +47,7 @@
 #include "qemu/osdep.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
+#include "qemu/processor.h"
 #include "qemu/rcu.h"
 #include "exec/memory.h"
 #include "sysemu/dma.h"
@@ -725,6 +726,25 @@ static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
     return done;
 }
 
+/*
+ * Retake the lock in a worker.  The other holders keep it for a few us at
+ * most (a plan, an MMIO access), and on a host that is itself a VM a
+ * futex sleep and wake costs tens of us: with two workers that wait made
+ * two contexts barely faster than one.  So spin a little first.
+ */
+#define VGRU_LOCK_SPINS     1024
+
+static void vgru_worker_lock(VgruState *s)
+{
+    for (int i = 0; i < VGRU_LOCK_SPINS; i++) {
+        if (!qemu_mutex_trylock(&s->lock)) {
+            return;
+        }
+        cpu_relax();
+    }
+    qemu_mutex_lock(&s->lock);
+}
+
 /* Move @w's batch; returns the bytes moved, in order, from its start. */
 static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
 {
@@ -955,6 +975,14 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
         dma_addr_t spa = 0, dpa;
         VgruPiece *p;
 
+        /* the sets of pages a few ahead, while this one is looked up */
+        if (copy) {
+            vgru_tlb_prefetch(s, cb->ctx, (src >> VGRU_PAGE_SHIFT) +
+                                          VGRU_TLB_AHEAD);
+        }
+        vgru_tlb_prefetch(s, cb->ctx, (dst >> VGRU_PAGE_SHIFT) +
+                                      VGRU_TLB_AHEAD);
+
         if (copy) {
             n = MIN(n, vgru_page_left(src));
             if (!vgru_cb_translate(s, cb, VGRU_HOLD_SRC, src, &spa)) {
@@ -1019,7 +1047,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
 
         done = vgru_move(s, w, &failed);
 
-        qemu_mutex_lock(&s->lock);
+        vgru_worker_lock(s);
         w->cb = NULL;
         cb->busy = false;
         cb->pos += done;

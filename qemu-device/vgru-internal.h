@@ -312,6 +312,9 @@ uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
 bool vgru_cb_translate(VgruState *s, VgruCb *cb, int hold, uint64_t va,
                        dma_addr_t *pa);
 void vgru_cb_drop_holds(VgruCb *cb);
+/* Pages ahead of a lookup whose TLB set vgru_plan prefetches. */
+#define VGRU_TLB_AHEAD      4
+void vgru_tlb_prefetch(VgruState *s, uint32_t ctx, uint64_t vpn);
 void vgru_tlb_reset(VgruState *s);
 
 /* vgru-engine.c */
