@@ -921,6 +921,27 @@ static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
     return VGRU_NEXT_NONE;
 }
 
+static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb);
+
+/*
+ * Whether START or RESTART may run @cb's command to its end in the MMIO
+ * handler: one command, not a BATCH or a FENCE, moving at most
+ * VGRU_INLINE_BYTES.  The testing knobs that need a batch in flight on a
+ * worker (x-dma-delay-us, x-worker-faults) keep every command there.
+ */
+static bool vgru_inline_ok(VgruState *s, VgruCb *cb)
+{
+    const VgruDesc *d = &cb->cur;
+
+    if (s->x_dma_delay_us || cb->top.opcode == VGRU_OP_BATCH ||
+        d->opcode == VGRU_OP_FENCE) {
+        return false;
+    }
+    return cb->phase != VGRU_PH_RUN ||
+           (d->opcode != VGRU_OP_COPY && d->opcode != VGRU_OP_FILL) ||
+           d->len - cb->pos <= VGRU_INLINE_BYTES;
+}
+
 /*
  * START or RESTART of @cb, in the MMIO handler (BQL held).  A COPY or FILL
  * translates its next piece here: a miss is raised and its record posted
@@ -930,6 +951,15 @@ static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
  * RESTART to the record) was ~30 us median, and is ~0 now.  A hit leaves
  * the translations in the CB's holds, where its worker finds them (and
  * counts no second hit), so statistics are the same either way.
+ *
+ * A short command then runs to its end right here, on the vCPU thread,
+ * completion record and notice included: a worker would first have to
+ * be woken, and on a host whose cores run the vCPUs (one of them spinning
+ * on the completion record) that wake-up took ~50 us (the restart-to-done
+ * of a device fault).  Its turn is the one a worker would take, on the
+ * device's inline "worker", which only the BQL holder uses; it drops the
+ * lock while it moves data as a worker does, but no invalidation,
+ * quiescing or VM stop can come meanwhile: they all need the BQL.
  */
 void vgru_cb_go(VgruState *s, VgruCb *cb)
 {
@@ -937,16 +967,23 @@ void vgru_cb_go(VgruState *s, VgruCb *cb)
     bool copy = d->opcode == VGRU_OP_COPY;
     dma_addr_t pa;
 
-    if (s->x_worker_faults || !vgru_runnable(s) ||
-        cb->phase != VGRU_PH_RUN || (!copy && d->opcode != VGRU_OP_FILL) ||
-        ((!copy ||
-          vgru_cb_translate(s, cb, VGRU_HOLD_SRC, d->src + cb->pos, &pa)) &&
-         vgru_cb_translate(s, cb, VGRU_HOLD_DST, d->dst + cb->pos, &pa))) {
+    if (s->x_worker_faults || !vgru_runnable(s)) {
         vgru_cb_queue(s, cb);
         return;
     }
-    if (vgru_miss(s, cb) == VGRU_NEXT_STEP) {
-        vgru_cb_queue(s, cb);           /* a record to write */
+    if (cb->phase == VGRU_PH_RUN && (copy || d->opcode == VGRU_OP_FILL) &&
+        ((copy &&
+          !vgru_cb_translate(s, cb, VGRU_HOLD_SRC, d->src + cb->pos, &pa)) ||
+         !vgru_cb_translate(s, cb, VGRU_HOLD_DST, d->dst + cb->pos, &pa))) {
+        if (vgru_miss(s, cb) == VGRU_NEXT_STEP) {
+            vgru_cb_queue(s, cb);       /* a record to write */
+        }
+    } else if (vgru_inline_ok(s, cb)) {
+        /* requeues @cb on its worker if it does not end in this turn */
+        vgru_turn(s, s->inline_worker, cb);
+    } else {
+        vgru_cb_queue(s, cb);
+        return;
     }
     vgru_fq_post(s);
     /* every event is posted, or waits for FQ_HEAD: nothing for the BH */
@@ -1289,7 +1326,10 @@ void vgru_engine_realize(VgruState *s)
     s->vm_change = qemu_add_vm_change_state_handler(vgru_vm_state_change, s);
 
     s->inv_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, vgru_inv_timer, s);
-    s->workers = g_new0(VgruWorker, s->nr_workers);
+    /* the last one is the inline worker: no thread, BQL holders only */
+    s->workers = g_new0(VgruWorker, s->nr_workers + 1);
+    s->inline_worker = &s->workers[s->nr_workers];
+    s->inline_worker->s = s;
     for (uint32_t i = 0; i < s->nr_workers; i++) {
         VgruWorker *w = &s->workers[i];
 

@@ -59,6 +59,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 #define VGRU_SHARE          (256 * KiB)
 /* A share split at every page of source and destination, plus one. */
 #define VGRU_MAX_PIECES     (2 * VGRU_SHARE / VGRU_PAGE_SIZE + 1)
+/* The most a COPY or FILL may move in the MMIO handler (vgru_cb_go). */
+#define VGRU_INLINE_BYTES   (16 * KiB)
 /* Bytes copied between two looks at VgruWorker.cancel. */
 #define VGRU_CHUNK          (64 * KiB)
 
@@ -283,6 +285,7 @@ struct VgruState {
     /* a translation list read by DMA, whole (L) */
     uint8_t tl_buf[VGRU_TL_SIZE(VGRU_TL_MAX_TRANS, VGRU_TL_MAX_RESP)];
     VgruWorker *workers;
+    VgruWorker *inline_worker;  /* after them: runs turns in vgru_cb_go */
 };
 
 static inline bool vgru_enabled(VgruState *s)
