@@ -1012,13 +1012,19 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
         dma_addr_t spa = 0, dpa;
         VgruPiece *p;
 
-        /* the sets of pages a few ahead, while this one is looked up */
-        if (copy) {
-            vgru_tlb_prefetch(s, cb->ctx, (src >> VGRU_PAGE_SHIFT) +
+        /*
+         * The sets of pages a few ahead, while this one is looked up; not
+         * for the last pages of a batch (a 4 KiB command would pay for
+         * prefetches it never uses).
+         */
+        if (end - pos > VGRU_TLB_AHEAD * VGRU_PAGE_SIZE) {
+            if (copy) {
+                vgru_tlb_prefetch(s, cb->ctx, (src >> VGRU_PAGE_SHIFT) +
+                                              VGRU_TLB_AHEAD);
+            }
+            vgru_tlb_prefetch(s, cb->ctx, (dst >> VGRU_PAGE_SHIFT) +
                                           VGRU_TLB_AHEAD);
         }
-        vgru_tlb_prefetch(s, cb->ctx, (dst >> VGRU_PAGE_SHIFT) +
-                                      VGRU_TLB_AHEAD);
 
         if (copy) {
             n = MIN(n, vgru_page_left(src));
