@@ -11,8 +11,8 @@
  * goes to stderr.  "--quick" or VGRU_BENCH_QUICK=1 measures four sizes
  * with fewer repetitions.  For profiling, "--size BYTES" measures that
  * size alone (no translation cost figures, no JSON), "--two" only the
- * two-context figure (no JSON), and "--reps N" sets the timed runs; VGRU_BENCH_PROPS=a=x,b=y adds device
- * properties (e.g. workers=1).
+ * two-context figure (no JSON), and "--reps N" sets the timed runs;
+ * VGRU_BENCH_PROPS=a=x,b=y adds device properties (e.g. workers=1).
  *
  * Method.  A size S is measured as a batch of N = max(1, 4 MiB / S)
  * commands on separate command blocks, each copying the same S bytes
