@@ -655,9 +655,6 @@ static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
 {
     uint64_t done = 0;
 
-    if (s->x_dma_delay_us) {
-        g_usleep(s->x_dma_delay_us);
-    }
     while (done < len) {
         uint8_t *dp = NULL;
         hwaddr n = 0;
@@ -713,9 +710,6 @@ static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
         for (i = 0; i < sizeof(rot); i++) {
             rot[i] = pattern >> ((pos + done + i) % 8 * 8);
         }
-        if (s->x_dma_delay_us) {
-            g_usleep(s->x_dma_delay_us);
-        }
         for (i = 0; i + sizeof(rot) <= n; i += sizeof(rot)) {
             memcpy(dp + i, rot, sizeof(rot));
         }
@@ -761,6 +755,10 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
 
             if (qatomic_read(&w->cancel)) {
                 return done;
+            }
+            /* a stall on worker threads only: the inline one has the BQL */
+            if (s->x_dma_delay_us && w != s->inline_worker) {
+                g_usleep(s->x_dma_delay_us);
             }
             if (fill) {
                 moved = vgru_fill(s, as, p->dst + off, n, pattern,
@@ -926,20 +924,18 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb);
 /*
  * Whether START or RESTART may run @cb's command to its end in the MMIO
  * handler: one command, not a BATCH or a FENCE, moving at most
- * VGRU_INLINE_BYTES.  The testing knobs that need a batch in flight on a
- * worker (x-dma-delay-us, x-worker-faults) keep every command there.
+ * inline-bytes.  x-dma-delay-us stalls worker threads only.
  */
 static bool vgru_inline_ok(VgruState *s, VgruCb *cb)
 {
     const VgruDesc *d = &cb->cur;
 
-    if (s->x_dma_delay_us || cb->top.opcode == VGRU_OP_BATCH ||
-        d->opcode == VGRU_OP_FENCE) {
+    if (cb->top.opcode == VGRU_OP_BATCH || d->opcode == VGRU_OP_FENCE) {
         return false;
     }
     return cb->phase != VGRU_PH_RUN ||
            (d->opcode != VGRU_OP_COPY && d->opcode != VGRU_OP_FILL) ||
-           d->len - cb->pos <= VGRU_INLINE_BYTES;
+           d->len - cb->pos <= s->inline_bytes;
 }
 
 /*
@@ -967,7 +963,8 @@ void vgru_cb_go(VgruState *s, VgruCb *cb)
     bool copy = d->opcode == VGRU_OP_COPY;
     dma_addr_t pa;
 
-    if (s->x_worker_faults || !vgru_runnable(s)) {
+    /* inline-bytes=0: latch and queue only, even the first translation */
+    if (!s->inline_bytes || s->x_worker_faults || !vgru_runnable(s)) {
         vgru_cb_queue(s, cb);
         return;
     }

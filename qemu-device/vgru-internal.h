@@ -59,8 +59,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 #define VGRU_SHARE          (256 * KiB)
 /* A share split at every page of source and destination, plus one. */
 #define VGRU_MAX_PIECES     (2 * VGRU_SHARE / VGRU_PAGE_SIZE + 1)
-/* The most a COPY or FILL may move in the MMIO handler (vgru_cb_go). */
-#define VGRU_INLINE_BYTES   (16 * KiB)
+/* Ceiling of the inline-bytes property (vgru_cb_go; docs/device.md). */
+#define VGRU_MAX_INLINE_BYTES   (256 * KiB)
 /* Bytes copied between two looks at VgruWorker.cancel. */
 #define VGRU_CHUNK          (64 * KiB)
 
@@ -218,7 +218,8 @@ struct VgruState {
     uint32_t tlb_ways;
     uint32_t tlb_huge_entries;
     uint32_t nr_workers;
-    uint32_t x_dma_delay_us;    /* testing: stall each copy this long */
+    uint32_t inline_bytes;      /* most a COPY/FILL moves in the handler */
+    uint32_t x_dma_delay_us;    /* testing: stall each worker chunk */
     bool x_worker_faults;       /* testing: no vgru_cb_go fast path */
 
     /* fault injection (testing; 0 is off), see docs/device.md */
