@@ -1265,6 +1265,34 @@ static bool vgru_worker_bql(VgruState *s, bool take)
     return true;
 }
 
+/*
+ * Start loading what the next turns need while this one runs: with many
+ * CBs each is cold when its turn comes, and a short command's turn would
+ * otherwise wait on those misses one after another.  @next's lines were
+ * asked for a turn ago, so its TLB sets can be found now; @after's lines
+ * are asked for.
+ */
+static void vgru_turn_prefetch(VgruState *s, VgruCb *next, VgruCb *after)
+{
+    if (next && next->phase == VGRU_PH_RUN) {
+        const VgruDesc *d = &next->cur;
+
+        if (d->opcode == VGRU_OP_COPY) {
+            vgru_tlb_prefetch(s, next->ctx,
+                              (d->src + next->pos) >> VGRU_PAGE_SHIFT);
+        }
+        if (d->opcode == VGRU_OP_COPY || d->opcode == VGRU_OP_FILL) {
+            vgru_tlb_prefetch(s, next->ctx,
+                              (d->dst + next->pos) >> VGRU_PAGE_SHIFT);
+        }
+    }
+    if (after) {
+        for (size_t off = 0; off < sizeof(*after); off += 64) {
+            __builtin_prefetch((char *)after + off, 1);
+        }
+    }
+}
+
 static void *vgru_worker_run(void *opaque)
 {
     VgruWorker *w = opaque;
@@ -1274,6 +1302,7 @@ static void *vgru_worker_run(void *opaque)
     qemu_mutex_lock(&s->lock);
     while (!s->stopping) {
         VgruCb *cb = vgru_runnable(s) ? QTAILQ_FIRST(&w->runq) : NULL;
+        VgruCb *next;
 
         if (!cb) {
             if (vgru_worker_bql(s, false)) {
@@ -1292,6 +1321,9 @@ static void *vgru_worker_run(void *opaque)
         if (s->dma_bql && vgru_worker_bql(s, true)) {
             continue;
         }
+        next = QTAILQ_NEXT(cb, run_link);
+        vgru_turn_prefetch(s, next,
+                           next ? QTAILQ_NEXT(next, run_link) : NULL);
         QTAILQ_REMOVE(&w->runq, cb, run_link);
         cb->queued = false;
         vgru_turn(s, w, cb);
