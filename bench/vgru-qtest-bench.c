@@ -10,9 +10,9 @@
  * {"device_model": {...}}, in the shared benchmark result format; a table
  * goes to stderr.  "--quick" or VGRU_BENCH_QUICK=1 measures four sizes
  * with fewer repetitions.  For profiling, "--size BYTES" measures that
- * size alone (no translation cost figures, no JSON) and "--reps N" sets
- * the timed runs of each size; VGRU_BENCH_PROPS=a=x,b=y adds device
- * properties (e.g. workers=1).
+ * size alone (no translation cost figures, no JSON), "--two" only the
+ * two-context figure (no JSON), and "--reps N" sets the timed runs;
+ * VGRU_BENCH_PROPS=a=x,b=y adds device properties (e.g. workers=1).
  *
  * Method.  A size S is measured as a batch of N = max(1, 4 MiB / S)
  * commands on separate command blocks, each copying the same S bytes
@@ -544,6 +544,7 @@ int main(int argc, char **argv)
     Result res[ARRAY_SIZE(full)];
     int nres, reps, treps, opt_reps = 0;
     uint64_t opt_size = 0;
+    bool opt_two = false;
     uint8_t *hsrc, *hdst;
     int64_t start = now_ns();
     uint32_t tn = TEST_CMDS, tpages = TEST_PIECE / PAGE;
@@ -551,7 +552,8 @@ int main(int argc, char **argv)
     Batch al = { TEST_PIECE, 0, tn, 0 };
     Batch sp = { TEST_PIECE, CBS, tn, SKEW };
     Batch dp = { TEST_PIECE, 2 * CBS, tn, 0 };
-    double al_ns, sp_ns, dp_ns, cpy_ns, piece_ns, deep_ns, over_ns;
+    double al_ns = 0, sp_ns = 0, dp_ns = 0, cpy_ns = 0;
+    double piece_ns, deep_ns, over_ns;
     /* two contexts at once: contexts 0 and 1 are workers 0 and 1 */
     Batch par[2] = {
         { PAR_PIECE, 0, CBS, 0 },
@@ -574,6 +576,8 @@ int main(int argc, char **argv)
                         (unsigned long long)MAX_COPY);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--two")) {
+            opt_two = true;
         } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
             opt_reps = atoi(argv[++i]);
             if (opt_reps < 1) {
@@ -582,7 +586,7 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: QTEST_QEMU_BINARY=./qemu-system-x86_64 %s "
-                   "[--quick] [--size BYTES] [--reps N] [OUT.json]\n",
+                   "[--quick] [--size BYTES] [--two] [--reps N] [OUT.json]\n",
                    argv[0]);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -634,7 +638,7 @@ int main(int argc, char **argv)
             "device MiB/s", "memcpy MiB/s", "ratio", "dev ns/page",
             "cpy ns/page");
 
-    for (int k = 0; k < nres; k++) {
+    for (int k = 0; k < nres && !opt_two; k++) {
         Batch bt = { sizes[k], 0, MAX(1, BATCH_BYTES / sizes[k]), 0 };
         Result *r = &res[k];
 
@@ -653,6 +657,9 @@ int main(int argc, char **argv)
 
     if (opt_size) {
         goto end;                       /* profiling one size */
+    }
+    if (opt_two) {
+        goto two;                       /* profiling two contexts */
     }
 
     /*
@@ -702,6 +709,7 @@ int main(int argc, char **argv)
      * best wall time of alternating runs.  Wall time: meaningful only on
      * a host with two otherwise idle cores.
      */
+two:
     invalidate_all(&b);
     for (int k = 0; k < 2; k++) {
         batch_map(&b, &par[k], false);
@@ -710,7 +718,8 @@ int main(int argc, char **argv)
     batches_wall(&b, par, 2);                   /* warm-up */
     batch_check(&b, &par[0], 0x61);
     batch_check(&b, &par[1], 0x61);
-    for (int r = 0; r < (quick ? 5 : 11); r++) {
+    for (int r = 0; r < (opt_two && opt_reps ? opt_reps : quick ? 5 : 11);
+         r++) {
         one_ns = MIN(one_ns, batches_wall(&b, par, 1));
         two_ns = MIN(two_ns, batches_wall(&b, par, 2));
     }
@@ -718,6 +727,9 @@ int main(int argc, char **argv)
             "%.2f ms: aggregate %.2fx one (wall time)\n", CBS,
             (unsigned)(PAR_PIECE / MiB), one_ns / 1e6, two_ns / 1e6,
             2.0 * one_ns / two_ns);
+    if (opt_two) {
+        goto end;
+    }
     piece_ns = (sp_ns - al_ns) / ((double)tn * tpages);
     deep_ns = (dp_ns - al_ns) / (2.0 * tn * tpages);
     over_ns = (al_ns - cpy_ns) / ((double)tn * tpages);
@@ -828,7 +840,7 @@ end:
     qemu_vfree(hsrc);
     qemu_vfree(hdst);
 
-    if (opt_size) {
+    if (opt_size || opt_two) {
         return 0;
     } else if (!strcmp(out, "-")) {
         fputs(js->str, stdout);

@@ -47,6 +47,7 @@
 #include "qemu/osdep.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
+#include "qemu/processor.h"
 #include "qemu/rcu.h"
 #include "exec/memory.h"
 #include "sysemu/dma.h"
@@ -654,9 +655,6 @@ static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
 {
     uint64_t done = 0;
 
-    if (s->x_dma_delay_us) {
-        g_usleep(s->x_dma_delay_us);
-    }
     while (done < len) {
         uint8_t *dp = NULL;
         hwaddr n = 0;
@@ -712,9 +710,6 @@ static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
         for (i = 0; i < sizeof(rot); i++) {
             rot[i] = pattern >> ((pos + done + i) % 8 * 8);
         }
-        if (s->x_dma_delay_us) {
-            g_usleep(s->x_dma_delay_us);
-        }
         for (i = 0; i + sizeof(rot) <= n; i += sizeof(rot)) {
             memcpy(dp + i, rot, sizeof(rot));
         }
@@ -723,6 +718,25 @@ static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
         done += n;
     }
     return done;
+}
+
+/*
+ * Retake the lock in a worker.  The other holders keep it for a few us at
+ * most (a plan, an MMIO access), and on a host that is itself a VM a
+ * futex sleep and wake costs tens of us: with two workers that wait made
+ * two contexts barely faster than one.  So spin a little first.
+ */
+#define VGRU_LOCK_SPINS     1024
+
+static void vgru_worker_lock(VgruState *s)
+{
+    for (int i = 0; i < VGRU_LOCK_SPINS; i++) {
+        if (!qemu_mutex_trylock(&s->lock)) {
+            return;
+        }
+        cpu_relax();
+    }
+    qemu_mutex_lock(&s->lock);
 }
 
 /* Move @w's batch; returns the bytes moved, in order, from its start. */
@@ -741,6 +755,10 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
 
             if (qatomic_read(&w->cancel)) {
                 return done;
+            }
+            /* a stall on worker threads only: the inline one has the BQL */
+            if (s->x_dma_delay_us && w != s->inline_worker) {
+                g_usleep(s->x_dma_delay_us);
             }
             if (fill) {
                 moved = vgru_fill(s, as, p->dst + off, n, pattern,
@@ -901,6 +919,25 @@ static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
     return VGRU_NEXT_NONE;
 }
 
+static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb);
+
+/*
+ * Whether START or RESTART may run @cb's command to its end in the MMIO
+ * handler: one command, not a BATCH or a FENCE, moving at most
+ * inline-bytes.  x-dma-delay-us stalls worker threads only.
+ */
+static bool vgru_inline_ok(VgruState *s, VgruCb *cb)
+{
+    const VgruDesc *d = &cb->cur;
+
+    if (cb->top.opcode == VGRU_OP_BATCH || d->opcode == VGRU_OP_FENCE) {
+        return false;
+    }
+    return cb->phase != VGRU_PH_RUN ||
+           (d->opcode != VGRU_OP_COPY && d->opcode != VGRU_OP_FILL) ||
+           d->len - cb->pos <= s->inline_bytes;
+}
+
 /*
  * START or RESTART of @cb, in the MMIO handler (BQL held).  A COPY or FILL
  * translates its next piece here: a miss is raised and its record posted
@@ -910,6 +947,15 @@ static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
  * RESTART to the record) was ~30 us median, and is ~0 now.  A hit leaves
  * the translations in the CB's holds, where its worker finds them (and
  * counts no second hit), so statistics are the same either way.
+ *
+ * A short command then runs to its end right here, on the vCPU thread,
+ * completion record and notice included: a worker would first have to
+ * be woken, and on a host whose cores run the vCPUs (one of them spinning
+ * on the completion record) that wake-up took ~50 us (the restart-to-done
+ * of a device fault).  Its turn is the one a worker would take, on the
+ * device's inline "worker", which only the BQL holder uses; it drops the
+ * lock while it moves data as a worker does, but no invalidation,
+ * quiescing or VM stop can come meanwhile: they all need the BQL.
  */
 void vgru_cb_go(VgruState *s, VgruCb *cb)
 {
@@ -917,16 +963,24 @@ void vgru_cb_go(VgruState *s, VgruCb *cb)
     bool copy = d->opcode == VGRU_OP_COPY;
     dma_addr_t pa;
 
-    if (s->x_worker_faults || !vgru_runnable(s) ||
-        cb->phase != VGRU_PH_RUN || (!copy && d->opcode != VGRU_OP_FILL) ||
-        ((!copy ||
-          vgru_cb_translate(s, cb, VGRU_HOLD_SRC, d->src + cb->pos, &pa)) &&
-         vgru_cb_translate(s, cb, VGRU_HOLD_DST, d->dst + cb->pos, &pa))) {
+    /* inline-bytes=0: latch and queue only, even the first translation */
+    if (!s->inline_bytes || s->x_worker_faults || !vgru_runnable(s)) {
         vgru_cb_queue(s, cb);
         return;
     }
-    if (vgru_miss(s, cb) == VGRU_NEXT_STEP) {
-        vgru_cb_queue(s, cb);           /* a record to write */
+    if (cb->phase == VGRU_PH_RUN && (copy || d->opcode == VGRU_OP_FILL) &&
+        ((copy &&
+          !vgru_cb_translate(s, cb, VGRU_HOLD_SRC, d->src + cb->pos, &pa)) ||
+         !vgru_cb_translate(s, cb, VGRU_HOLD_DST, d->dst + cb->pos, &pa))) {
+        if (vgru_miss(s, cb) == VGRU_NEXT_STEP) {
+            vgru_cb_queue(s, cb);       /* a record to write */
+        }
+    } else if (vgru_inline_ok(s, cb)) {
+        /* requeues @cb on its worker if it does not end in this turn */
+        vgru_turn(s, s->inline_worker, cb);
+    } else {
+        vgru_cb_queue(s, cb);
+        return;
     }
     vgru_fq_post(s);
     /* every event is posted, or waits for FQ_HEAD: nothing for the BH */
@@ -954,6 +1008,20 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
         uint64_t n = MIN(end - pos, vgru_page_left(dst));
         dma_addr_t spa = 0, dpa;
         VgruPiece *p;
+
+        /*
+         * The sets of pages a few ahead, while this one is looked up; not
+         * for the last pages of a batch (a 4 KiB command would pay for
+         * prefetches it never uses).
+         */
+        if (end - pos > VGRU_TLB_AHEAD * VGRU_PAGE_SIZE) {
+            if (copy) {
+                vgru_tlb_prefetch(s, cb->ctx, (src >> VGRU_PAGE_SHIFT) +
+                                              VGRU_TLB_AHEAD);
+            }
+            vgru_tlb_prefetch(s, cb->ctx, (dst >> VGRU_PAGE_SHIFT) +
+                                          VGRU_TLB_AHEAD);
+        }
 
         if (copy) {
             n = MIN(n, vgru_page_left(src));
@@ -1019,7 +1087,7 @@ static VgruNext vgru_run_move(VgruState *s, VgruWorker *w, VgruCb *cb,
 
         done = vgru_move(s, w, &failed);
 
-        qemu_mutex_lock(&s->lock);
+        vgru_worker_lock(s);
         w->cb = NULL;
         cb->busy = false;
         cb->pos += done;
@@ -1197,6 +1265,34 @@ static bool vgru_worker_bql(VgruState *s, bool take)
     return true;
 }
 
+/*
+ * Start loading what the next turns need while this one runs: with many
+ * CBs each is cold when its turn comes, and a short command's turn would
+ * otherwise wait on those misses one after another.  @next's lines were
+ * asked for a turn ago, so its TLB sets can be found now; @after's lines
+ * are asked for.
+ */
+static void vgru_turn_prefetch(VgruState *s, VgruCb *next, VgruCb *after)
+{
+    if (next && next->phase == VGRU_PH_RUN) {
+        const VgruDesc *d = &next->cur;
+
+        if (d->opcode == VGRU_OP_COPY) {
+            vgru_tlb_prefetch(s, next->ctx,
+                              (d->src + next->pos) >> VGRU_PAGE_SHIFT);
+        }
+        if (d->opcode == VGRU_OP_COPY || d->opcode == VGRU_OP_FILL) {
+            vgru_tlb_prefetch(s, next->ctx,
+                              (d->dst + next->pos) >> VGRU_PAGE_SHIFT);
+        }
+    }
+    if (after) {
+        for (size_t off = 0; off < sizeof(*after); off += 64) {
+            __builtin_prefetch((char *)after + off, 1);
+        }
+    }
+}
+
 static void *vgru_worker_run(void *opaque)
 {
     VgruWorker *w = opaque;
@@ -1206,6 +1302,7 @@ static void *vgru_worker_run(void *opaque)
     qemu_mutex_lock(&s->lock);
     while (!s->stopping) {
         VgruCb *cb = vgru_runnable(s) ? QTAILQ_FIRST(&w->runq) : NULL;
+        VgruCb *next;
 
         if (!cb) {
             if (vgru_worker_bql(s, false)) {
@@ -1224,6 +1321,9 @@ static void *vgru_worker_run(void *opaque)
         if (s->dma_bql && vgru_worker_bql(s, true)) {
             continue;
         }
+        next = QTAILQ_NEXT(cb, run_link);
+        vgru_turn_prefetch(s, next,
+                           next ? QTAILQ_NEXT(next, run_link) : NULL);
         QTAILQ_REMOVE(&w->runq, cb, run_link);
         cb->queued = false;
         vgru_turn(s, w, cb);
@@ -1261,7 +1361,10 @@ void vgru_engine_realize(VgruState *s)
     s->vm_change = qemu_add_vm_change_state_handler(vgru_vm_state_change, s);
 
     s->inv_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, vgru_inv_timer, s);
-    s->workers = g_new0(VgruWorker, s->nr_workers);
+    /* the last one is the inline worker: no thread, BQL holders only */
+    s->workers = g_new0(VgruWorker, s->nr_workers + 1);
+    s->inline_worker = &s->workers[s->nr_workers];
+    s->inline_worker->s = s;
     for (uint32_t i = 0; i < s->nr_workers; i++) {
         VgruWorker *w = &s->workers[i];
 

@@ -59,6 +59,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 #define VGRU_SHARE          (256 * KiB)
 /* A share split at every page of source and destination, plus one. */
 #define VGRU_MAX_PIECES     (2 * VGRU_SHARE / VGRU_PAGE_SIZE + 1)
+/* Ceiling of the inline-bytes property (vgru_cb_go; docs/device.md). */
+#define VGRU_MAX_INLINE_BYTES   (256 * KiB)
 /* Bytes copied between two looks at VgruWorker.cancel. */
 #define VGRU_CHUNK          (64 * KiB)
 
@@ -216,7 +218,8 @@ struct VgruState {
     uint32_t tlb_ways;
     uint32_t tlb_huge_entries;
     uint32_t nr_workers;
-    uint32_t x_dma_delay_us;    /* testing: stall each copy this long */
+    uint32_t inline_bytes;      /* most a COPY/FILL moves in the handler */
+    uint32_t x_dma_delay_us;    /* testing: stall each worker chunk */
     bool x_worker_faults;       /* testing: no vgru_cb_go fast path */
 
     /* fault injection (testing; 0 is off), see docs/device.md */
@@ -283,6 +286,7 @@ struct VgruState {
     /* a translation list read by DMA, whole (L) */
     uint8_t tl_buf[VGRU_TL_SIZE(VGRU_TL_MAX_TRANS, VGRU_TL_MAX_RESP)];
     VgruWorker *workers;
+    VgruWorker *inline_worker;  /* after them: runs turns in vgru_cb_go */
 };
 
 static inline bool vgru_enabled(VgruState *s)
@@ -312,6 +316,9 @@ uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
 bool vgru_cb_translate(VgruState *s, VgruCb *cb, int hold, uint64_t va,
                        dma_addr_t *pa);
 void vgru_cb_drop_holds(VgruCb *cb);
+/* Pages ahead of a lookup whose TLB set vgru_plan prefetches. */
+#define VGRU_TLB_AHEAD      4
+void vgru_tlb_prefetch(VgruState *s, uint32_t ctx, uint64_t vpn);
 void vgru_tlb_reset(VgruState *s);
 
 /* vgru-engine.c */

@@ -484,6 +484,11 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
         error_setg(errp, "vgru: workers must be 1..%u", VGRU_MAX_WORKERS);
         return;
     }
+    if (s->inline_bytes > VGRU_MAX_INLINE_BYTES) {
+        error_setg(errp, "vgru: inline-bytes must be at most %u",
+                   (unsigned)VGRU_MAX_INLINE_BYTES);
+        return;
+    }
     if (s->x_dma_delay_us > VGRU_MAX_DMA_DELAY_US) {
         error_setg(errp, "vgru: x-dma-delay-us must be at most %u",
                    VGRU_MAX_DMA_DELAY_US);
@@ -830,6 +835,7 @@ static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
     DEFINE_PROP_UINT32("tlb-huge-entries", VgruState, tlb_huge_entries, 32),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),
+    DEFINE_PROP_UINT32("inline-bytes", VgruState, inline_bytes, 16 * KiB),
     DEFINE_PROP_UINT32("x-dma-delay-us", VgruState, x_dma_delay_us, 0),
     DEFINE_PROP_BOOL("x-worker-faults", VgruState, x_worker_faults, false),
     DEFINE_PROP_UINT32("x-drop-irq-every", VgruState, x_drop_irq_every, 0),

@@ -2763,6 +2763,8 @@ static void test_realize_checks(void)
                    "tlb-huge-entries must be 1..256");
     assert_refused(&v, "tlb-huge-entries", 257,
                    "tlb-huge-entries must be 1..256");
+    assert_refused(&v, "inline-bytes", 256 * 1024 + 1,
+                   "inline-bytes must be at most 262144");
     g_assert_cmphex(rd(&v, VGRU_REG_ID), ==, VGRU_ID);
     vgru_stop(&v);
 }
@@ -3444,6 +3446,142 @@ static void test_fault_at_doorbell(void)
     }
 }
 
+/*
+ * A short command (at most 16 KiB, not a BATCH) started or restarted
+ * while the device runs ends in the register write itself: the
+ * completion record, the data and the notice with its MSI-X message are
+ * there at the very next access, with no worker wake-up in between.  A
+ * longer one and anything while the VM is stopped go to a worker.
+ */
+static void test_inline_short(void)
+{
+    const uint64_t rec = COMP_OFF + 128;
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION | VGRU_DF_INTERRUPT,
+        .src = VA_BASE + 0x40, .dst = VA_BASE + 4 * PAGE + 8, .len = 64,
+        .comp = VA_BASE + rec,
+    };
+    Fault f;
+    Vgru v;
+
+    vgru_start_ctx(&v, "", 0, 1);
+    map_pages(&v, 0, 0, 8 * PAGE);
+    map_pages(&v, 0, COMP_OFF, PAGE);
+    fill_pattern(&v, 0, 8 * PAGE, 31);
+    qtest_writel(v.qts, MSI_PA, 0);
+
+    /* START: everything at once */
+    for (int i = 0; i < 64; i++) {
+        d.src = VA_BASE + 0x40 + i * 64;
+        qtest_writel(v.qts, DATA_PA + rec + VGRU_COMP_STATUS, 0);
+        cmd_start(&v, 0, 0, &d);
+        assert_comp(&v, rec, VGRU_CB_DONE, 0, 64, 0, 0);
+        assert_same(&v, 0x40 + i * 64, 4 * PAGE + 8, 64);
+        g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, i + 1);
+        g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+        qtest_writel(v.qts, MSI_PA, 0);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+    }
+
+    /* RESTART after a fault on the destination: the same */
+    d.src = VA_BASE + 0x40;
+    d.dst = VA_BASE + 12 * PAGE + 8;
+    qtest_writel(v.qts, DATA_PA + rec + VGRU_COMP_STATUS, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_FAULT);
+    dropin(&v, 0, VA_BASE + 12 * PAGE, DATA_PA + 12 * PAGE, VGRU_TLB_WRITE);
+    qtest_writel(v.qts, MSI_PA, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    assert_comp(&v, rec, VGRU_CB_DONE, 0, 64, d.dst, 0);
+    assert_same(&v, 0x40, 12 * PAGE + 8, 64);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+
+    /* the VM stopped: no DMA in the handler either */
+    qtest_writel(v.qts, DATA_PA + rec + VGRU_COMP_STATUS, 0);
+    qtest_memset(v.qts, DATA_PA + 4 * PAGE, 0, PAGE);
+    d.dst = VA_BASE + 4 * PAGE + 8;
+    vm_stop(&v);
+    cmd_start(&v, 0, 0, &d);
+    g_usleep(20 * 1000);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_ACTIVE);
+    assert_filled(&v, 4 * PAGE, PAGE, 0);
+    g_assert_cmpuint(qtest_readl(v.qts, DATA_PA + rec + VGRU_COMP_STATUS),
+                     ==, 0);
+    vm_cont(&v);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_comp(&v, rec, VGRU_CB_DONE, 0, 64, 0, 0);
+    assert_same(&v, 0x40, 4 * PAGE + 8, 64);
+    notice_pop(&v, 0, 1, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMPLETED), ==, 66);
+    vgru_stop(&v);
+}
+
+/*
+ * inline-bytes bounds what START moves in the register write: a COPY up
+ * to it ends there, a longer one (and with inline-bytes=0 every command)
+ * is only queued.  x-dma-delay-us holds worker threads back, so a queued
+ * command is still ACTIVE at the next access, then ends as it would have.
+ */
+static void test_inline_bytes(void)
+{
+    static const struct {
+        const char *props;
+        uint32_t len;
+        bool inline_done;
+    } cases[] = {
+        { ",x-dma-delay-us=100000", 64, true },
+        { ",x-dma-delay-us=100000,inline-bytes=0", 64, false },
+        { ",x-dma-delay-us=100000,inline-bytes=64", 64, true },
+        { ",x-dma-delay-us=100000,inline-bytes=64", 65, false },
+    };
+    const uint64_t rec = COMP_OFF + 128;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        Desc d = {
+            .op = VGRU_OP_COPY,
+            .flags = VGRU_DF_COMPLETION | VGRU_DF_INTERRUPT,
+            .src = VA_BASE + 0x40, .dst = VA_BASE + 4 * PAGE + 8,
+            .len = cases[i].len, .comp = VA_BASE + rec,
+        };
+        Fault f;
+        Vgru v;
+
+        vgru_start_ctx(&v, cases[i].props, 0, 1);
+        map_pages(&v, 0, 0, 8 * PAGE);
+        map_pages(&v, 0, COMP_OFF, PAGE);
+        fill_pattern(&v, 0, 4 * PAGE, 31);
+        qtest_memset(v.qts, DATA_PA + 4 * PAGE, 0, PAGE);
+        qtest_writel(v.qts, MSI_PA, 0);
+        cmd_start(&v, 0, 0, &d);
+        if (cases[i].inline_done) {
+            g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==,
+                             VGRU_CB_DONE);
+        } else {
+            g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==,
+                             VGRU_CB_ACTIVE);
+            assert_filled(&v, 4 * PAGE, PAGE, 0);
+            g_assert_cmpuint(qtest_readl(v.qts, DATA_PA + rec +
+                                         VGRU_COMP_STATUS), ==, 0);
+            g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 0);
+        }
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+        assert_comp(&v, rec, VGRU_CB_DONE, 0, d.len, 0, 0);
+        assert_same(&v, 0x40, 4 * PAGE + 8, d.len);
+        g_assert_cmpuint(rd(&v, VGRU_REG_FQ_TAIL), ==, 1);
+        g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmpuint(f.type, ==, VGRU_FR_NOTICE);
+        g_assert_cmpuint(dev_stat(&v, VGRU_STAT_COMPLETED), ==, 1);
+        g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, 3);
+        vgru_stop(&v);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -3503,6 +3641,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/list-responses", test_list_responses);
     qtest_add_func("/vgru/irq-coalesce", test_irq_coalesce);
     qtest_add_func("/vgru/fault-at-doorbell", test_fault_at_doorbell);
+    qtest_add_func("/vgru/inline-short", test_inline_short);
+    qtest_add_func("/vgru/inline-bytes", test_inline_bytes);
     qtest_add_func("/vgru/migrate-irq-huge", test_migrate_irq_huge);
     return g_test_run();
 }
