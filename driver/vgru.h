@@ -259,7 +259,7 @@ struct vgru_ctx {
 	/*
 	 * ---- region_lock: the interval notifiers resolutions check their
 	 * snapshots with (struct vgru_region, vgru_fault.c), created at the
-	 * first fault in a 2 MiB region and kept, most recently used first,
+	 * first fault in a 64 MiB region and kept, most recently used first,
 	 * at most VGRU_MAX_REGIONS unless all are in use ----
 	 */
 	struct mutex region_lock;
