@@ -496,15 +496,20 @@ out:
 	return r;
 }
 
-/* Remove the regions wholly unmapped that nobody uses. */
-static void vgru_regions_reap(struct vgru_ctx *ctx)
+/*
+ * Remove the regions nobody uses that are wholly unmapped, or all of them
+ * once the context ends (@closing: those in use go with their last put).
+ */
+static void vgru_regions_drop(struct vgru_ctx *ctx, bool closing)
 {
 	struct vgru_region *r, *tmp;
 	LIST_HEAD(reap);
 
 	mutex_lock(&ctx->region_lock);
+	if (closing)
+		ctx->regions_closed = true;
 	list_for_each_entry_safe(r, tmp, &ctx->regions, link) {
-		if (!READ_ONCE(r->unmapped) || r->users)
+		if (r->users || !(closing || READ_ONCE(r->unmapped)))
 			continue;
 		list_move(&r->link, &reap);
 		ctx->nr_regions--;
@@ -529,26 +534,10 @@ static void vgru_region_put(struct vgru_ctx *ctx, struct vgru_region *r)
 		vgru_region_free(r);
 }
 
-/*
- * The context ends (or is torn down): its regions go, those in use when
- * their last resolution puts them.  Not under ctx->lock.
- */
+/* The context ends (or is torn down): its regions go.  Not under ctx->lock. */
 void vgru_fault_ctx_end(struct vgru_ctx *ctx)
 {
-	struct vgru_region *r, *tmp;
-	LIST_HEAD(reap);
-
-	mutex_lock(&ctx->region_lock);
-	ctx->regions_closed = true;
-	list_for_each_entry_safe(r, tmp, &ctx->regions, link) {
-		if (r->users)
-			continue;
-		list_move(&r->link, &reap);
-		ctx->nr_regions--;
-	}
-	mutex_unlock(&ctx->region_lock);
-	list_for_each_entry_safe(r, tmp, &reap, link)
-		vgru_region_free(r);
+	vgru_regions_drop(ctx, true);
 }
 
 /*
@@ -1360,7 +1349,7 @@ void vgru_resolve_pending(struct vgru_ctx *ctx)
 		cond_resched();
 	}
 	/* off the faults' path: regions unmapped meanwhile */
-	vgru_regions_reap(ctx);
+	vgru_regions_drop(ctx, false);
 }
 
 /* ---- context set-up and teardown ------------------------------------------ */
