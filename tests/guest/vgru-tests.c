@@ -4020,7 +4020,10 @@ static void *invalidation_storm(void *arg)
 
 /* A resolution is retried only for an invalidation that overlaps its
  * range: under a storm of mprotect flips of an unrelated buffer of the
- * same process, cold copies take no retries. */
+ * same process, cold copies take almost no retries.  The kernel itself
+ * (compaction, reclaim after earlier cases) may still invalidate a page
+ * being resolved, so up to 5% of faults may retry (issue 13's bound);
+ * a driver that retries on any invalidation of the mm retries most. */
 TEST(retries_only_for_overlapping_invalidations)
 {
 	const size_t len = 1 << 20;
@@ -4053,7 +4056,7 @@ TEST(retries_only_for_overlapping_invalidations)
 	    fdinfo_value(vgru_fd(v), "retries_exhausted") < 0)
 		SKIP("driver retries on any invalidation of the mm "
 		     "(before issue 13's per-range retries)");
-	CHECK_EQ(b.retries - a.retries, 0);
+	CHECK((b.retries - a.retries) * 20 <= b.faults - a.faults);
 	vgru_close(v);
 }
 
