@@ -49,7 +49,7 @@
 #define VGRU_REG_PAGE_SIZES	0x018	/* bit n set: 2^n-byte pages */
 
 #define VGRU_ID			0x55524756	/* "VGRU" */
-#define VGRU_VERSION		0x00020001	/* 2.1: huge entries, lists */
+#define VGRU_VERSION		0x00020002	/* 2.2: DF_CALL_OS */
 
 /* device control */
 #define VGRU_REG_CTRL		0x020
@@ -197,7 +197,14 @@
 #define   VGRU_DF_COMPLETION	(1u << 0)	/* write a record at COMP */
 #define   VGRU_DF_INTERRUPT	(1u << 1)	/* post a notice when it ends */
 #define   VGRU_DF_NO_BLOCK	(1u << 2)	/* a miss ends the command */
-#define   VGRU_DF_ALL		0x7		/* other bits: ERR_OPCODE */
+/*
+ * A miss found within the START register write is posted without the
+ * event interrupt: the thread that wrote START reads FAULT in STATUS and
+ * has the driver resolve it (SGI GRU's "call OS").  Later misses, and
+ * every miss of a device before 2.2, interrupt as usual.
+ */
+#define   VGRU_DF_CALL_OS	(1u << 3)
+#define   VGRU_DF_ALL		0xf		/* other bits: ERR_OPCODE */
 #define VGRU_DESC_SRC		0x08	/* 64-bit: address, pattern or operand */
 #define VGRU_DESC_DST		0x10	/* 64-bit: address */
 #define VGRU_DESC_LEN		0x18	/* 64-bit: bytes, or BATCH entries */
@@ -261,6 +268,7 @@
 #define VGRU_FR_FLAGS		0x14	/* 32-bit, faults only */
 #define   VGRU_FAULT_WRITE	(1u << 0)	/* the access was a write */
 #define   VGRU_FAULT_PERM	(1u << 1)	/* a read-only entry was hit */
+#define   VGRU_FAULT_CALL_OS	(1u << 2)	/* posted without interrupt */
 #define VGRU_FR_SEQ		0x18	/* 32-bit, faults: echo in RESP_SEQ */
 #define VGRU_FR_TYPE		0x1c	/* 32-bit */
 #define   VGRU_FR_FAULT		1	/* the CB waits for a response */

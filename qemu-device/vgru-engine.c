@@ -338,7 +338,9 @@ static void vgru_cb_start(VgruState *s, VgruCb *cb)
         vgru_cur_end(s, cb);    /* nothing for a worker to do */
         return;
     }
+    cb->starting = true;
     vgru_cb_go(s, cb);
+    cb->starting = false;
 }
 
 void vgru_cb_doorbell(VgruState *s, VgruCb *cb, uint32_t val)
@@ -968,6 +970,7 @@ void vgru_cb_go(VgruState *s, VgruCb *cb)
         vgru_cb_queue(s, cb);
         return;
     }
+    s->posting_here = true;
     if (cb->phase == VGRU_PH_RUN && (copy || d->opcode == VGRU_OP_FILL) &&
         ((copy &&
           !vgru_cb_translate(s, cb, VGRU_HOLD_SRC, d->src + cb->pos, &pa)) ||
@@ -979,9 +982,11 @@ void vgru_cb_go(VgruState *s, VgruCb *cb)
         /* requeues @cb on its worker if it does not end in this turn */
         vgru_turn(s, s->inline_worker, cb);
     } else {
+        s->posting_here = false;
         vgru_cb_queue(s, cb);
         return;
     }
+    s->posting_here = false;
     vgru_fq_post(s);
     /* every event is posted, or waits for FQ_HEAD: nothing for the BH */
     qemu_bh_cancel(s->fault_bh);

@@ -34,7 +34,10 @@ static void vgru_event_queue(VgruState *s, VgruEvent *ev)
     ev->queued = true;
     ev->posted = false;
     QTAILQ_INSERT_TAIL(&s->events, ev, link);
-    qemu_bh_schedule(s->fault_bh);
+    /* an MMIO handler about to post it itself wakes no main loop */
+    if (!s->posting_here) {
+        qemu_bh_schedule(s->fault_bh);
+    }
 }
 
 static void vgru_event_forget(VgruState *s, VgruEvent *ev)
@@ -54,6 +57,8 @@ void vgru_fault_raise(VgruState *s, VgruCb *cb)
         s->fault_seq = 1;
     }
     cb->fault_seq = s->fault_seq;
+    /* the thread writing START waits on the register write: it can tell */
+    cb->fault_quiet = cb->starting && (cb->top.flags & VGRU_DF_CALL_OS);
     vgru_event_queue(s, &cb->fault);
 }
 
@@ -128,7 +133,8 @@ static bool vgru_fq_write(VgruState *s, VgruEvent *ev)
     }
     if (fault) {
         stq_le_p(rec + VGRU_FR_VADDR, cb->fault_addr);
-        stl_le_p(rec + VGRU_FR_FLAGS, cb->fault_flags);
+        stl_le_p(rec + VGRU_FR_FLAGS, cb->fault_flags |
+                 (cb->fault_quiet ? VGRU_FAULT_CALL_OS : 0));
         stl_le_p(rec + VGRU_FR_SEQ, cb->fault_seq);
     }
     stl_le_p(rec + VGRU_FR_CTX, cb->ctx);
@@ -158,7 +164,8 @@ static bool vgru_fq_write(VgruState *s, VgruEvent *ev)
         vgru_event_forget(s, ev);
         trace_vgru_notice(cb->ctx, cb->index);
     }
-    if (s->irq_armed) {
+    /* a quiet record leaves the interrupt armed for the next one */
+    if (s->irq_armed && !(fault && cb->fault_quiet)) {
         vgru_irq_raise(s);
     }
     return true;
@@ -195,6 +202,8 @@ void vgru_fq_repost(VgruState *s)
 
     QTAILQ_FOREACH(ev, &s->events, link) {
         ev->posted = false;
+        /* its thread may have come and gone while the queue was away */
+        ev->cb->fault_quiet = false;
     }
     vgru_fq_post(s);
 }

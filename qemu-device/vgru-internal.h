@@ -145,6 +145,8 @@ typedef struct VgruCb {
     bool fencing;               /* a FENCE waits for older commands */
     bool armed;                 /* ARM: post a notice when top ends */
     uint32_t fault_seq;         /* VGRU_FR_SEQ of the outstanding fault */
+    bool starting;              /* in its START register write */
+    bool fault_quiet;           /* the outstanding fault: VGRU_DF_CALL_OS */
 
     /* engine (L) */
     uint32_t ctx;               /* fixed at realize */
@@ -287,6 +289,11 @@ struct VgruState {
     uint8_t tl_buf[VGRU_TL_SIZE(VGRU_TL_MAX_TRANS, VGRU_TL_MAX_RESP)];
     VgruWorker *workers;
     VgruWorker *inline_worker;  /* after them: runs turns in vgru_cb_go */
+    /*
+     * vgru_cb_go posts the events queued meanwhile before it returns: no
+     * bottom half (and main loop wake-up) for them (L)
+     */
+    bool posting_here;
 };
 
 static inline bool vgru_enabled(VgruState *s)

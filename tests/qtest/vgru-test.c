@@ -1197,7 +1197,7 @@ static void test_cb_layout(void)
 
     vgru_start(&v, "");
     g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 16);
-    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020001);
+    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020002);
     g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, 3);
     vgru_enable(&v, FQ_RECORDS);
     ctx_cmd(&v, 1, 1, VGRU_CTX_CMD_ENABLE);
@@ -3447,6 +3447,55 @@ static void test_fault_at_doorbell(void)
 }
 
 /*
+ * VGRU_DF_CALL_OS: the miss found in the START write is posted with
+ * VGRU_FAULT_CALL_OS and no MSI-X message, and leaves the interrupt armed;
+ * the miss after the RESTART interrupts as usual.  A re-enabled queue
+ * posts the fault again, with an interrupt (its thread may be gone).
+ */
+static void test_call_os(void)
+{
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_CALL_OS,
+        .src = VA_BASE + 0x100, .dst = VA_BASE + 3 * PAGE, .len = 64,
+    };
+    Fault f;
+    Vgru v;
+
+    vgru_start_ctx(&v, "", 0, 1);
+    fill_pattern(&v, 0x100, 64, 17);
+    qtest_writel(v.qts, MSI_PA, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_cmpuint(qtest_readl(v.qts, MSI_PA), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 0);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + 0x100);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_CALL_OS);
+    dropin(&v, 0, VA_BASE, DATA_PA, 0);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE);
+    dropin(&v, 0, VA_BASE + 3 * PAGE, DATA_PA + 3 * PAGE, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0x100, 3 * PAGE, 64);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+
+    /* quiet, then the queue is disabled and enabled: loud again */
+    d.src = VA_BASE + 5 * PAGE;
+    qtest_writel(v.qts, MSI_PA, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 1);
+    wr(&v, VGRU_REG_CTRL, 0);
+    wr(&v, VGRU_REG_CTRL, VGRU_CTRL_ENABLE);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 2);
+    vgru_stop(&v);
+}
+
+/*
  * A short command (at most 16 KiB, not a BATCH) started or restarted
  * while the device runs ends in the register write itself: the
  * completion record, the data and the notice with its MSI-X message are
@@ -3642,6 +3691,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/irq-coalesce", test_irq_coalesce);
     qtest_add_func("/vgru/fault-at-doorbell", test_fault_at_doorbell);
     qtest_add_func("/vgru/inline-short", test_inline_short);
+    qtest_add_func("/vgru/call-os", test_call_os);
     qtest_add_func("/vgru/inline-bytes", test_inline_bytes);
     qtest_add_func("/vgru/migrate-irq-huge", test_migrate_irq_huge);
     return g_test_run();
