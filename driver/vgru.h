@@ -6,6 +6,8 @@
  *   vgru_pci.c   - module init/exit, probe/remove, the event queue and its
  *                  interrupt, sysfs
  *   vgru_ctx.c   - contexts and their file operations, the device table
+ *                  (calls back into vgru_pci.c once: VGRU_IOC_RESOLVE
+ *                  drains the event queue)
  *   vgru_fault.c - fault resolution, page lookups, what the device holds,
  *                  the interval notifier
  *   vgru_hw.c    - every register sequence: the only code touching them
@@ -23,10 +25,13 @@
  *
  * Fault flow: the hard IRQ handler drains the event queue; a fault record
  * goes into its context's slot for the CB (a CB has at most one fault
- * outstanding) and queues the context's work on vgru_wq.  A work item
- * never runs concurrently with itself, so a context's faults are resolved
- * in order, while other contexts' works run on other workers: a context
- * stuck in a page fault (userfaultfd, swap-in, FUSE) stalls only itself.
+ * outstanding) and queues the context's work on vgru_wq.  A context's
+ * faults are resolved one at a time (its fault_lock), while other
+ * contexts' works run on other workers: a context stuck in a page fault
+ * (userfaultfd, swap-in, FUSE) stalls only itself.  A thread waiting for
+ * its CB may resolve that CB's fault itself (VGRU_IOC_RESOLVE), draining
+ * the event queue first if the interrupt has not been taken yet: then the
+ * answer needs neither the interrupt nor a work item.
  *
  * Lifetime: a context holds a reference on its mm (mmgrab) and on its
  * device (vdev->ref).  Its kref is held by the file, by a queued or running
@@ -60,6 +65,8 @@
  *
  * Lock order (outer first):
  *   vgru_devices_lock  -> (nothing: held only to look a device up)
+ *   vgru_ctx.fault_lock -> the mm's mmap_lock, vgru_ctx.end_lock,
+ *                         vgru_dev.fq_lock (VGRU_IOC_RESOLVE's drain)
  *   vgru_ctx.end_lock  -> vgru_ctx.lock, vgru_dev.ctx_lock,
  *                         vgru_ctx.region_lock
  *   vgru_ctx.region_lock -> (the mm's notifier locks: insert and remove)
@@ -86,6 +93,7 @@
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/clock.h>
 #include <linux/spinlock.h>
 #include <linux/workqueue.h>
 #include <linux/wait.h>
@@ -110,6 +118,7 @@ struct vgru_dev {
 	void __iomem *regs;
 	phys_addr_t window_phys;	/* BAR of the command windows */
 	u32 nr_contexts;
+	bool call_os;			/* device 2.2: VGRU_DF_CALL_OS */
 	u32 nr_cbs;
 	u32 minor;
 	struct cdev *cdev;
@@ -200,7 +209,11 @@ struct vgru_pending_fault {
 	u64 va;
 	u32 seq;
 	u32 flags;
-	u64 received_ns;		/* ktime_get_ns() in the IRQ handler */
+	/*
+	 * local_clock() in the IRQ handler: the histogram's clock, read
+	 * without a clocksource access (an emulated HPET costs an exit)
+	 */
+	u64 received_ns;
 };
 
 struct vgru_ctx {
@@ -244,7 +257,13 @@ struct vgru_ctx {
 	spinlock_t pending_lock;
 	unsigned long pending;		/* CBs with a fault in pending_fault */
 	struct vgru_pending_fault pending_fault[VGRU_MAX_CBS];
-	u32 next_cb;			/* round robin: fault work only */
+	/*
+	 * fault_lock: one resolution of the pending faults at a time, by the
+	 * fault work or by a waiter's VGRU_IOC_RESOLVE; it guards next_cb,
+	 * the fw_* buffers and fa_recent
+	 */
+	struct mutex fault_lock;
+	u32 next_cb;			/* round robin of the fault work */
 	u32 fault_around;		/* pages per fault, VGRU_IOC_FAULT_AROUND */
 	/* the fault work's buffers, VGRU_FAULT_AROUND_MAX entries each */
 	unsigned long *fw_hpfns;
@@ -285,6 +304,7 @@ struct vgru_ctx {
 		atomic64_t retries_exhausted;
 		atomic64_t huge_dropins;
 		atomic64_t around_dropins;
+		atomic64_t caller_resolves;	/* VGRU_IOC_RESOLVE answers */
 	} stats;
 
 	struct user_struct *user;	/* charged for this open context */
@@ -328,6 +348,7 @@ extern const struct mmu_interval_notifier_ops vgru_mni_ops;
 long vgru_ctx_map(struct vgru_ctx *ctx, unsigned long va, unsigned long nr,
 		  bool write);
 void vgru_resolve_pending(struct vgru_ctx *ctx);
+int vgru_resolve_cb(struct vgru_ctx *ctx, u32 cb);
 int vgru_fault_ctx_init(struct vgru_ctx *ctx);
 void vgru_fault_ctx_free(struct vgru_ctx *ctx);
 void vgru_fault_ctx_end(struct vgru_ctx *ctx);
@@ -340,15 +361,23 @@ void vgru_debugfs_module_exit(void);
 void vgru_debugfs_add(struct vgru_dev *vdev);
 void vgru_debugfs_del(struct vgru_dev *vdev);
 
-/* A fault received at @received_ns (ktime_get_ns) was answered just now. */
+/*
+ * A fault received at @received_ns (local_clock) was answered just now,
+ * maybe on another CPU: local_clock() is not ordered across CPUs, so a
+ * negative span counts as zero.
+ */
 static inline void vgru_latency_record(struct vgru_dev *vdev, u64 received_ns)
 {
-	u64 us = div_u64(ktime_get_ns() - received_ns, NSEC_PER_USEC);
+	s64 span = local_clock() - received_ns;
+	u64 us = span > 0 ? div_u64(span, NSEC_PER_USEC) : 0;
 	unsigned int b = us ? min_t(unsigned int, ilog2(us) + 1,
 				    VGRU_LAT_BUCKETS - 1) : 0;
 
 	atomic64_inc(&vdev->lat_hist[b]);
 }
+
+/* vgru_pci.c: the event queue, drained for a thread that resolves @cb */
+void vgru_events_drain(struct vgru_dev *vdev, struct vgru_ctx *ctx, u32 cb);
 
 /* vgru_ctx.c: the device table; vgru_dev_get takes a reference */
 int vgru_dev_add(struct vgru_dev *vdev);
@@ -362,8 +391,16 @@ void vgru_dev_fail_contexts(struct vgru_dev *vdev);
 extern const struct file_operations vgru_fops;
 int vgru_ctx_module_init(void);
 void vgru_ctx_module_exit(void);
+/* the thread draining the event queue to resolve its own CB's fault */
+struct vgru_waiter {
+	const struct vgru_ctx *ctx;
+	u32 cb;
+};
+
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
-		       u32 cb, u32 flags, u32 seq);
+		       u32 cb, u32 flags, u32 seq,
+		       const struct vgru_waiter *waiter);
+void vgru_ctx_queue_fault_work(struct vgru_ctx *ctx);
 void vgru_handle_notice(struct vgru_dev *vdev, u32 ctx_id, u32 tag, u32 cb);
 
 #endif /* VGRU_H */

@@ -223,13 +223,25 @@ static struct vgru_ctx *vgru_ctx_find_rcu(struct vgru_dev *vdev, u32 ctx_id,
 	return ctx && ctx->tag == tag ? ctx : NULL;
 }
 
+/* Queue @ctx's fault work, which takes a reference while queued. */
+void vgru_ctx_queue_fault_work(struct vgru_ctx *ctx)
+{
+	kref_get(&ctx->ref);
+	if (!queue_work(vgru_wq, &ctx->fault_work))
+		vgru_ctx_put(ctx);
+}
+
 /*
- * Called from the IRQ handler for every fault record, in queue order: put
- * it in the CB's slot and queue the context's work.  A record of a context
- * that was closed after the fault was queued is dropped.
+ * Called from a drain of the event queue for every fault record, in queue
+ * order: put it in the CB's slot and queue the context's work, unless the
+ * draining thread is @waiter, the CB's own, which resolves it next (a
+ * record posted without interrupt for VGRU_DF_CALL_OS; any other one goes
+ * to the work, which may then find it taken).  A record of a context that
+ * was closed after the fault was queued is dropped.
  */
 void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
-		       u32 cb, u32 flags, u32 seq)
+		       u32 cb, u32 flags, u32 seq,
+		       const struct vgru_waiter *waiter)
 {
 	struct vgru_ctx *ctx;
 
@@ -251,9 +263,14 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 	ctx->pending_fault[cb].va = va;
 	ctx->pending_fault[cb].seq = seq;
 	ctx->pending_fault[cb].flags = flags;
-	ctx->pending_fault[cb].received_ns = ktime_get_ns();
+	ctx->pending_fault[cb].received_ns = local_clock();
 	__set_bit(cb, &ctx->pending);
 	spin_unlock(&ctx->pending_lock);
+	if ((flags & VGRU_FAULT_CALL_OS) && waiter && waiter->ctx == ctx &&
+	    waiter->cb == cb) {
+		vgru_ctx_put(ctx);
+		return;
+	}
 	/*
 	 * A work not queued yet takes our reference.  One already queued has
 	 * its own and will find the slot; ours is dropped (maybe the last,
@@ -542,6 +559,29 @@ static long vgru_ioctl_prefault(struct vgru_ctx *ctx,
 	return ret;
 }
 
+static long vgru_ioctl_resolve(struct vgru_ctx *ctx,
+			       struct vgru_resolve __user *uarg)
+{
+	struct vgru_resolve r;
+	int ret;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	if (r.cb >= ctx->vdev->nr_cbs || r.resolved || r.reserved[0] ||
+	    r.reserved[1] || r.reserved[2])
+		return -EINVAL;
+	/* the waiter itself: a fault in is the opener's to take */
+	if (current->mm != ctx->mm)
+		return -EACCES;
+	ret = vgru_ctx_failed(ctx);
+	if (ret)
+		return ret;
+	ret = vgru_resolve_cb(ctx, r.cb);
+	if (ret < 0)
+		return ret;
+	return put_user(ret, &uarg->resolved) ? -EFAULT : 0;
+}
+
 static long vgru_ioctl_fault_around(struct vgru_ctx *ctx,
 				    struct vgru_fault_around __user *uarg)
 {
@@ -593,6 +633,7 @@ static int vgru_open(struct inode *inode, struct file *file)
 	xa_init(&ctx->held);
 	xa_init(&ctx->held_huge);
 	mutex_init(&ctx->region_lock);
+	mutex_init(&ctx->fault_lock);
 	INIT_LIST_HEAD(&ctx->regions);
 	ctx->fault_around = READ_ONCE(fault_around_pages);
 	init_waitqueue_head(&ctx->notice_wq);
@@ -735,6 +776,7 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	BUILD_BUG_ON(sizeof(struct vgru_wait) != 32);
 	BUILD_BUG_ON(sizeof(struct vgru_prefault) != 48);
 	BUILD_BUG_ON(sizeof(struct vgru_fault_around) != 32);
+	BUILD_BUG_ON(sizeof(struct vgru_resolve) != 32);
 
 	/* a removed device's file is a dead handle */
 	if (READ_ONCE(ctx->vdev->gone))
@@ -747,6 +789,8 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 			.context = ctx->id,
 			.nr_cbs = ctx->vdev->nr_cbs,
 			.window_size = VGRU_WINDOW_SIZE,
+			.features = ctx->vdev->call_os ?
+				    VGRU_FEATURE_CALL_OS : 0,
 		};
 
 		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
@@ -773,6 +817,8 @@ static long vgru_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return vgru_ioctl_prefault(ctx, uarg);
 	case VGRU_IOC_FAULT_AROUND:
 		return vgru_ioctl_fault_around(ctx, uarg);
+	case VGRU_IOC_RESOLVE:
+		return vgru_ioctl_resolve(ctx, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -794,6 +840,8 @@ static void vgru_show_fdinfo(struct seq_file *m, struct file *file)
 		   atomic64_read(&ctx->stats.huge_dropins));
 	seq_printf(m, "around_dropins:\t%lld\n",
 		   atomic64_read(&ctx->stats.around_dropins));
+	seq_printf(m, "caller_resolves:\t%lld\n",
+		   atomic64_read(&ctx->stats.caller_resolves));
 	seq_printf(m, "regions:\t%u\n", READ_ONCE(ctx->nr_regions));
 	seq_printf(m, "regions_created:\t%lld\n",
 		   atomic64_read(&ctx->regions_created));

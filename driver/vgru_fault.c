@@ -1332,6 +1332,7 @@ void vgru_resolve_pending(struct vgru_ctx *ctx)
 	unsigned long cb;
 
 	for (;;) {
+		mutex_lock(&ctx->fault_lock);
 		spin_lock_irq(&ctx->pending_lock);
 		cb = find_next_bit(&ctx->pending, nr_cbs, ctx->next_cb);
 		if (cb >= nr_cbs)
@@ -1341,15 +1342,62 @@ void vgru_resolve_pending(struct vgru_ctx *ctx)
 			__clear_bit(cb, &ctx->pending);
 		}
 		spin_unlock_irq(&ctx->pending_lock);
+		if (cb < nr_cbs) {
+			ctx->next_cb = cb + 1;
+			if (!READ_ONCE(ctx->dead))
+				vgru_resolve_one(ctx, cb, &pf);
+		}
+		mutex_unlock(&ctx->fault_lock);
 		if (cb >= nr_cbs)
 			break;
-		ctx->next_cb = cb + 1;
-		if (!READ_ONCE(ctx->dead))
-			vgru_resolve_one(ctx, cb, &pf);
 		cond_resched();
 	}
 	/* off the faults' path: regions unmapped meanwhile */
 	vgru_regions_drop(ctx, false);
+}
+
+/* Take @cb's pending fault into @pf, if it has one. */
+static bool vgru_claim_fault(struct vgru_ctx *ctx, u32 cb,
+			     struct vgru_pending_fault *pf)
+{
+	bool pending;
+
+	spin_lock_irq(&ctx->pending_lock);
+	pending = __test_and_clear_bit(cb, &ctx->pending);
+	if (pending)
+		*pf = ctx->pending_fault[cb];
+	spin_unlock_irq(&ctx->pending_lock);
+	return pending;
+}
+
+/*
+ * VGRU_IOC_RESOLVE: the caller, waiting for @cb, answers its fault itself.
+ * Its record may still be in the event queue (posted without interrupt
+ * for VGRU_DF_CALL_OS, or its interrupt not taken yet): the queue is
+ * drained here first.  If the fault work is resolving (it may be taking
+ * this fault too), it is left to that work, which is queued again so
+ * that it cannot have missed the fault just drained.  1 if @cb's fault
+ * was answered here, else 0.
+ */
+int vgru_resolve_cb(struct vgru_ctx *ctx, u32 cb)
+{
+	struct vgru_pending_fault pf;
+	bool claimed;
+
+	if (!test_bit(cb, &ctx->pending))
+		vgru_events_drain(ctx->vdev, ctx, cb);
+	/* never wait behind the fault work: the caller may have a deadline */
+	if (!mutex_trylock(&ctx->fault_lock)) {
+		vgru_ctx_queue_fault_work(ctx);
+		return 0;
+	}
+	claimed = vgru_claim_fault(ctx, cb, &pf);
+	if (claimed && !READ_ONCE(ctx->dead)) {
+		atomic64_inc(&ctx->stats.caller_resolves);
+		vgru_resolve_one(ctx, cb, &pf);
+	}
+	mutex_unlock(&ctx->fault_lock);
+	return claimed;
 }
 
 /* ---- context set-up and teardown ------------------------------------------ */

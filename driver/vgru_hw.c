@@ -311,6 +311,8 @@ int vgru_hw_init(struct vgru_dev *vdev)
 			id, version);
 		return -ENODEV;
 	}
+	/* 2.2 posts a VGRU_DF_CALL_OS fault without interrupt */
+	vdev->call_os = (version & 0xffff) >= 2;
 	vdev->nr_contexts = vgru_read(vdev, VGRU_REG_NR_CONTEXTS);
 	vdev->nr_cbs = vgru_read(vdev, VGRU_REG_NR_CBS);
 	sets = vgru_read(vdev, VGRU_REG_TLB_SETS);

@@ -26,19 +26,23 @@ static dev_t vgru_devt;
 
 /* ---- event queue ------------------------------------------------------------ */
 
-static void vgru_handle_record(struct vgru_dev *vdev, const u8 *rec)
+/* Returns whether the record raised (or would have raised) the interrupt. */
+static bool vgru_handle_record(struct vgru_dev *vdev, const u8 *rec,
+			       const struct vgru_waiter *waiter)
 {
 	u32 type = get_unaligned_le32(rec + VGRU_FR_TYPE);
 	u32 ctx = get_unaligned_le32(rec + VGRU_FR_CTX);
 	u32 tag = get_unaligned_le32(rec + VGRU_FR_TAG);
+	u32 flags;
 
 	switch (type) {
 	case VGRU_FR_FAULT:
+		flags = get_unaligned_le32(rec + VGRU_FR_FLAGS);
 		vgru_handle_fault(vdev, get_unaligned_le64(rec + VGRU_FR_VADDR),
 				  ctx, tag, get_unaligned_le32(rec + VGRU_FR_CB),
-				  get_unaligned_le32(rec + VGRU_FR_FLAGS),
-				  get_unaligned_le32(rec + VGRU_FR_SEQ));
-		break;
+				  flags, get_unaligned_le32(rec + VGRU_FR_SEQ),
+				  waiter);
+		return !(flags & VGRU_FAULT_CALL_OS);
 	case VGRU_FR_NOTICE:
 		vgru_handle_notice(vdev, ctx, tag,
 				   get_unaligned_le32(rec + VGRU_FR_CB));
@@ -49,6 +53,7 @@ static void vgru_handle_record(struct vgru_dev *vdev, const u8 *rec)
 			      "unknown event record type %u skipped\n", type);
 		break;
 	}
+	return true;
 }
 
 /*
@@ -56,10 +61,15 @@ static void vgru_handle_record(struct vgru_dev *vdev, const u8 *rec)
  * faults in its own work) and return the slots to the device.  Rereading
  * FQ_TAIL after each FQ_HEAD write catches the records posted meanwhile,
  * which a coalesced interrupt may not announce again.  Under fq_lock: the
- * IRQ handler and the watchdog never drain at once.
+ * IRQ handler, the watchdog and VGRU_IOC_RESOLVE never drain at once.
+ * @waiter: the CB whose thread drains (it resolves its own fault), or
+ * NULL.  Returns how many records raised (or would have raised) the
+ * interrupt: all but the faults posted quietly for VGRU_DF_CALL_OS.
  */
-static void vgru_fq_drain(struct vgru_dev *vdev)
+static unsigned int vgru_fq_drain(struct vgru_dev *vdev,
+				  const struct vgru_waiter *waiter)
 {
+	unsigned int loud = 0;
 	u32 tail;
 
 	while ((tail = vgru_hw_fq_tail(vdev)) != vdev->fq_head) {
@@ -78,12 +88,27 @@ static void vgru_fq_drain(struct vgru_dev *vdev)
 			u8 *rec = vdev->fq + (vdev->fq_head % vdev->fq_size) *
 				  VGRU_FQ_RECORD_SIZE;
 
-			vgru_handle_record(vdev, rec);
+			loud += vgru_handle_record(vdev, rec, waiter);
 			vdev->fq_head++;
 		}
 		/* room for records the device is holding back */
 		vgru_hw_fq_set_head(vdev, vdev->fq_head);
 	}
+	return loud;
+}
+
+/*
+ * For a thread resolving its own CB's fault (VGRU_IOC_RESOLVE), whose
+ * record was posted without an interrupt, or whose interrupt has not been
+ * taken yet (it may be on its way to another CPU).
+ */
+void vgru_events_drain(struct vgru_dev *vdev, struct vgru_ctx *ctx, u32 cb)
+{
+	struct vgru_waiter waiter = { .ctx = ctx, .cb = cb };
+
+	spin_lock_irq(&vdev->fq_lock);
+	vgru_fq_drain(vdev, &waiter);
+	spin_unlock_irq(&vdev->fq_lock);
 }
 
 /* Hard IRQ handler: the event queue only. */
@@ -93,7 +118,7 @@ static irqreturn_t vgru_event_irq(int irq, void *data)
 
 	spin_lock(&vdev->fq_lock);
 	vdev->irqs++;
-	vgru_fq_drain(vdev);
+	vgru_fq_drain(vdev, NULL);
 	spin_unlock(&vdev->fq_lock);
 	return IRQ_HANDLED;
 }
@@ -104,7 +129,9 @@ static irqreturn_t vgru_event_irq(int irq, void *data)
  * until FQ_HEAD is written: if that interrupt is lost, the records wait
  * for ever.  Records that were already waiting at the last tick, with no
  * interrupt and no drain since, are drained here as the handler would
- * (one in flight has had a whole period to arrive) and counted.
+ * (one in flight has had a whole period to arrive) and counted, unless
+ * they were all faults posted without interrupt (VGRU_DF_CALL_OS) that
+ * their threads did not come for: their contexts' works resolve them.
  */
 static void vgru_watchdog(struct work_struct *work)
 {
@@ -116,8 +143,8 @@ static void vgru_watchdog(struct work_struct *work)
 	pending = vgru_hw_fq_tail(vdev) != vdev->fq_head;
 	if (pending && vdev->wd_pending && vdev->irqs == vdev->wd_irqs &&
 	    vdev->fq_head == vdev->wd_head) {
-		atomic64_inc(&vdev->counters.lost_irqs);
-		vgru_fq_drain(vdev);
+		if (vgru_fq_drain(vdev, NULL))
+			atomic64_inc(&vdev->counters.lost_irqs);
 		pending = false;
 	}
 	vdev->wd_pending = pending;

@@ -32,8 +32,13 @@ struct vgru_info {
 	__u32 context;		/* device context of this file */
 	__u32 nr_cbs;		/* command blocks in the window */
 	__u32 window_size;	/* bytes to mmap at offset 0 */
-	__u64 reserved[4];
+	__u32 features;		/* VGRU_FEATURE_* */
+	__u32 reserved0;
+	__u64 reserved[3];
 };
+
+/* the device takes VGRU_DF_CALL_OS, and VGRU_IOC_RESOLVE answers it */
+#define VGRU_FEATURE_CALL_OS	(1u << 0)
 
 /*
  * VGRU_IOC_STATS: counters of this file's context since open; what each
@@ -105,11 +110,37 @@ struct vgru_fault_around {
 	__u64 reserved[3];
 };
 
+/*
+ * VGRU_IOC_RESOLVE: the thread waiting for command block @cb resolves its
+ * pending device fault itself, in its own context, as the driver's fault
+ * work would (SGI GRU's "call OS"): no interrupt and no work item stand
+ * between the fault and its answer.  For a waiter that sees its CB in
+ * VGRU_CB_FAULT, typically right after a START with VGRU_DF_CALL_OS
+ * (whose fault raised no interrupt; with VGRU_FEATURE_CALL_OS).  A fault
+ * nobody comes for is answered by the fault work anyway: an interrupting
+ * one at once, a quiet one when the driver's watchdog drains the queue
+ * (within 20 ms) or another drain does.
+ * Returns 0 with @resolved = 1 if this call answered the CB's fault, 0 if
+ * none was pending (answered already, or the CB is not in FAULT) or the
+ * fault work was resolving one of the context's faults (it never waits
+ * for that work).  The answer is what the fault work would give: a
+ * drop-in and RESTART, or the command fails.  The call may block as a
+ * CPU access to the faulting page would (swap-in, userfaultfd).  Errors:
+ * -EINVAL (@cb out of range, @resolved or reserved not zero), -EACCES
+ * (the caller is not the process that opened the file), -ENODEV, -EIO.
+ */
+struct vgru_resolve {
+	__u32 cb;		/* in */
+	__u32 resolved;		/* out */
+	__u64 reserved[3];
+};
+
 #define VGRU_IOC_MAGIC		0xb7
 #define VGRU_IOC_INFO		_IOR(VGRU_IOC_MAGIC, 0x00, struct vgru_info)
 #define VGRU_IOC_STATS		_IOR(VGRU_IOC_MAGIC, 0x01, struct vgru_ctx_stats)
 #define VGRU_IOC_WAIT		_IOWR(VGRU_IOC_MAGIC, 0x02, struct vgru_wait)
 #define VGRU_IOC_PREFAULT	_IOWR(VGRU_IOC_MAGIC, 0x03, struct vgru_prefault)
 #define VGRU_IOC_FAULT_AROUND	_IOWR(VGRU_IOC_MAGIC, 0x04, struct vgru_fault_around)
+#define VGRU_IOC_RESOLVE	_IOWR(VGRU_IOC_MAGIC, 0x05, struct vgru_resolve)
 
 #endif /* VGRU_IOCTL_H */

@@ -7,7 +7,10 @@
  * device's notice.  The window is read at the end of the short spin (a CB
  * in FAULT is worth spinning on: the driver is resolving it), and when a
  * sleep ends without the record (a context stopped, or a record the
- * device could not write).
+ * device could not write).  A waiter with no deadline that finds its CB
+ * in FAULT first resolves the fault itself (VGRU_IOC_RESOLVE); blocking
+ * calls start with VGRU_DF_CALL_OS, so that a fault at START raises no
+ * interrupt and waits for that call alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -105,6 +108,8 @@ struct vgru {
 	 * device is broken; 0 before.  No command starts after that.
 	 */
 	_Atomic int dead;
+	/* the driver offers VGRU_IOC_RESOLVE (cleared on ENOTTY) */
+	_Atomic bool can_resolve;
 };
 
 /* what the calling thread's last blocking command did */
@@ -321,6 +326,26 @@ static int cb_ended_without_record(struct vgru *v, unsigned int cb,
 	return 1;
 }
 
+/*
+ * If @cb waits for a device fault, answer it from this thread (SGI GRU's
+ * "call OS"): the page is faulted in here, as a touch would, with no
+ * interrupt or driver thread in between.  True if this call answered one:
+ * the restarted command may fault on its next page, so look again.
+ */
+static bool fault_resolve(struct vgru *v, unsigned int cb)
+{
+	struct vgru_resolve r = { .cb = cb };
+
+	if (cb_read32(v, cb, VGRU_CB_STATUS) != VGRU_CB_FAULT)
+		return false;
+	if (ioctl(v->fd, VGRU_IOC_RESOLVE, &r)) {
+		if (errno == ENOTTY)
+			atomic_store(&v->can_resolve, false);
+		return false;
+	}
+	return r.resolved;
+}
+
 static int notice_wait(struct vgru *v, uint64_t *notices, int64_t timeout_ns)
 {
 	struct vgru_wait w = { .notices = *notices, .timeout_ns = timeout_ns };
@@ -400,6 +425,9 @@ static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 		   bool intr, struct vgru_result *res)
 {
 	int64_t start = now_ns(), t, left, budget = VGRU_SPIN_NS;
+	/* no deadline: resolving a fault here may block as a touch would */
+	bool look = deadline < 0 && atomic_load_explicit(&v->can_resolve,
+							 memory_order_relaxed);
 	bool asked = false;
 	uint64_t notices = 0;
 	uint32_t s;
@@ -412,6 +440,10 @@ static int cb_wait(struct vgru *v, unsigned int cb, int64_t deadline,
 			if (s)
 				goto ended;
 			cpu_relax();
+		}
+		if (look) {
+			look = fault_resolve(v, cb);
+			continue;
 		}
 		t = now_ns();
 		if (deadline >= 0 && t >= deadline)
@@ -499,6 +531,7 @@ int vgru_open(const char *path, struct vgru **out)
 		goto err_close;
 	}
 	v->nr_cbs = info.nr_cbs;
+	atomic_store(&v->can_resolve, info.features & VGRU_FEATURE_CALL_OS);
 	v->all_cbs = info.nr_cbs == 32 ? ~0u : (1u << info.nr_cbs) - 1;
 	v->context = info.context;
 	v->window = mmap(NULL, VGRU_WINDOW_SIZE, PROT_READ | PROT_WRITE,
@@ -697,6 +730,9 @@ static int run(struct vgru *v, const struct vgru_desc *d, uint32_t flags,
 		res->error = cb;
 		return cb;
 	}
+	/* a fault within START is ours to resolve: no interrupt for it */
+	if (atomic_load_explicit(&v->can_resolve, memory_order_relaxed))
+		flags |= VGRU_DF_CALL_OS;
 	cb_start(v, cb, d, flags);
 	cb_wait(v, cb, -1, false, res);
 	cb_put(v, cb);

@@ -69,7 +69,11 @@ void vgru_close(struct vgru *v);
  * it spins briefly on the command's completion record (longer, up to
  * 1 ms, while the driver resolves the command's device fault or while
  * the handle's recent commands ended that fast), then sleeps until the
- * device's completion notice (no CPU burnt on a long command).
+ * device's completion notice (no CPU burnt on a long command).  A device
+ * fault the command meets when it starts is resolved by the calling
+ * thread itself, in the driver (VGRU_IOC_RESOLVE: as if the thread had
+ * touched the page), with no interrupt; later ones by the driver's
+ * fault work.
  * Return 0, or:
  *   -EFAULT  a page of an operand is not mapped (or not memory),
  *   -EPERM   a written operand is in a read-only mapping,
