@@ -65,14 +65,14 @@
  *
  * Lock order (outer first):
  *   vgru_devices_lock  -> (nothing: held only to look a device up)
- *   vgru_ctx.fault_lock -> the mm's mmap_lock, vgru_ctx.end_lock,
- *                         vgru_dev.fq_lock (VGRU_IOC_RESOLVE's drain)
+ *   vgru_ctx.fault_lock -> the mm's mmap_lock, vgru_ctx.end_lock
  *   vgru_ctx.end_lock  -> vgru_ctx.lock, vgru_dev.ctx_lock,
  *                         vgru_ctx.region_lock
  *   vgru_ctx.region_lock -> (the mm's notifier locks: insert and remove)
  *   vgru_dev.ctx_lock  -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_dev.reg_lock
  *   vgru_ctx.lock      -> vgru_ctx.held's xa_lock
+ *   vgru_ctx.lock      -> vgru_dev.fq_lock (VGRU_IOC_RESOLVE's drain)
  *   vgru_dev.fq_lock   -> vgru_ctx.pending_lock (IRQ-safe: the drain)
  *   vgru_ctx.pending_lock: innermost, IRQ-safe, nothing taken under it
  * No allocation and no page-table work happens under vgru_ctx.lock: the

@@ -1384,8 +1384,13 @@ int vgru_resolve_cb(struct vgru_ctx *ctx, u32 cb)
 	struct vgru_pending_fault pf;
 	bool claimed;
 
-	if (!test_bit(cb, &ctx->pending))
-		vgru_events_drain(ctx->vdev, ctx, cb);
+	if (!test_bit(cb, &ctx->pending)) {
+		/* live: remove() stops the device after ending each context */
+		mutex_lock(&ctx->lock);
+		if (!ctx->dead)
+			vgru_events_drain(ctx->vdev, ctx, cb);
+		mutex_unlock(&ctx->lock);
+	}
 	/* never wait behind the fault work: the caller may have a deadline */
 	if (!mutex_trylock(&ctx->fault_lock)) {
 		vgru_ctx_queue_fault_work(ctx);
