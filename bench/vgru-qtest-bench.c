@@ -31,7 +31,10 @@
  * it makes the qtest socket's round trip (about 20 us) irrelevant.  The
  * client sleeps through the expected time before it polls, so that
  * typically two accesses are taken off.  memcpy is timed by the
- * benchmark thread's CPU clock.  Each figure is the best of several runs.
+ * benchmark thread's CPU clock.  Each figure is the best of many runs:
+ * on a shared host other work only ever adds time, and the best of 11
+ * runs of 4 KiB commands still varied 2x from one QEMU process to the
+ * next (best of 300: within 10%).
  * Two contexts at once (two workers) against one are timed in wall time,
  * so that figure needs two otherwise idle host cores.
  *
@@ -612,7 +615,7 @@ int main(int argc, char **argv)
     }
     sizes = quick ? quick_sizes : full;
     nres = quick ? ARRAY_SIZE(quick_sizes) : ARRAY_SIZE(full);
-    reps = quick ? 11 : 25;
+    reps = quick ? 101 : 301;
     treps = quick ? 60 : 100;
     if (opt_size) {
         sizes = &opt_size;
@@ -757,10 +760,10 @@ two:
         "50 ms). device_over_memcpy_* are throughput ratios. Translation "
         "cost, from batches of %u copies of %u KiB run in turn, best of "
         "%d runs each: page_overhead_ns = device minus memcpy time per "
-        "4 KiB page (two TLB lookups, bounce buffer, DMA dispatch, loop); "
+        "4 KiB page (two TLB lookups, finding RAM, loop); "
         "tlb_piece_cost_ns = extra time per extra piece when the "
         "destination starts 2 KiB into its page (two pieces per page, "
-        "same bytes): two TLB lookups, two DMA dispatches and a loop "
+        "same bytes): two TLB lookups, two RAM lookups and a loop "
         "step, so an upper bound on two lookups; tlb_deep_lookup_extra_ns "
         "= extra time per lookup when %d other entries of its set are "
         "scanned before the hit (tlb_way_scan_ns: per entry). "

@@ -15,9 +15,10 @@
  *
  *   1. under the lock, translate the CB's next pieces (stopping at the
  *      first miss) and publish them as the worker's batch;
- *   2. without the lock, take the RAM pointers of one translation per
- *      end, copy or fill once, then mark exactly the bytes written
- *      (address_space_unmap: dirty tracking, TCG code invalidation);
+ *   2. without the lock, take the host pointers of both ends (runs of
+ *      RAM kept while the memory map does not change, vgru_ram_view),
+ *      copy or fill once, then mark exactly the bytes written (dirty
+ *      tracking, TCG code invalidation, as address_space_unmap does);
  *   3. under the lock, account for the bytes, retire the batch and update
  *      INV_DONE, then go on, fault or requeue the CB.
  *
@@ -642,50 +643,151 @@ static void *vgru_map(AddressSpace *as, dma_addr_t pa, dma_addr_t *len,
 }
 
 /*
- * Copy @len bytes of guest RAM; returns the bytes copied.  Both ends are
- * translated and copied in one RCU read section, through their RAM
- * pointers: no map, no bounce buffer, and nothing but RAM is touched (a
- * section that is not RAM stops the copy).  The destination then gets
- * what address_space_unmap does for a mapped write: dirty tracking
- * (migration, VGA) and TCG code invalidation for exactly the bytes
- * written; the reference it drops is taken in the section.  Per 4 KiB
- * command this is one translation and one RAM block lookup less than
- * mapping the destination (and the checks around the map).
+ * The memory map changed (a commit, under the BQL): every RAM run the
+ * workers keep is stale from now on.
  */
-static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
-                          dma_addr_t src, uint64_t len)
+static void vgru_ram_commit(MemoryListener *listener)
+{
+    VgruState *s = container_of(listener, VgruState, ram_listener);
+
+    qatomic_inc(&s->ram_gen);
+}
+
+static void vgru_ram_listen(VgruState *s, bool on)
+{
+    if (on) {
+        s->ram_listener = (MemoryListener) {
+            .name = "vgru-ram",
+            .commit = vgru_ram_commit,
+        };
+        memory_listener_register(&s->ram_listener,
+                                 pci_get_address_space(&s->parent_obj));
+    } else {
+        memory_listener_unregister(&s->ram_listener);
+    }
+}
+
+/* What an RCU read section looks up RAM runs in (vgru_ram_view). */
+typedef struct VgruRamView {
+    FlatView *fv;               /* the address space's current view */
+    uint32_t gen;               /* a run found here carries this one */
+    uint32_t use;               /* a run is used if it carries this one */
+    bool keep;                  /* runs may be kept and used */
+} VgruRamView;
+
+/*
+ * Start looking up RAM in an RCU read section.  A run kept from an
+ * earlier section is used only if its view is still the current one and
+ * it carries the generation read after that view: the section then keeps
+ * the view, its regions and their RAM alive whatever commits come
+ * meanwhile, and the run maps exactly what a translation would.  The
+ * generation rules out a new view allocated where a freed one was: the
+ * commit that replaced the old view bumped it before the new one could
+ * exist, and a run carries the generation read before its view.  Behind
+ * a vIOMMU translations change without a commit: nothing is kept.
+ */
+static void vgru_ram_view(VgruState *s, AddressSpace *as, VgruRamView *v)
+{
+    v->gen = qatomic_load_acquire(&s->ram_gen);
+    v->fv = address_space_to_flatview(as);
+    v->use = qatomic_load_acquire(&s->ram_gen);
+    v->keep = !s->dma_bql;
+}
+
+/*
+ * In an RCU read section on @v: the run of guest RAM holding bus address
+ * @pa, writable if @write, and in *@len the bytes of @len that it holds
+ * from @pa; NULL unless @pa is RAM.  A run not kept is built in @tmp.
+ */
+static VgruRam *vgru_ram(VgruWorker *w, const VgruRamView *v, dma_addr_t pa,
+                         hwaddr *len, bool write, VgruRam *tmp)
+{
+    hwaddr xlat, l = -pa ? -pa : UINT64_MAX;    /* up to 2^64 */
+    MemoryRegion *mr;
+    VgruRam *r;
+
+    for (unsigned i = 0; v->keep && i < VGRU_RAM_SLOTS; i++) {
+        r = &w->ram[i];
+        if (r->fv == v->fv && r->gen == v->use && pa >= r->start &&
+            pa - r->start < r->end - r->start && (r->write || !write)) {
+            goto found;
+        }
+    }
+    mr = flatview_translate(v->fv, pa, &xlat, &l, write,
+                            MEMTXATTRS_UNSPECIFIED);
+    if (!l || !memory_access_is_direct(mr, write)) {
+        return NULL;
+    }
+    if (memory_region_is_ram(mr)) {
+        r = v->keep ? &w->ram[w->ram_next++ % VGRU_RAM_SLOTS] : tmp;
+    } else {
+        /* a ROM device read directly: its length is not clamped to it */
+        l = MIN(l, memory_region_size(mr) - xlat);
+        r = tmp;
+    }
+    *r = (VgruRam) {
+        .fv = v->fv,
+        .gen = v->gen,
+        .write = memory_access_is_direct(mr, true),
+        .start = pa,
+        .end = pa + l,
+        .mrc = {
+            .ptr = (uint8_t *)memory_region_get_ram_ptr(mr) + xlat,
+            .xlat = xlat,
+            .len = l,
+            .mrs.mr = mr,
+            .is_write = true,
+        },
+    };
+found:
+    *len = MIN(*len, r->end - pa);
+    return r;
+}
+
+static uint8_t *vgru_ram_ptr(VgruRam *r, dma_addr_t pa)
+{
+    return (uint8_t *)r->mrc.ptr + (pa - r->start);
+}
+
+/*
+ * @n bytes at bus address @pa in @r were written: what address_space_unmap
+ * does for a mapped write, dirty tracking (migration, VGA) and TCG code
+ * invalidation, from the region and offset the run knows (no RAM block
+ * lookup by host pointer).
+ */
+static void vgru_ram_written(VgruRam *r, dma_addr_t pa, hwaddr n)
+{
+    address_space_cache_invalidate(&r->mrc, pa - r->start, n);
+}
+
+/*
+ * Copy @len bytes of guest RAM; returns the bytes copied.  Both ends are
+ * looked up in one RCU read section, mostly in the worker's kept RAM
+ * runs, and copied through their host pointers: no map, no bounce
+ * buffer, and nothing but RAM is touched (a section that is not RAM stops
+ * the copy).  The bytes written are then marked (vgru_ram_written).
+ */
+static uint64_t vgru_copy(VgruState *s, VgruWorker *w, AddressSpace *as,
+                          dma_addr_t dst, dma_addr_t src, uint64_t len)
 {
     uint64_t done = 0;
+    VgruRamView v;
 
+    RCU_READ_LOCK_GUARD();
+    vgru_ram_view(s, as, &v);
     while (done < len) {
-        uint8_t *dp = NULL;
-        hwaddr n = 0;
+        hwaddr n = len - done, sn = n;
+        VgruRam dtmp, stmp, *d, *r;
 
-        WITH_RCU_READ_LOCK_GUARD() {
-            hwaddr dxlat, sxlat, dlen = len - done, slen;
-            MemoryRegion *dmr, *smr;
-
-            dmr = address_space_translate(as, dst + done, &dxlat, &dlen, true,
-                                          MEMTXATTRS_UNSPECIFIED);
-            if (!memory_access_is_direct(dmr, true)) {
-                break;
-            }
-            slen = dlen;
-            smr = address_space_translate(as, src + done, &sxlat, &slen,
-                                          false, MEMTXATTRS_UNSPECIFIED);
-            if (!memory_access_is_direct(smr, false)) {
-                break;
-            }
-            n = MIN(slen, dlen);
-            dp = (uint8_t *)memory_region_get_ram_ptr(dmr) + dxlat;
-            /* defined for any guest input, aliased pages included */
-            memmove(dp, (uint8_t *)memory_region_get_ram_ptr(smr) + sxlat, n);
-            memory_region_ref(dmr);
-        }
-        if (!n) {
+        d = vgru_ram(w, &v, dst + done, &n, true, &dtmp);
+        r = d ? vgru_ram(w, &v, src + done, &sn, false, &stmp) : NULL;
+        if (!r) {
             break;
         }
-        address_space_unmap(as, dp, n, true, n);
+        n = MIN(n, sn);
+        /* defined for any guest input, aliased pages included */
+        memmove(vgru_ram_ptr(d, dst + done), vgru_ram_ptr(r, src + done), n);
+        vgru_ram_written(d, dst + done, n);
         done += n;
     }
     return done;
@@ -695,20 +797,25 @@ static uint64_t vgru_copy(VgruState *s, AddressSpace *as, dma_addr_t dst,
  * Fill @len bytes of guest RAM at @dst, @pos bytes into a FILL: byte i of
  * the command gets byte i % 8 of @pattern.  Returns the bytes written.
  */
-static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
-                          uint64_t len, uint64_t pattern, uint64_t pos)
+static uint64_t vgru_fill(VgruState *s, VgruWorker *w, AddressSpace *as,
+                          dma_addr_t dst, uint64_t len, uint64_t pattern,
+                          uint64_t pos)
 {
     uint64_t done = 0;
+    VgruRamView v;
 
+    RCU_READ_LOCK_GUARD();
+    vgru_ram_view(s, as, &v);
     while (done < len) {
-        dma_addr_t n = len - done;
-        uint8_t *dp = vgru_map(as, dst + done, &n, true);
-        uint8_t rot[64];
+        hwaddr n = len - done;
+        VgruRam tmp, *d = vgru_ram(w, &v, dst + done, &n, true, &tmp);
+        uint8_t rot[64], *dp;
         uint64_t i;
 
-        if (!dp) {
+        if (!d) {
             break;
         }
+        dp = vgru_ram_ptr(d, dst + done);
         for (i = 0; i < sizeof(rot); i++) {
             rot[i] = pattern >> ((pos + done + i) % 8 * 8);
         }
@@ -716,7 +823,7 @@ static uint64_t vgru_fill(VgruState *s, AddressSpace *as, dma_addr_t dst,
             memcpy(dp + i, rot, sizeof(rot));
         }
         memcpy(dp + i, rot, n - i);
-        dma_memory_unmap(as, dp, n, DMA_DIRECTION_FROM_DEVICE, n);
+        vgru_ram_written(d, dst + done, n);
         done += n;
     }
     return done;
@@ -763,10 +870,10 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
                 g_usleep(s->x_dma_delay_us);
             }
             if (fill) {
-                moved = vgru_fill(s, as, p->dst + off, n, pattern,
+                moved = vgru_fill(s, w, as, p->dst + off, n, pattern,
                                   p->pos + off);
             } else {
-                moved = vgru_copy(s, as, p->dst + off, p->src + off, n);
+                moved = vgru_copy(s, w, as, p->dst + off, p->src + off, n);
             }
             done += moved;
             off += moved;
@@ -1366,6 +1473,7 @@ void vgru_engine_realize(VgruState *s)
     s->vm_change = qemu_add_vm_change_state_handler(vgru_vm_state_change, s);
 
     s->inv_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, vgru_inv_timer, s);
+    vgru_ram_listen(s, true);
     /* the last one is the inline worker: no thread, BQL holders only */
     s->workers = g_new0(VgruWorker, s->nr_workers + 1);
     s->inline_worker = &s->workers[s->nr_workers];
@@ -1384,6 +1492,7 @@ void vgru_engine_realize(VgruState *s)
 void vgru_engine_unrealize(VgruState *s)
 {
     qemu_del_vm_change_state_handler(s->vm_change);
+    vgru_ram_listen(s, false);
     WITH_QEMU_LOCK_GUARD(&s->lock) {
         s->stopping = true;
         vgru_batches(s, true, 0, true);

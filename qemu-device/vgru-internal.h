@@ -183,6 +183,29 @@ typedef struct VgruPiece {
     uint64_t pos;               /* its offset in the command (FILL) */
 } VgruPiece;
 
+/*
+ * A run of guest RAM a worker found, so that a piece there needs no
+ * address-space translation, RAM block lookup or reference (engine).  It
+ * holds no reference: it is used only in an RCU read section that finds
+ * its flat view still current and the memory-map generation unchanged,
+ * which keeps its region alive (docs/device.md, "How RAM is reached").
+ */
+typedef struct VgruRam {
+    FlatView *fv;               /* the address space's view it came from */
+    uint32_t gen;               /* VgruState.ram_gen then */
+    bool write;                 /* writable directly */
+    dma_addr_t start, end;      /* bus addresses [start, end) */
+    /*
+     * host pointer, region and offset at start; laid out as a cache so
+     * that address_space_cache_invalidate marks written bytes (no
+     * references taken: never passed to address_space_cache_destroy)
+     */
+    MemoryRegionCache mrc;
+} VgruRam;
+
+/* RAM runs a worker keeps: a copy's source and destination, and spares. */
+#define VGRU_RAM_SLOTS      4
+
 typedef struct VgruWorker {
     VgruState *s;
     QemuThread thread;
@@ -200,6 +223,8 @@ typedef struct VgruWorker {
     bool cancel;                /* atomic: stop after the current chunk */
 
     /* the plan of that batch, private to the worker */
+    VgruRam ram[VGRU_RAM_SLOTS];    /* RAM runs it found */
+    unsigned ram_next;              /* slot the next new run replaces */
     unsigned nr_pieces;
     uint64_t bytes;
     VgruPiece pieces[VGRU_MAX_PIECES];
@@ -236,6 +261,10 @@ struct VgruState {
     QEMUTimer *inv_timer;       /* releases delayed invalidations */
     int64_t inv_due[VGRU_INV_DELAYED];  /* (L) when each may count, ns */
     uint32_t inv_timed;         /* (L) invalidations whose delay is over */
+
+    /* bumped at every memory-map commit: VgruWorker.ram is then stale */
+    MemoryListener ram_listener;
+    uint32_t ram_gen;           /* atomic */
 
     QemuMutex lock;
     QemuCond idle;              /* a batch ended: quiescers look again */

@@ -1126,6 +1126,91 @@ static void test_not_ram(void)
 }
 
 /*
+ * The device reaches RAM through pointers it keeps between commands; a
+ * change of the memory map must never be read or written through an old
+ * one.  The i440FX's PAM register for 0xd0000-0xd3fff maps that range to
+ * RAM (3) or to the PCI side (0), where read-only option ROM space is.
+ * With each engine (short copies in the register write, and workers
+ * only): a copy into the range lands in guest-visible RAM, the next one
+ * (through the kept pointer) too, and a copy out of it reads that RAM.
+ * Once the range is ROM, a copy or fill into it fails with ERR_DMA, a
+ * copy out of it reads the ROM, and when it is RAM again the RAM still
+ * holds the last copy's bytes.
+ */
+static void test_ram_remap(void)
+{
+    static const char *const props[] = { "", ",inline-bytes=0" };
+    const uint64_t target = 0xd0000, pam = 0x5c;    /* PAM3, low nibble */
+    const uint64_t va_src = VA_BASE, va_t = VA_BASE + PAGE;
+    const uint64_t va_out = VA_BASE + 2 * PAGE;     /* DATA_PA + PAGE */
+    g_autofree uint8_t *want = g_malloc(PAGE);
+    g_autofree uint8_t *got = g_malloc(PAGE);
+    g_autofree uint8_t *rom = g_malloc(PAGE);
+    Desc fill = {
+        .op = VGRU_OP_FILL, .src = 0x1122334455667788ULL, .dst = va_t,
+        .len = PAGE,
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(props); i++) {
+        QPCIDevice *host;
+        Vgru v;
+
+        vgru_start_ctx(&v, props[i], 0, 1);
+        host = qpci_device_find(v.bus, QPCI_DEVFN(0, 0));
+        g_assert_nonnull(host);
+        dropin(&v, 0, va_src, DATA_PA, VGRU_TLB_WRITE);
+        dropin(&v, 0, va_t, target, VGRU_TLB_WRITE);
+        dropin(&v, 0, va_out, DATA_PA + PAGE, VGRU_TLB_WRITE);
+
+        /* RAM: copies in, then out */
+        qpci_config_writeb(host, pam, 0x03);
+        for (int k = 0; k < 2; k++) {
+            fill_pattern(&v, 0, PAGE, 40 + k);
+            copy_start(&v, 0, 0, va_src, va_t, PAGE);
+            g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+            qtest_memread(v.qts, DATA_PA, want, PAGE);
+            qtest_memread(v.qts, target, got, PAGE);
+            g_assert_cmpmem(want, PAGE, got, PAGE);
+        }
+        copy_start(&v, 0, 0, va_t, va_out, PAGE);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+        assert_same(&v, 0, PAGE, PAGE);
+
+        /* ROM: nothing written, the ROM read */
+        qpci_config_writeb(host, pam, 0);
+        qtest_memread(v.qts, target, rom, PAGE);
+        g_assert_false(memcmp(rom, want, PAGE) == 0);
+        fill_pattern(&v, 0, PAGE, 50);
+        copy_start(&v, 0, 0, va_src, va_t, PAGE);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+        g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+        g_assert_cmpuint(cb_rd64(&v, 0, 0, VGRU_CB_PROGRESS), ==, 0);
+        cmd_start(&v, 0, 0, &fill);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_ERROR);
+        g_assert_cmphex(cb_rd(&v, 0, 0, VGRU_CB_ERROR_CODE), ==, VGRU_ERR_DMA);
+        copy_start(&v, 0, 0, va_t, va_out, PAGE);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+        qtest_memread(v.qts, DATA_PA + PAGE, got, PAGE);
+        g_assert_cmpmem(rom, PAGE, got, PAGE);
+        qtest_memread(v.qts, target, got, PAGE);
+        g_assert_cmpmem(rom, PAGE, got, PAGE);
+
+        /* RAM again: it kept the last copy's bytes, and copies go through */
+        qpci_config_writeb(host, pam, 0x03);
+        qtest_memread(v.qts, target, got, PAGE);
+        g_assert_cmpmem(want, PAGE, got, PAGE);
+        copy_start(&v, 0, 0, va_src, va_t, PAGE);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+        qtest_memread(v.qts, DATA_PA, want, PAGE);
+        qtest_memread(v.qts, target, got, PAGE);
+        g_assert_cmpmem(want, PAGE, got, PAGE);
+        g_assert_cmpuint(dev_stat(&v, VGRU_STAT_BYTES), ==, 5 * PAGE);
+        g_free(host);
+        vgru_stop(&v);
+    }
+}
+
+/*
  * Disabling and enabling the device keeps a fault that waits for the
  * driver: the new queue gets its record again, and a FQ_HEAD write while
  * disabled posts nothing.
@@ -2692,6 +2777,85 @@ static void test_migrate_fence(void)
     unlink(file);
 }
 
+/* Pages of RAM a migration has sent (zero or not); its status. */
+static int64_t migrated_pages(QTestState *qts, char *status, size_t size)
+{
+    QDict *resp = qtest_qmp(qts, "{ 'execute': 'query-migrate' }");
+    QDict *ret = qdict_get_qdict(resp, "return");
+    QDict *ram = qdict_get_qdict(ret, "ram");
+    int64_t n = 0;
+
+    g_strlcpy(status, qdict_get_try_str(ret, "status") ?: "", size);
+    if (ram) {
+        n = qdict_get_int(ram, "duplicate") + qdict_get_int(ram, "normal");
+    }
+    qobject_unref(resp);
+    return n;
+}
+
+/*
+ * Device writes are marked dirty for migration: with the migration held
+ * back by a low bandwidth, a copy into a page that has already been sent
+ * (RAM goes in address order) must send it again; the other side then
+ * holds the copy's bytes, not the page's older ones.  Both engines.
+ */
+static void test_migrate_dirty(void)
+{
+    static const char *const props[] = { "", ",inline-bytes=0" };
+    const uint64_t dst = 4 * PAGE, len = 2 * PAGE;
+    g_autofree uint8_t *want = g_malloc(len);
+    g_autofree uint8_t *got = g_malloc(len);
+
+    for (size_t i = 0; i < ARRAY_SIZE(props); i++) {
+        g_autofree char *file = g_strdup_printf("%s/vgru-dirty-%d.bin",
+                                                g_get_tmp_dir(), getpid());
+        g_autofree char *uri = g_strdup_printf("exec:cat > %s", file);
+        int64_t end = g_get_monotonic_time() + WAIT_US;
+        char status[32];
+        QTestState *in;
+        Vgru v;
+
+        vgru_start_ctx(&v, props[i], 0, 1);
+        map_pages(&v, 0, 0, dst + len);
+        fill_pattern(&v, 0, len, 60);
+        copy_start(&v, 0, 0, VA_BASE, VA_BASE + dst, len);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+
+        qtest_qmp_assert_success(v.qts, "{ 'execute': 'migrate-set-parameters',"
+                                 " 'arguments': { 'max-bandwidth': 65536 } }");
+        qtest_qmp_assert_success(v.qts, "{ 'execute': 'migrate', "
+                                 "'arguments': { 'uri': %s } }", uri);
+        /* the destination pages have gone, most of RAM has not */
+        while (migrated_pages(v.qts, status, sizeof(status)) <=
+               (DATA_PA + dst + len) / PAGE + 64) {
+            g_assert_cmpint(g_get_monotonic_time(), <, end);
+            g_usleep(10 * 1000);
+        }
+        fill_pattern(&v, 0, len, 61);
+        copy_start(&v, 0, 0, VA_BASE, VA_BASE + dst, len);
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+        assert_same(&v, 0, dst, len);
+        qtest_memread(v.qts, DATA_PA + dst, want, len);
+        g_assert_cmpint(migrated_pages(v.qts, status, sizeof(status)), <,
+                        (64 << 20) / PAGE);
+        g_assert_cmpstr(status, ==, "active");
+
+        qtest_qmp_assert_success(v.qts, "{ 'execute': 'migrate-set-parameters',"
+                                 " 'arguments': { 'max-bandwidth': %d } }",
+                                 1 << 30);
+        qmp_wait_str(v.qts, "query-migrate", "status", "completed");
+        vgru_stop(&v);
+
+        in = incoming_start(props[i]);
+        incoming_load(in, file);
+        qmp_wait_str(in, "query-migrate", "status", "completed");
+        qtest_memread(in, DATA_PA + dst, got, len);
+        g_assert_cmpmem(want, len, got, len);
+        qtest_quit(in);
+        unlink(file);
+    }
+}
+
 /*
  * An incoming stream the device cannot take fails the load, QEMU exits
  * with an error, never a crash: other geometry, or an impossible state
@@ -3650,6 +3814,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/fairness", test_fairness);
     qtest_add_func("/vgru/tlb-one-way", test_tlb_one_way);
     qtest_add_func("/vgru/not-ram", test_not_ram);
+    qtest_add_func("/vgru/ram-remap", test_ram_remap);
     qtest_add_func("/vgru/reenable-keeps-faults", test_reenable_keeps_faults);
     qtest_add_func("/vgru/range-end", test_range_end);
     qtest_add_func("/vgru/cb-layout", test_cb_layout);
@@ -3678,6 +3843,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/migrate", test_migrate);
     qtest_add_func("/vgru/migrate-fence", test_migrate_fence);
     qtest_add_func("/vgru/migrate-bad-stream", test_migrate_bad_stream);
+    qtest_add_func("/vgru/migrate-dirty", test_migrate_dirty);
     qtest_add_func("/vgru/huge-copy", test_huge_copy);
     qtest_add_func("/vgru/huge-bad", test_huge_bad);
     qtest_add_func("/vgru/huge-invalidate", test_huge_invalidate);
