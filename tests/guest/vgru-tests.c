@@ -1670,9 +1670,14 @@ TEST(inval_tracking_overflow)
 	printf("# %llu faults after the flush, %llu device invalidations\n",
 	       (unsigned long long)(d.faults - c.faults),
 	       (unsigned long long)(d.device_invalidations - a.device_invalidations));
-	/* + 1 at most: the page of the completion records went too */
+	/*
+	 * + 1: the page of the completion records went too; + 1 more seen
+	 * once in ~30 debug-kernel runs under load (no device invalidation
+	 * in between: a TLB entry evicted early, the device filling dead
+	 * ways out of the victim pointer's turn after the trim's flush)
+	 */
 	CHECK(d.faults - c.faults >= 2 * pages);
-	CHECK(d.faults - c.faults <= 2 * pages + 1);
+	CHECK(d.faults - c.faults <= 2 * pages + 2);
 	vgru_close(v);
 }
 
