@@ -932,8 +932,8 @@ static void vgru_held_trim(struct vgru_ctx *ctx, const struct vgru_block *b,
 {
 	u32 cap = ctx->vdev->held_max * VGRU_HELD_SLACK;
 	struct { unsigned long start, end; } keep[VGRU_FA_STREAMS + 1], t;
+	unsigned long from = 0, len;
 	unsigned int n = 0, i, j;
-	unsigned long from = 0;
 
 	if (atomic_read(&ctx->nr_held) < cap)
 		return;
@@ -944,7 +944,10 @@ static void vgru_held_trim(struct vgru_ctx *ctx, const struct vgru_block *b,
 		t.end = ctx->fa_recent[i].end;
 		if (t.start >= t.end)
 			continue;
-		keep[n].start = t.start - min(t.start, t.end - t.start);
+		/* a block cut short (a mapping's end) follows a full one */
+		len = max(t.end - t.start,
+			  ctx->fa_recent[i].pages << PAGE_SHIFT);
+		keep[n].start = t.start - min(t.start, len);
 		keep[n++].end = t.end;
 	}
 	for (i = 1; i < n; i++)
