@@ -209,19 +209,6 @@ static void vgru_flush_all(struct vgru_ctx *ctx, bool may_sleep)
 	WRITE_ONCE(ctx->held_all, false);
 }
 
-/* Keep the tracking bounded: see VGRU_HELD_SLACK. */
-static void vgru_held_trim(struct vgru_ctx *ctx)
-{
-	u32 cap = ctx->vdev->held_max * VGRU_HELD_SLACK;
-
-	if (atomic_read(&ctx->nr_held) < cap)
-		return;
-	mutex_lock(&ctx->lock);
-	if (!ctx->dead && atomic_read(&ctx->nr_held) >= cap)
-		vgru_flush_all(ctx, true);
-	mutex_unlock(&ctx->lock);
-}
-
 /* ---- invalidation --------------------------------------------------------- */
 
 /*
@@ -339,7 +326,8 @@ struct vgru_block {
 	unsigned long va;		/* the page that must resolve */
 	unsigned long rstart, rend;	/* a new region's range */
 	bool around;			/* all usable pages, not the run from va */
-	bool fault_in;			/* absent pages faulted in too */
+	bool fault_in;			/* absent pages faulted in too, */
+	unsigned long fault_from;	/* ... those from here on only */
 };
 
 /*
@@ -870,28 +858,115 @@ static void vgru_answer_covered(struct vgru_ctx *ctx,
 }
 
 /*
- * Snapshot @range, faulting its absent pages in with @fault_in.  For a
- * write, only the absent pages are faulted in for write: a present
- * read-only page (KSM, copy-on-write after fork, the zero page) stays
- * shared, since nothing says the device will write it.  Returns as
- * hmm_range_fault().
+ * Snapshot @range (of block @b), faulting its absent pages from
+ * b->fault_from on in with @fault_in.  hmm_range_fault() faults every page
+ * from the first that needs it to the end of its walk (a missing page
+ * table: all of it), so the pages below b->fault_from are a snapshot of
+ * their own.  For a write, only absent pages are faulted in for write: a
+ * present read-only page (KSM, copy-on-write after fork, the zero page)
+ * stays shared, since nothing says the device will write it; so the write
+ * pass runs from the first absent page to the next present one (after
+ * b->va), and @range ends there.  Returns as hmm_range_fault().
  */
-static int vgru_block_fault(struct hmm_range *range, bool fault_in,
+static int vgru_block_fault(struct hmm_range *range,
+			    const struct vgru_block *b, bool fault_in,
 			    bool write)
 {
 	unsigned long i, n = (range->end - range->start) >> PAGE_SHIFT;
+	unsigned long ti = (b->va - range->start) >> PAGE_SHIFT;
+	unsigned long first = fault_in ?
+			      (max(b->fault_from, range->start) -
+			       range->start) >> PAGE_SHIFT : n;
+	struct hmm_range part = *range;
 	int ret;
 
-	range->pfn_flags_mask = 0;
-	range->default_flags = fault_in && !write ? HMM_PFN_REQ_FAULT : 0;
-	ret = hmm_range_fault(range);
-	if (ret || !fault_in || !write)
+	part.default_flags = 0;
+	part.pfn_flags_mask = 0;
+	if (first && first < n) {
+		part.end = range->start + first * PAGE_SIZE;
+		ret = hmm_range_fault(&part);
+		if (ret)
+			return ret;
+		part.start = part.end;
+		part.end = range->end;
+		part.hmm_pfns = range->hmm_pfns + first;
+	}
+	part.default_flags = first < n && !write ? HMM_PFN_REQ_FAULT : 0;
+	ret = hmm_range_fault(&part);
+	if (ret || first >= n || !write)
 		return ret;
-	for (i = 0; i < n; i++)
+	while (first < n && (range->hmm_pfns[first] & HMM_PFN_VALID))
+		first++;
+	if (first == n)
+		return 0;
+	for (i = first; i < n; i++) {
+		if (i > ti && (range->hmm_pfns[i] & HMM_PFN_VALID))
+			break;
 		range->hmm_pfns[i] = range->hmm_pfns[i] & HMM_PFN_VALID ? 0 :
 				     HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
-	range->pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
-	return hmm_range_fault(range);
+	}
+	range->end = range->start + i * PAGE_SIZE;
+	part.start = range->start + first * PAGE_SIZE;
+	part.end = range->end;
+	part.hmm_pfns = range->hmm_pfns + first;
+	part.default_flags = 0;
+	part.pfn_flags_mask = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+	return hmm_range_fault(&part);
+}
+
+/*
+ * Keep the tracking bounded: see VGRU_HELD_SLACK.  What a copy still uses
+ * stays: the block @b being resolved and, in the fault work, the recent
+ * fault-around blocks (the other operand's), each with the block of the
+ * same size below it.  Everything else is flushed, one command per
+ * stretch between them that holds pages.  A flush of the whole context
+ * would take the other operand's block too, which the copy then faults on
+ * again (and its stream restarts small); and the blocks below are still
+ * in the device TLB: the new ones replace them there, set by set, in the
+ * order they went in, but would fill the holes of a flush first and leave
+ * the next block to replace the new ones.  ctx->held is complete even
+ * under held_all, so flushing it by ranges is exact.
+ */
+static void vgru_held_trim(struct vgru_ctx *ctx, const struct vgru_block *b,
+			   bool fault_work)
+{
+	u32 cap = ctx->vdev->held_max * VGRU_HELD_SLACK;
+	struct { unsigned long start, end; } keep[VGRU_FA_STREAMS + 1], t;
+	unsigned long from = 0, len;
+	unsigned int n = 0, i, j;
+
+	if (atomic_read(&ctx->nr_held) < cap)
+		return;
+	keep[n].start = b->start - min(b->start, b->end - b->start);
+	keep[n++].end = b->end;
+	for (i = 0; fault_work && i < VGRU_FA_STREAMS; i++) {
+		t.start = ctx->fa_recent[i].start;
+		t.end = ctx->fa_recent[i].end;
+		if (t.start >= t.end)
+			continue;
+		/* a block cut short (a mapping's end) follows a full one */
+		len = max(t.end - t.start,
+			  ctx->fa_recent[i].pages << PAGE_SHIFT);
+		keep[n].start = t.start - min(t.start, len);
+		keep[n++].end = t.end;
+	}
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && keep[j - 1].start > keep[j].start; j--) {
+			t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	mutex_lock(&ctx->lock);
+	if (!ctx->dead && atomic_read(&ctx->nr_held) >= cap) {
+		WRITE_ONCE(ctx->held_all, false);
+		for (i = 0; i < n; i++) {
+			if (keep[i].start > from)
+				vgru_flush_held(ctx, from, keep[i].start, true);
+			from = max(from, keep[i].end);
+		}
+		vgru_flush_held(ctx, from, ULONG_MAX, true);
+	}
+	mutex_unlock(&ctx->lock);
 }
 
 /*
@@ -950,7 +1025,7 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 			if (!b->around)
 				range.end = va + n * PAGE_SIZE;
 		}
-		ret = vgru_block_fault(&range, fault_in, write);
+		ret = vgru_block_fault(&range, b, fault_in, write);
 		if (ret && ret != -EBUSY && fault_in) {
 			/* a page of the block cannot be faulted in: present ones only */
 			mmap_read_unlock(mm);
@@ -1003,7 +1078,7 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 		if (!ret) {
 			trace_vgru_page_lookup(ctx->id, va, 0);
 
-			vgru_held_trim(ctx);
+			vgru_held_trim(ctx, b, fault);
 			if (READ_ONCE(vgru_inject_resolve_delay_us))
 				fsleep(READ_ONCE(vgru_inject_resolve_delay_us));
 			/*
@@ -1233,6 +1308,16 @@ static void vgru_fault_stream_grow(struct vgru_ctx *ctx, struct vgru_block *b,
 				  rounddown_pow_of_two(ctx->vdev->held_max / 2));
 	unsigned long pages = k;
 
+	/*
+	 * Absent pages are faulted in ahead of the access only, as readahead
+	 * reads: not below the faulting page, unless it is the top page of
+	 * the block right below the stream's (a stream running down).  Two
+	 * buffers mapped back to back are one mapping: a source's first block
+	 * would otherwise map the zero page into the end of the destination,
+	 * which the destination's writes then fault on one page at a time.
+	 */
+	b->fault_from = f->start == b->end && b->va + PAGE_SIZE == b->end ?
+			b->start : b->va;
 	if (forward && f->pages && vgru_page_mapped(ctx->mm, b->va))
 		forward = false;	/* present: the stream goes on at K */
 	if (forward && f->pages)

@@ -4283,6 +4283,117 @@ TEST(fault_around_stream_grows_in_fresh_memory)
 	raw_close(&c);
 }
 
+/*
+ * A 16 MiB copy between two fresh buffers in one mapping of their own (the
+ * destination right below the source), K = 64: each operand faults on its
+ * first page (one page), its second (the block of 64 pages), then once
+ * per block of 128, 256, ... up to half of what the context can hold (the
+ * TLB and two pages per CB; the default device's TLB: 64 sets x 4 ways, so
+ * 128 pages).  No page is resolved twice: drop-ins are the pages, plus
+ * each operand's first page again in its first block (the destination's
+ * last block stops at the source's present pages, the source's at the end
+ * of the mapping); the driver's trimming of its tracking never takes a
+ * translation the device still holds (device inv_entries unchanged); and
+ * no zero page is mapped where the other operand then writes (no notifier
+ * range: no copy-on-write).  The two blocks of 128 take every way of
+ * every set, which holds only while each set replaces its entries in the
+ * order they went in: the TLB is first filled with live entries (twice
+ * its size prefaulted), since free ways left by earlier cases are filled
+ * out of that order (docs/architecture.md, fault-around).
+ */
+#define DEFAULT_TLB_ENTRIES	256
+
+TEST(stream_copy_faults_each_page_once)
+{
+	const size_t len = 16UL << 20, pages = len / PAGE;
+	const size_t resv_len = 2 * len + (64UL << 20);
+	const size_t fill_len = 2 * DEFAULT_TLB_ENTRIES * PAGE;
+	unsigned char *resv = mmap(NULL, resv_len, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vgru_prefault pf = { 0 };
+	unsigned char *dst, *src, *fill;
+	uint64_t cap = 1, block = 64, want = 2, inv;
+	struct vgru_ctx_stats a, b;
+	struct raw_ctx c = raw_open();
+	struct vgru_info info;
+
+	CHECK(resv != MAP_FAILED);
+	dst = (unsigned char *)(((uintptr_t)resv + (64UL << 20) - 1) &
+				~((64UL << 20) - 1));
+	CHECK(mmap(dst, 2 * len, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		   -1, 0) == dst);
+	CHECK_EQ(madvise(dst, 2 * len, MADV_NOHUGEPAGE), 0);
+	src = dst + len;
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_INFO, &info), 0);
+	while (cap * 2 <= (DEFAULT_TLB_ENTRIES + 2 * info.nr_cbs) / 2 &&
+	       cap < 512)
+		cap *= 2;
+	for (size_t done = block; done < pages; done += block) {
+		block = 2 * block < cap ? 2 * block : cap;
+		want++;
+	}
+	set_fault_around(c.fd, 64);
+	fill = map_anon(fill_len, RW);
+	memset(fill, 1, fill_len);
+	inv = sysfs_stat("device_inv_entries");
+	/*
+	 * From here on nothing maps or unmaps (stdio would): a notifier range
+	 * while the context holds that many pages flushes all of it.
+	 */
+	pf.addr = (uintptr_t)fill;
+	pf.len = fill_len;
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_PREFAULT, &pf), 0);
+	CHECK_EQ(pf.done, fill_len);
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &a), 0);
+	raw_copy_ok(&c, dst, src, len);
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &b), 0);
+	printf("# %llu faults, %llu drop-ins (blocks up to %llu pages)\n",
+	       (unsigned long long)(b.faults - a.faults),
+	       (unsigned long long)(b.dropins - a.dropins),
+	       (unsigned long long)cap);
+	CHECK_EQ(b.fault_errors, 0);
+	CHECK_EQ(b.dropins - a.dropins, 2 * pages + 2);
+	CHECK_EQ(sysfs_stat("device_inv_entries") - inv, 0);
+	CHECK_EQ(b.invalidations - a.invalidations, 0);
+	CHECK_EQ(b.retries - a.retries, 0);
+	CHECK_EQ(b.faults - a.faults, 2 * want);
+	raw_close(&c);
+	CHECK_EQ(munmap(resv, resv_len), 0);
+	CHECK_EQ(munmap(fill, fill_len), 0);
+}
+
+/*
+ * A stream faults absent pages in ahead of the access only, and writes in
+ * absent pages only.  K = 8, one mapping: the destination's 8 pages from
+ * page 4 of a block, the source's right after them, from page 12.  Faults
+ * (drop-ins): source 12 (alone: 1); destination 4 (the block below the
+ * source's record: 4..7, 4); source 13 (continuing the destination's
+ * record: the block from 8 grows to 16 pages, 13..23 are faulted in, the
+ * destination's 8..11 below 13 stay absent: 12..23, 12); destination 8
+ * (8..11 written in, one pass: 4).  Had the source mapped the zero page at
+ * 8..11, the destination would fault on each of them (7 faults); had the
+ * destination's write pass gone on past 11, it would have broken the
+ * source's zero pages 12..15 by copy-on-write (4 notifier ranges, and 25
+ * drop-ins).
+ */
+TEST(stream_fault_in_stays_ahead_of_the_access)
+{
+	unsigned char *base = map_aligned(64 * PAGE, 64 * PAGE);
+	unsigned char *dst = base + 4 * PAGE, *src = base + 12 * PAGE;
+	struct raw_ctx c = raw_open();
+	struct vgru_ctx_stats a, b;
+
+	set_fault_around(c.fd, 8);
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &a), 0);
+	raw_copy_ok(&c, dst, src, 8 * PAGE);
+	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &b), 0);
+	CHECK_EQ(b.fault_errors, 0);
+	CHECK_EQ(b.faults - a.faults, 4);
+	CHECK_EQ(b.dropins - a.dropins, 21);
+	CHECK_EQ(b.invalidations - a.invalidations, 0);
+	raw_close(&c);
+}
+
 #define REGION_ALIGN	(64UL << 20)
 
 /* @len bytes at a REGION_ALIGN boundary, a mapping of their own (PROT_NONE
