@@ -780,6 +780,11 @@ static uint64_t vgru_copy(VgruState *s, VgruWorker *w, AddressSpace *as,
         VgruRam dtmp, stmp, *d, *r;
 
         d = vgru_ram(w, &v, dst + done, &n, true, &dtmp);
+        if (d && d != &dtmp) {
+            /* the source's lookup may take the slot @d is in */
+            dtmp = *d;
+            d = &dtmp;
+        }
         r = d ? vgru_ram(w, &v, src + done, &sn, false, &stmp) : NULL;
         if (!r) {
             break;
