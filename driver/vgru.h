@@ -319,6 +319,7 @@ struct vgru_ctx {
 struct vgru_fault_id {
 	u32 cb;
 	u32 seq;
+	u64 received_ns;	/* for the latency histogram */
 };
 
 /* vgru_hw.c: register sequences, multi-register ones under reg_lock */

@@ -1134,6 +1134,10 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 					vgru_tl_add_resp(ctx, fault->cb,
 							 fault->seq, 0);
 				vgru_answer_covered(ctx, xl, nx);
+				/* before the answer: its waiter may look at once */
+				if (fault)
+					vgru_latency_record(ctx->vdev,
+							    fault->received_ns);
 				vgru_tl_run(ctx);
 				mutex_unlock(&ctx->lock);
 				mutex_unlock(&ctx->end_lock);
@@ -1380,11 +1384,18 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
 	return n < 0 ? n : 0;
 }
 
-/* Resolve one fault record and answer it: drop-in and restart, or FAIL. */
+/*
+ * Resolve one fault record and answer it: drop-in and restart, or FAIL.
+ * Its latency is recorded just before the answer goes to the device (in
+ * vgru_resolve() on success): the command's waiter, free the moment the
+ * answer is in, may read the histogram right away.
+ */
 static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
 			     const struct vgru_pending_fault *pf)
 {
-	struct vgru_fault_id fault = { .cb = cb, .seq = pf->seq };
+	struct vgru_fault_id fault = {
+		.cb = cb, .seq = pf->seq, .received_ns = pf->received_ns,
+	};
 	struct vgru_dev *vdev = ctx->vdev;
 	int ret;
 
@@ -1393,6 +1404,7 @@ static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
 	if (ret) {
 		atomic64_inc(&ctx->stats.fault_errors);
 		atomic64_inc(&vdev->counters.fault_errors);
+		vgru_latency_record(vdev, pf->received_ns);
 		mutex_lock(&ctx->lock);
 		if (!ctx->dead) {
 			vgru_tl_begin(ctx);
@@ -1401,7 +1413,6 @@ static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
 		}
 		mutex_unlock(&ctx->lock);
 	}
-	vgru_latency_record(vdev, pf->received_ns);
 }
 
 /*
