@@ -223,12 +223,23 @@ static struct vgru_ctx *vgru_ctx_find_rcu(struct vgru_dev *vdev, u32 ctx_id,
 	return ctx && ctx->tag == tag ? ctx : NULL;
 }
 
-/* Queue @ctx's fault work, which takes a reference while queued. */
+/*
+ * Queue @ctx's fault work with a reference the caller took.  A work not
+ * queued yet takes it.  One already queued has its own and will find the
+ * pending faults; ours is dropped (maybe the last, if that work ran
+ * meanwhile: the free is deferred, see above).
+ */
+static void vgru_ctx_queue_work_ref(struct vgru_ctx *ctx)
+{
+	if (!queue_work(vgru_wq, &ctx->fault_work))
+		vgru_ctx_put(ctx);
+}
+
+/* Queue @ctx's fault work (VGRU_IOC_RESOLVE, which holds the file's). */
 void vgru_ctx_queue_fault_work(struct vgru_ctx *ctx)
 {
 	kref_get(&ctx->ref);
-	if (!queue_work(vgru_wq, &ctx->fault_work))
-		vgru_ctx_put(ctx);
+	vgru_ctx_queue_work_ref(ctx);
 }
 
 /*
@@ -271,13 +282,7 @@ void vgru_handle_fault(struct vgru_dev *vdev, u64 va, u32 ctx_id, u32 tag,
 		vgru_ctx_put(ctx);
 		return;
 	}
-	/*
-	 * A work not queued yet takes our reference.  One already queued has
-	 * its own and will find the slot; ours is dropped (maybe the last,
-	 * if that work ran meanwhile: the free is deferred, see above).
-	 */
-	if (!queue_work(vgru_wq, &ctx->fault_work))
-		vgru_ctx_put(ctx);
+	vgru_ctx_queue_work_ref(ctx);
 }
 
 /*
