@@ -395,7 +395,8 @@ static int cmd_demo(void)
 	vgru_stats(v, &last);
 	printf("context %u\n", vgru_context(v));
 	printf("1. cold copy of %zu KiB (%zu pages each way): every page "
-	       "faults once\n", len >> 10, len >> 12);
+	       "is dropped in once, a few faults resolving whole blocks "
+	       "(fault-around)\n", len >> 10, len >> 12);
 	if (demo_copy(v, dst, src, len, 1, &last))
 		return 1;
 	printf("2. warm copy: the device TLB holds the translations\n");
