@@ -5,11 +5,12 @@
  * context flush costs O(1): each context has an epoch, and entries of an
  * older epoch are dead (and the first choice of victim).  A range flush
  * probes the sets of the range's pages when the range is smaller than the
- * set count, and scans the table otherwise.  Everything here runs with
- * VgruState.lock held.
+ * set count, and scans the table otherwise.  A set replaces its entries
+ * in the order they went in, whatever a flush left dead in it
+ * (vgru_fifo_slot).  Everything here runs with VgruState.lock held.
  *
  * 2 MiB entries live apart, in a small fully associative array (replaced
- * round robin) with the same context tag and epoch.  Indexing them in
+ * as a set is) with the same context tag and epoch.  Indexing them in
  * the sets would need a second probe per lookup anyway (a 4 KiB number
  * does not name its 2 MiB set), a range flush would have to find the huge
  * entry that covers a page from any of its 512 sets, and a huge entry
@@ -174,37 +175,52 @@ bool vgru_tlb_dropin_ok(VgruState *s, uint32_t ctx, uint64_t vaddr,
     return true;
 }
 
-/* A free or dead slot for a new 4 KiB entry, or the set's next victim. */
+/*
+ * The slot for a new entry among the @n ways of @way, replaced in the
+ * order their entries went in: the live entries, read round from the
+ * victim pointer *@victim, are oldest first, and the new one goes in at
+ * the pointer, which then moves past it.  A free or dead way is used
+ * first, but not out of that order: the live entries from the pointer up
+ * to it move one way up into it, freeing the pointer's way.  Filling the
+ * hole where it is would leave the pointer at an entry younger than
+ * others (after any flush), and the set would evict it first.
+ */
+static VgruTlbEntry *vgru_fifo_slot(VgruState *s, VgruTlbEntry *way,
+                                    uint32_t n, uint32_t *victim)
+{
+    uint32_t v = *victim, i, hole;
+
+    for (i = 0; i < n; i++) {
+        if (!vgru_tlb_live(s, &way[(v + i) % n])) {
+            break;
+        }
+    }
+    if (i == n) {
+        vgru_tlb_kill(s, &way[v]);
+    } else {
+        for (; i > 0; i--) {
+            hole = (v + i) % n;
+            way[hole] = way[(v + i - 1) % n];
+        }
+    }
+    *victim = (v + 1) % n;
+    return &way[v];
+}
+
+/* The slot for a new 4 KiB entry in its set. */
 static VgruTlbEntry *vgru_tlb_slot(VgruState *s, uint32_t ctx, uint64_t vpn)
 {
     uint32_t set = vgru_tlb_set(s, ctx, vpn);
-    VgruTlbEntry *way = &s->tlb[set * s->tlb_ways], *e;
 
-    for (uint32_t i = 0; i < s->tlb_ways; i++) {
-        if (!vgru_tlb_live(s, &way[i])) {
-            return &way[i];
-        }
-    }
-    e = &way[s->tlb_victim[set]];
-    s->tlb_victim[set] = (s->tlb_victim[set] + 1) % s->tlb_ways;
-    vgru_tlb_kill(s, e);
-    return e;
+    return vgru_fifo_slot(s, &s->tlb[set * s->tlb_ways], s->tlb_ways,
+                          &s->tlb_victim[set]);
 }
 
 /* The same for a 2 MiB entry. */
 static VgruTlbEntry *vgru_huge_slot(VgruState *s)
 {
-    VgruTlbEntry *e;
-
-    for (uint32_t i = 0; i < s->tlb_huge_entries; i++) {
-        if (!vgru_tlb_live(s, &s->tlb_huge[i])) {
-            return &s->tlb_huge[i];
-        }
-    }
-    e = &s->tlb_huge[s->huge_victim];
-    s->huge_victim = (s->huge_victim + 1) % s->tlb_huge_entries;
-    vgru_tlb_kill(s, e);
-    return e;
+    return vgru_fifo_slot(s, s->tlb_huge, s->tlb_huge_entries,
+                          &s->huge_victim);
 }
 
 /* Drop one translation in: the TLB_CMD_DROPIN register command, or a list. */

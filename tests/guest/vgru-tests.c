@@ -4297,17 +4297,21 @@ TEST(fault_around_stream_grows_in_fresh_memory)
  * no zero page is mapped where the other operand then writes (no notifier
  * range: no copy-on-write).  The two blocks of 128 take every way of
  * every set, which holds only while each set replaces its entries in the
- * order they went in: the TLB is first filled with live entries (twice
- * its size prefaulted), since free ways left by earlier cases are filled
- * out of that order (docs/architecture.md, fault-around).
+ * order they went in.  Here the TLB is first filled with live entries
+ * (twice its size prefaulted); stream_copy_exact_after_flush starts from
+ * a TLB a flush left dead instead.
  */
 #define DEFAULT_TLB_ENTRIES	256
 
-TEST(stream_copy_faults_each_page_once)
+/*
+ * The copy of stream_copy_faults_each_page_once, after @fill_pages pages
+ * prefaulted (and with @unmap, unmapped again: the device flushes them).
+ */
+static void stream_copy_exact(size_t fill_pages, bool unmap)
 {
 	const size_t len = 16UL << 20, pages = len / PAGE;
 	const size_t resv_len = 2 * len + (64UL << 20);
-	const size_t fill_len = 2 * DEFAULT_TLB_ENTRIES * PAGE;
+	const size_t fill_len = fill_pages * PAGE;
 	unsigned char *resv = mmap(NULL, resv_len, PROT_NONE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct vgru_prefault pf = { 0 };
@@ -4344,6 +4348,10 @@ TEST(stream_copy_faults_each_page_once)
 	pf.len = fill_len;
 	CHECK_EQ(ioctl(c.fd, VGRU_IOC_PREFAULT, &pf), 0);
 	CHECK_EQ(pf.done, fill_len);
+	if (unmap) {
+		CHECK_EQ(munmap(fill, fill_len), 0);
+		inv = sysfs_stat("device_inv_entries");
+	}
 	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &a), 0);
 	raw_copy_ok(&c, dst, src, len);
 	CHECK_EQ(ioctl(c.fd, VGRU_IOC_STATS, &b), 0);
@@ -4359,7 +4367,24 @@ TEST(stream_copy_faults_each_page_once)
 	CHECK_EQ(b.faults - a.faults, 2 * want);
 	raw_close(&c);
 	CHECK_EQ(munmap(resv, resv_len), 0);
-	CHECK_EQ(munmap(fill, fill_len), 0);
+	if (!unmap)
+		CHECK_EQ(munmap(fill, fill_len), 0);
+}
+
+TEST(stream_copy_faults_each_page_once)
+{
+	stream_copy_exact(2 * DEFAULT_TLB_ENTRIES, false);
+}
+
+/*
+ * The same copy into a TLB that a flush left dead: one and a half times
+ * its size prefaulted (every set's victim pointer half way round), then
+ * unmapped.  Each set must still replace the copy's entries in the order
+ * they went in, its free ways filled first.
+ */
+TEST(stream_copy_exact_after_flush)
+{
+	stream_copy_exact(DEFAULT_TLB_ENTRIES * 3 / 2, true);
 }
 
 /*

@@ -1057,6 +1057,72 @@ static void test_tlb_one_way(void)
     vgru_stop(&v);
 }
 
+/* 2 MiB aligned, unlike VA_BASE */
+#define FIFO_VA     0x7f0000000000ULL
+
+/* Drop in page @n (of @size) of context 0 at FIFO_VA, writable. */
+static void fifo_dropin(Vgru *v, uint64_t n, uint64_t size)
+{
+    dropin(v, 0, FIFO_VA + n * size, n * size,
+           VGRU_TLB_WRITE | (size == VGRU_PAGE_SIZE ? 0 : VGRU_TLB_HUGE));
+}
+
+/* Whether page @n is in the TLB: its flush removes one entry, or none. */
+static uint64_t fifo_held(Vgru *v, uint64_t n, uint64_t size)
+{
+    uint64_t before = dev_stat(v, VGRU_STAT_INV_ENTRIES);
+
+    invalidate(v, VGRU_INV_CMD_RANGE, 0, FIFO_VA + n * size, size);
+    return dev_stat(v, VGRU_STAT_INV_ENTRIES) - before;
+}
+
+/*
+ * A set replaces its entries in the order they went in, free ways filled
+ * first, whatever a flush left dead: after a range flush of one entry (not
+ * the next victim's) and after a context flush (the victim pointer away
+ * from way 0), the entries evicted are exactly the oldest.  The same for
+ * the 2 MiB entries.  The device that filled the free ways where they
+ * were evicted a younger entry first in both.
+ */
+static void tlb_fifo(const char *props, uint64_t size)
+{
+    const uint64_t in_after_range[] = { 0, 0, 0, 1, 1, 1, 1 };
+    const uint64_t in_after_ctx[] = { 0, 1, 1, 1, 1 };
+    Vgru v;
+
+    vgru_start_ctx(&v, props, 0, 1);
+    /* 0 1 2 3, 1 flushed, 4 in the free way; 5 and 6 evict 0 and 2 */
+    for (uint64_t n = 0; n < 4; n++) {
+        fifo_dropin(&v, n, size);
+    }
+    g_assert_cmpuint(fifo_held(&v, 1, size), ==, 1);
+    for (uint64_t n = 4; n < 7; n++) {
+        fifo_dropin(&v, n, size);
+    }
+    for (uint64_t n = 0; n < 7; n++) {
+        g_assert_cmpuint(fifo_held(&v, n, size), ==, in_after_range[n]);
+    }
+
+    /* 10..14 (the pointer moves to way 1), all flushed; 20..24 evict 20 */
+    for (uint64_t n = 10; n < 15; n++) {
+        fifo_dropin(&v, n, size);
+    }
+    invalidate(&v, VGRU_INV_CMD_CONTEXT, 0, 0, 0);
+    for (uint64_t n = 20; n < 25; n++) {
+        fifo_dropin(&v, n, size);
+    }
+    for (uint64_t n = 20; n < 25; n++) {
+        g_assert_cmpuint(fifo_held(&v, n, size), ==, in_after_ctx[n - 20]);
+    }
+    vgru_stop(&v);
+}
+
+static void test_tlb_fifo(void)
+{
+    tlb_fifo(",tlb-sets=1,tlb-ways=4", VGRU_PAGE_SIZE);
+    tlb_fifo(",tlb-huge-entries=4", VGRU_HUGE_SIZE);
+}
+
 /*
  * Targets that are not guest RAM fail the command with ERR_DMA from
  * either end, before any byte moves: another device's registers and this
@@ -3813,6 +3879,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/vm-stop", test_vm_stop);
     qtest_add_func("/vgru/fairness", test_fairness);
     qtest_add_func("/vgru/tlb-one-way", test_tlb_one_way);
+    qtest_add_func("/vgru/tlb-fifo", test_tlb_fifo);
     qtest_add_func("/vgru/not-ram", test_not_ram);
     qtest_add_func("/vgru/ram-remap", test_ram_remap);
     qtest_add_func("/vgru/reenable-keeps-faults", test_reenable_keeps_faults);
