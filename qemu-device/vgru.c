@@ -831,8 +831,8 @@ static const VMStateDescription vmstate_vgru = {
 static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("contexts", VgruState, nr_contexts, 16),
     DEFINE_PROP_UINT32("cbs", VgruState, nr_cbs, 16),
-    DEFINE_PROP_UINT32("tlb-sets", VgruState, tlb_sets, 64),
-    DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 4),
+    DEFINE_PROP_UINT32("tlb-sets", VgruState, tlb_sets, 256),
+    DEFINE_PROP_UINT32("tlb-ways", VgruState, tlb_ways, 8),
     DEFINE_PROP_UINT32("tlb-huge-entries", VgruState, tlb_huge_entries, 32),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),
     DEFINE_PROP_UINT32("inline-bytes", VgruState, inline_bytes, 16 * KiB),

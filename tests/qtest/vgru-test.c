@@ -2932,7 +2932,7 @@ static void test_migrate_bad_stream(void)
     g_autofree char *file = g_strdup_printf("%s/vgru-bad-%d.bin",
                                             g_get_tmp_dir(), getpid());
     static const uint8_t geometry[] = {
-        0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 64, 0, 0, 0, 4, 0, 0, 0, 1,
+        0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 1, 0, 0, 0, 0, 8, 0, 0, 0, 1,
     };
     g_autofree char *data = NULL;
     uint8_t *at;
