@@ -237,15 +237,15 @@ struct vgru_ctx {
 	bool dead;			/* disabled on the device */
 	/*
 	 * What the device may hold: every page dropped in since it was last
-	 * invalidated (a superset), or, with held_all, anything.  Entries are
-	 * added before ctx->lock and removed under it (see vgru_fault.c); an
-	 * entry keeps the DMA mapping of its translation until the device
-	 * invalidation that removed it has completed.
+	 * invalidated (a superset).  Entries are added before ctx->lock and
+	 * removed under it (see vgru_fault.c); an entry keeps the DMA mapping
+	 * of its translation until the device invalidation that removed it
+	 * has completed.
 	 */
 	struct xarray held;		/* page number -> xa value, vgru_fault.c */
 	struct xarray held_huge;	/* 2 MiB page number -> the same */
 	atomic_t nr_held;		/* entries in held */
-	bool held_all;			/* written under lock only */
+	bool held_all;			/* never set; vgru_debugfs.c shows it */
 	/* translation list: built and run under lock, one doorbell */
 	void *tl;			/* coherent, VGRU_TL_SIZE(MAX_TRANS, MAX_RESP) */
 	dma_addr_t tl_dma;

@@ -63,14 +63,15 @@ unsigned int vgru_inject_resolve_delay_us;
  *   did not move and that its entries are still there: otherwise a flush
  *   ran since its snapshot, and it starts over.  An entry stored for a
  *   resolution that retries or fails stays: a superset.
- * - held_all: the device may hold pages we no longer look up.  Set under
- *   ctx->lock when the entries pass vdev->held_max (a context cannot hold
- *   more than the TLB and its CBs' held translations); the next notifier
- *   range then flushes the whole context, forgets every entry and clears
- *   it.  Entries are still stored meanwhile: they carry the mappings.
- * - Past VGRU_HELD_SLACK times held_max entries a resolution flushes the
- *   whole context first (one device command), so that the mappings kept,
- *   and what a later munmap must unmap, stay bounded by the TLB's size.
+ * - Every drop-in is recorded, however many pages the context holds, so
+ *   the record stays complete and a notifier range flushes only what is
+ *   recorded in it: a range elsewhere never takes a running copy's
+ *   blocks, even when the context has recorded more than the device can
+ *   hold (vdev->held_max: most of those were evicted long ago).
+ * - Past VGRU_HELD_SLACK times held_max entries a resolution trims the
+ *   record first (vgru_held_trim), so that the mappings kept, the walk of
+ *   a notifier range, and what a later munmap must unmap stay bounded by
+ *   the TLB's size.
  */
 #define VGRU_HELD_MAPPED	1UL
 #define VGRU_HELD_WRITE		2UL
@@ -194,21 +195,6 @@ static void vgru_held_load(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 	rcu_read_unlock();
 }
 
-/* Stop looking up what the device holds until the next flush.  Under ctx->lock. */
-static void vgru_held_overflow(struct vgru_ctx *ctx)
-{
-	WRITE_ONCE(ctx->held_all, true);
-}
-
-/* Flush the whole context and forget everything.  Under ctx->lock. */
-static void vgru_flush_all(struct vgru_ctx *ctx, bool may_sleep)
-{
-	vgru_tlb_flush_ctx(ctx->vdev, ctx->id, may_sleep);
-	vgru_held_forget(ctx, &ctx->held, 0, ULONG_MAX);
-	vgru_held_forget(ctx, &ctx->held_huge, 0, ULONG_MAX);
-	WRITE_ONCE(ctx->held_all, false);
-}
-
 /* ---- invalidation --------------------------------------------------------- */
 
 /*
@@ -225,10 +211,6 @@ static bool vgru_flush_held(struct vgru_ctx *ctx, unsigned long start,
 	unsigned long top, idx = start >> PAGE_SHIFT;
 	u64 lo = U64_MAX, hi = 0;
 
-	if (ctx->held_all) {
-		vgru_flush_all(ctx, may_sleep);
-		return true;
-	}
 	if (xa_find(&ctx->held, &idx, last, XA_PRESENT)) {
 		lo = (u64)idx << PAGE_SHIFT;
 		top = idx;
@@ -922,10 +904,9 @@ static int vgru_block_fault(struct hmm_range *range,
  * stretch between them that holds pages.  A flush of the whole context
  * would take the other operand's block too, which the copy then faults on
  * again (and its stream restarts small); and the blocks below are still
- * in the device TLB: the new ones replace them there, set by set, in the
- * order they went in, but would fill the holes of a flush first and leave
- * the next block to replace the new ones.  ctx->held is complete even
- * under held_all, so flushing it by ranges is exact.
+ * in the device TLB, where the new ones replace them set by set, in the
+ * order they went in.  ctx->held is complete, so flushing it by ranges
+ * is exact.
  */
 static void vgru_held_trim(struct vgru_ctx *ctx, const struct vgru_block *b,
 			   bool fault_work)
@@ -958,7 +939,6 @@ static void vgru_held_trim(struct vgru_ctx *ctx, const struct vgru_block *b,
 		}
 	mutex_lock(&ctx->lock);
 	if (!ctx->dead && atomic_read(&ctx->nr_held) >= cap) {
-		WRITE_ONCE(ctx->held_all, false);
 		for (i = 0; i < n; i++) {
 			if (keep[i].start > from)
 				vgru_flush_held(ctx, from, keep[i].start, true);
@@ -1118,9 +1098,6 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 				ret = -ESRCH;
 				break;
 			}
-			if (!ctx->held_all &&
-			    atomic_read(&ctx->nr_held) > ctx->vdev->held_max)
-				vgru_held_overflow(ctx);
 			if (!vgru_res_changed(ctx, r, b, range.notifier_seq,
 					      gen, xl, nx)) {
 				vgru_tl_begin(ctx);
