@@ -3038,7 +3038,9 @@ TEST(async_result_without_record)
  * x-drop-irq-every=N, the guest-lost-irq lane, which says N in
  * VGRU_TEST_DROP_IRQ_EVERY) drops every N-th raise and stays silent until
  * FQ_HEAD is written; the driver's watchdog drains the queue.  Copies of
- * 256 pages, a fault each, complete byte for byte, and driver_lost_irqs
+ * 256 pages, a fault each (submitted and waited on with a time limit, so
+ * that the driver, not the waiting thread, resolves them), complete byte
+ * for byte, and driver_lost_irqs
  * counts the drains.  Not exact: the IRQ handler's reread of FQ_TAIL may
  * pick up a record whose raise was dropped (lost < dropped), and an
  * interrupt delivered more than a period late (a vCPU the loaded host did
@@ -3053,7 +3055,9 @@ TEST(lost_interrupt_recovered)
 	const size_t len = 256 * PAGE;
 	unsigned char *src, *dst;
 	uint64_t lost, lost0, raised;
+	struct vgru_desc d;
 	struct vgru *v;
+	int t;
 
 	if (every < 2)
 		SKIP("needs a device with x-drop-irq-every=N, N >= 2, and VGRU_TEST_DROP_IRQ_EVERY=N");
@@ -3067,7 +3071,11 @@ TEST(lost_interrupt_recovered)
 		CHECK_EQ(madvise(src, len, MADV_NOHUGEPAGE), 0);
 		CHECK_EQ(madvise(dst, len, MADV_NOHUGEPAGE), 0);
 		fill(src, len, 70 + round);
-		CHECK_EQ(vgru_copy(v, dst, src, len), 0);
+		/* submitted, waited on with a limit: the driver's faults */
+		vgru_prep_copy(&d, dst, src, len);
+		t = vgru_submit(v, &d, 0);
+		CHECK(t >= 0);
+		CHECK_EQ(vgru_wait(v, t, 30000, NULL), 0);
 		CHECK(memcmp(dst, src, len) == 0);
 		CHECK_EQ(munmap(src, len), 0);
 		CHECK_EQ(munmap(dst, len), 0);
