@@ -119,6 +119,7 @@ struct vgru_dev {
 	phys_addr_t window_phys;	/* BAR of the command windows */
 	u32 nr_contexts;
 	bool call_os;			/* device 2.2: VGRU_DF_CALL_OS */
+	bool restart_caller;		/* device 2.3: VGRU_RESP_RESTART_CALLER */
 	u32 nr_cbs;
 	u32 minor;
 	struct cdev *cdev;
@@ -320,6 +321,7 @@ struct vgru_fault_id {
 	u32 cb;
 	u32 seq;
 	u64 received_ns;	/* for the latency histogram */
+	bool caller;		/* answered by the thread that waits for it */
 };
 
 /* vgru_hw.c: register sequences, multi-register ones under reg_lock */
@@ -340,7 +342,8 @@ int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
 int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep);
 void vgru_tl_begin(struct vgru_ctx *ctx);
 void vgru_tl_add_xlate(struct vgru_ctx *ctx, const struct vgru_xlate *x);
-void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err);
+void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err,
+		      bool caller);
 bool vgru_tl_full(struct vgru_ctx *ctx);
 void vgru_tl_run(struct vgru_ctx *ctx);
 

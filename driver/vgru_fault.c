@@ -833,7 +833,7 @@ static void vgru_answer_covered(struct vgru_ctx *ctx,
 				break;
 		if (i == nx)
 			continue;
-		vgru_tl_add_resp(ctx, cb, pf->seq, 0);
+		vgru_tl_add_resp(ctx, cb, pf->seq, 0, false);
 		__clear_bit(cb, &ctx->pending);
 	}
 	spin_unlock_irq(&ctx->pending_lock);
@@ -1109,7 +1109,8 @@ static long vgru_resolve(struct vgru_ctx *ctx, const struct vgru_block *b,
 						     &ctx->stats.around_dropins);
 				if (fault)
 					vgru_tl_add_resp(ctx, fault->cb,
-							 fault->seq, 0);
+							 fault->seq, 0,
+							 fault->caller);
 				vgru_answer_covered(ctx, xl, nx);
 				/* before the answer: its waiter may look at once */
 				if (fault)
@@ -1368,10 +1369,11 @@ static int vgru_ctx_resolve(struct vgru_ctx *ctx,
  * answer is in, may read the histogram right away.
  */
 static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
-			     const struct vgru_pending_fault *pf)
+			     const struct vgru_pending_fault *pf, bool caller)
 {
 	struct vgru_fault_id fault = {
 		.cb = cb, .seq = pf->seq, .received_ns = pf->received_ns,
+		.caller = caller,
 	};
 	struct vgru_dev *vdev = ctx->vdev;
 	int ret;
@@ -1385,7 +1387,7 @@ static void vgru_resolve_one(struct vgru_ctx *ctx, u32 cb,
 		mutex_lock(&ctx->lock);
 		if (!ctx->dead) {
 			vgru_tl_begin(ctx);
-			vgru_tl_add_resp(ctx, cb, pf->seq, ret);
+			vgru_tl_add_resp(ctx, cb, pf->seq, ret, false);
 			vgru_tl_run(ctx);
 		}
 		mutex_unlock(&ctx->lock);
@@ -1418,7 +1420,7 @@ void vgru_resolve_pending(struct vgru_ctx *ctx)
 		if (cb < nr_cbs) {
 			ctx->next_cb = cb + 1;
 			if (!READ_ONCE(ctx->dead))
-				vgru_resolve_one(ctx, cb, &pf);
+				vgru_resolve_one(ctx, cb, &pf, false);
 		}
 		mutex_unlock(&ctx->fault_lock);
 		if (cb >= nr_cbs)
@@ -1472,7 +1474,7 @@ int vgru_resolve_cb(struct vgru_ctx *ctx, u32 cb)
 	claimed = vgru_claim_fault(ctx, cb, &pf);
 	if (claimed && !READ_ONCE(ctx->dead)) {
 		atomic64_inc(&ctx->stats.caller_resolves);
-		vgru_resolve_one(ctx, cb, &pf);
+		vgru_resolve_one(ctx, cb, &pf, true);
 	}
 	mutex_unlock(&ctx->fault_lock);
 	return claimed;

@@ -235,7 +235,8 @@ void vgru_tl_add_xlate(struct vgru_ctx *ctx, const struct vgru_xlate *x)
 }
 
 /* Answer the fault @seq of @cb: RESTART, or FAIL with -@err as detail. */
-void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err)
+void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err,
+		      bool caller)
 {
 	struct vgru_tl_resp *r;
 
@@ -244,7 +245,12 @@ void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err)
 	r = &ctx->tl_resp[ctx->tl_nr_resp++];
 	r->cb = cb;
 	r->seq = seq;
-	r->cmd = err ? VGRU_RESP_FAIL : VGRU_RESP_RESTART;
+	if (err)
+		r->cmd = VGRU_RESP_FAIL;
+	else if (caller && ctx->vdev->restart_caller)
+		r->cmd = VGRU_RESP_RESTART_CALLER;
+	else
+		r->cmd = VGRU_RESP_RESTART;
 	r->code = err ? -err : 0;
 	trace_vgru_restart(ctx->id, cb, seq, err);
 }
@@ -313,6 +319,8 @@ int vgru_hw_init(struct vgru_dev *vdev)
 	}
 	/* 2.2 posts a VGRU_DF_CALL_OS fault without interrupt */
 	vdev->call_os = (version & 0xffff) >= 2;
+	/* 2.3 runs a command restarted by its waiter on in the waiter's write */
+	vdev->restart_caller = (version & 0xffff) >= 3;
 	vdev->nr_contexts = vgru_read(vdev, VGRU_REG_NR_CONTEXTS);
 	vdev->nr_cbs = vgru_read(vdev, VGRU_REG_NR_CBS);
 	sets = vgru_read(vdev, VGRU_REG_TLB_SETS);

@@ -49,7 +49,7 @@
 #define VGRU_REG_PAGE_SIZES	0x018	/* bit n set: 2^n-byte pages */
 
 #define VGRU_ID			0x55524756	/* "VGRU" */
-#define VGRU_VERSION		0x00020002	/* 2.2: DF_CALL_OS */
+#define VGRU_VERSION		0x00020003	/* 2.3: RESP_RESTART_CALLER */
 
 /* device control */
 #define VGRU_REG_CTRL		0x020
@@ -128,6 +128,13 @@
 #define VGRU_REG_RESP_SEQ	0x0b0
 #define   VGRU_RESP_RESTART	1	/* translation dropped in: go on */
 #define   VGRU_RESP_FAIL	2	/* end the command with ERR_FAULT */
+/*
+ * 2.3: RESTART, written by the thread that waits for the command: a COPY
+ * or FILL runs on within this register write, up to the device's
+ * caller-run-bytes, and with VGRU_DF_CALL_OS its next miss is posted
+ * without interrupt, as at START.  In a list, applied after the others.
+ */
+#define   VGRU_RESP_RESTART_CALLER	3
 
 /*
  * Translation list: in guest memory, read by DMA when TLB_CMD is

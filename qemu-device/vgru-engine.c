@@ -339,9 +339,9 @@ static void vgru_cb_start(VgruState *s, VgruCb *cb)
         vgru_cur_end(s, cb);    /* nothing for a worker to do */
         return;
     }
-    cb->starting = true;
+    cb->caller_runs = true;
     vgru_cb_go(s, cb);
-    cb->starting = false;
+    cb->caller_runs = false;
 }
 
 void vgru_cb_doorbell(VgruState *s, VgruCb *cb, uint32_t val)
@@ -1034,6 +1034,22 @@ static VgruNext vgru_miss(VgruState *s, VgruCb *cb)
 }
 
 static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb);
+static void vgru_run_caller(VgruState *s, VgruCb *cb);
+
+/*
+ * Whether a RESTART_CALLER may run @cb's command on in the MMIO handler:
+ * a COPY or FILL of its own (not in a BATCH: the caller waits for one
+ * command), with caller-run-bytes not 0.
+ */
+static bool vgru_caller_run_ok(VgruState *s, VgruCb *cb)
+{
+    const VgruDesc *d = &cb->cur;
+
+    return cb->caller_restart && cb->status == VGRU_CB_ACTIVE &&
+           s->caller_run_bytes && cb->top.opcode != VGRU_OP_BATCH &&
+           cb->phase == VGRU_PH_RUN &&
+           (d->opcode == VGRU_OP_COPY || d->opcode == VGRU_OP_FILL);
+}
 
 /*
  * Whether START or RESTART may run @cb's command to its end in the MMIO
@@ -1093,6 +1109,8 @@ void vgru_cb_go(VgruState *s, VgruCb *cb)
     } else if (vgru_inline_ok(s, cb)) {
         /* requeues @cb on its worker if it does not end in this turn */
         vgru_turn(s, s->inline_worker, cb);
+    } else if (vgru_caller_run_ok(s, cb)) {
+        vgru_run_caller(s, cb);
     } else {
         s->posting_here = false;
         vgru_cb_queue(s, cb);
@@ -1329,11 +1347,14 @@ static VgruNext vgru_complete(VgruState *s, VgruCb *cb)
     return vgru_cur_end(s, cb) ? VGRU_NEXT_STEP : VGRU_NEXT_NONE;
 }
 
-/* One turn of @cb, taken off @w's run queue; may drop the lock meanwhile. */
-static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
+/*
+ * The steps of one turn of @cb (@moved: its bytes); may drop the lock
+ * meanwhile.  Returns where @cb goes next.
+ */
+static VgruNext vgru_turn_steps(VgruState *s, VgruWorker *w, VgruCb *cb,
+                                uint64_t *moved)
 {
     VgruNext next = VGRU_NEXT_TAIL;
-    uint64_t moved = 0;
 
     for (int i = 0; i < VGRU_TURN_STEPS; i++) {
         if (i && !vgru_runnable(s)) {
@@ -1346,7 +1367,7 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
             next = vgru_load(s, cb);
             break;
         case VGRU_PH_RUN:
-            next = vgru_run(s, w, cb, &moved);
+            next = vgru_run(s, w, cb, moved);
             break;
         default:
             next = vgru_complete(s, cb);
@@ -1357,6 +1378,41 @@ static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
         }
         next = VGRU_NEXT_TAIL;
     }
+    return next;
+}
+
+/* One turn of @cb, taken off @w's run queue; may drop the lock meanwhile. */
+static void vgru_turn(VgruState *s, VgruWorker *w, VgruCb *cb)
+{
+    uint64_t moved = 0;
+    VgruNext next = vgru_turn_steps(s, w, cb, &moved);
+
+    if (next == VGRU_NEXT_HEAD || next == VGRU_NEXT_TAIL) {
+        vgru_cb_queue_at(s, cb, next == VGRU_NEXT_HEAD);
+    }
+}
+
+/*
+ * RESTART_CALLER of @cb: turns on the vCPU thread that waits for it, one
+ * after another, until it waits for its next fault, ends, or has moved
+ * caller-run-bytes (then the rest goes on its worker).  A stream of
+ * misses over fresh memory is then handled with no thread switch at all:
+ * the waiter resolves each fault (with VGRU_DF_CALL_OS, its record raises
+ * no interrupt) and the device copies up to the next one in the waiter's
+ * own register write, as a CPU's memcpy would take its page faults.
+ */
+static void vgru_run_caller(VgruState *s, VgruCb *cb)
+{
+    uint64_t total = 0;
+    VgruNext next;
+
+    do {
+        uint64_t moved = 0;
+
+        next = vgru_turn_steps(s, s->inline_worker, cb, &moved);
+        total += moved;
+    } while (next == VGRU_NEXT_TAIL && total < s->caller_run_bytes &&
+             vgru_runnable(s));
     if (next == VGRU_NEXT_HEAD || next == VGRU_NEXT_TAIL) {
         vgru_cb_queue_at(s, cb, next == VGRU_NEXT_HEAD);
     }

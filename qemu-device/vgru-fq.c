@@ -57,8 +57,8 @@ void vgru_fault_raise(VgruState *s, VgruCb *cb)
         s->fault_seq = 1;
     }
     cb->fault_seq = s->fault_seq;
-    /* the thread writing START waits on the register write: it can tell */
-    cb->fault_quiet = cb->starting && (cb->top.flags & VGRU_DF_CALL_OS);
+    /* the thread waiting in START or RESTART_CALLER can tell by itself */
+    cb->fault_quiet = cb->caller_runs && (cb->top.flags & VGRU_DF_CALL_OS);
     vgru_event_queue(s, &cb->fault);
 }
 
@@ -247,10 +247,14 @@ void vgru_respond(VgruState *s, uint32_t ctx, uint32_t cbi, uint32_t seq,
 
     switch (cmd) {
     case VGRU_RESP_RESTART:
+    case VGRU_RESP_RESTART_CALLER:
         trace_vgru_restart(cb->ctx, cb->index);
         vgru_event_forget(s, &cb->fault);
         cb->status = VGRU_CB_ACTIVE;
+        cb->caller_runs = cb->caller_restart =
+            cmd == VGRU_RESP_RESTART_CALLER;
         vgru_cb_go(s, cb);
+        cb->caller_runs = cb->caller_restart = false;
         break;
     case VGRU_RESP_FAIL:
         vgru_fault_end(s, cb, VGRU_ERR_FAULT | (code & 0xffff) << 16);

@@ -61,6 +61,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VgruState, VGRU)
 #define VGRU_MAX_PIECES     (2 * VGRU_SHARE / VGRU_PAGE_SIZE + 1)
 /* Ceiling of the inline-bytes property (vgru_cb_go; docs/device.md). */
 #define VGRU_MAX_INLINE_BYTES   (256 * KiB)
+#define VGRU_MAX_CALLER_RUN_BYTES   (64 * MiB)
 /* Bytes copied between two looks at VgruWorker.cancel. */
 #define VGRU_CHUNK          (64 * KiB)
 
@@ -145,7 +146,8 @@ typedef struct VgruCb {
     bool fencing;               /* a FENCE waits for older commands */
     bool armed;                 /* ARM: post a notice when top ends */
     uint32_t fault_seq;         /* VGRU_FR_SEQ of the outstanding fault */
-    bool starting;              /* in its START register write */
+    bool caller_runs;           /* in START or a RESTART_CALLER write */
+    bool caller_restart;        /* in a RESTART_CALLER write */
     bool fault_quiet;           /* the outstanding fault: VGRU_DF_CALL_OS */
 
     /* engine (L) */
@@ -246,6 +248,7 @@ struct VgruState {
     uint32_t tlb_huge_entries;
     uint32_t nr_workers;
     uint32_t inline_bytes;      /* most a COPY/FILL moves in the handler */
+    uint32_t caller_run_bytes;  /* most a RESTART_CALLER moves in it */
     uint32_t x_dma_delay_us;    /* testing: stall each worker chunk */
     bool x_worker_faults;       /* testing: no vgru_cb_go fast path */
 

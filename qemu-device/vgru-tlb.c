@@ -323,7 +323,8 @@ static bool vgru_tl_load(VgruState *s, uint32_t *ctx, uint32_t *nt,
         uint32_t cmd = ldl_le_p(r + VGRU_TL_R_CMD);
 
         if (ldl_le_p(r + VGRU_TL_R_CB) >= s->nr_cbs ||
-            (cmd != VGRU_RESP_RESTART && cmd != VGRU_RESP_FAIL)) {
+            (cmd != VGRU_RESP_RESTART && cmd != VGRU_RESP_FAIL &&
+             cmd != VGRU_RESP_RESTART_CALLER)) {
             return vgru_tl_bad("response", addr, i);
         }
     }
@@ -332,7 +333,8 @@ static bool vgru_tl_load(VgruState *s, uint32_t *ctx, uint32_t *nt,
 
 /*
  * TLB_CMD_LIST: every translation dropped in, then every response applied,
- * as the registers would; nothing at all if the list is not well formed.
+ * as the registers would, RESTART_CALLER last (its command may run on in
+ * this write); nothing at all if the list is not well formed.
  */
 void vgru_tlb_list(VgruState *s)
 {
@@ -352,12 +354,18 @@ void vgru_tlb_list(VgruState *s)
                         ldq_le_p(t + VGRU_TL_T_PADDR),
                         va & (VGRU_PAGE_SIZE - 1));
     }
-    for (uint32_t i = 0; i < nr; i++) {
-        uint8_t *r = buf + VGRU_TL_SIZE(nt, i);
+    for (int caller = 0; caller < 2; caller++) {
+        for (uint32_t i = 0; i < nr; i++) {
+            uint8_t *r = buf + VGRU_TL_SIZE(nt, i);
+            uint32_t cmd = ldl_le_p(r + VGRU_TL_R_CMD);
 
-        vgru_respond(s, ctx, ldl_le_p(r + VGRU_TL_R_CB),
-                     ldl_le_p(r + VGRU_TL_R_SEQ), ldl_le_p(r + VGRU_TL_R_CMD),
-                     ldl_le_p(r + VGRU_TL_R_CODE));
+            if ((cmd == VGRU_RESP_RESTART_CALLER) != caller) {
+                continue;
+            }
+            vgru_respond(s, ctx, ldl_le_p(r + VGRU_TL_R_CB),
+                         ldl_le_p(r + VGRU_TL_R_SEQ), cmd,
+                         ldl_le_p(r + VGRU_TL_R_CODE));
+        }
     }
     s->stats[VGRU_STAT_LISTS]++;
 }

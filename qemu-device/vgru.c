@@ -489,6 +489,11 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
                    (unsigned)VGRU_MAX_INLINE_BYTES);
         return;
     }
+    if (s->caller_run_bytes > VGRU_MAX_CALLER_RUN_BYTES) {
+        error_setg(errp, "vgru: caller-run-bytes must be at most %u",
+                   (unsigned)VGRU_MAX_CALLER_RUN_BYTES);
+        return;
+    }
     if (s->x_dma_delay_us > VGRU_MAX_DMA_DELAY_US) {
         error_setg(errp, "vgru: x-dma-delay-us must be at most %u",
                    VGRU_MAX_DMA_DELAY_US);
@@ -836,6 +841,8 @@ static Property vgru_properties[] = {
     DEFINE_PROP_UINT32("tlb-huge-entries", VgruState, tlb_huge_entries, 32),
     DEFINE_PROP_UINT32("workers", VgruState, nr_workers, 2),
     DEFINE_PROP_UINT32("inline-bytes", VgruState, inline_bytes, 16 * KiB),
+    DEFINE_PROP_UINT32("caller-run-bytes", VgruState, caller_run_bytes,
+                       4 * MiB),
     DEFINE_PROP_UINT32("x-dma-delay-us", VgruState, x_dma_delay_us, 0),
     DEFINE_PROP_BOOL("x-worker-faults", VgruState, x_worker_faults, false),
     DEFINE_PROP_UINT32("x-drop-irq-every", VgruState, x_drop_irq_every, 0),

@@ -1348,7 +1348,7 @@ static void test_cb_layout(void)
 
     vgru_start(&v, "");
     g_assert_cmpuint(rd(&v, VGRU_REG_NR_CBS), ==, 16);
-    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020002);
+    g_assert_cmphex(rd(&v, VGRU_REG_VERSION), ==, 0x00020003);
     g_assert_cmpuint(qpci_config_readb(v.dev, PCI_REVISION_ID), ==, 3);
     vgru_enable(&v, FQ_RECORDS);
     ctx_cmd(&v, 1, 1, VGRU_CTX_CMD_ENABLE);
@@ -3438,7 +3438,7 @@ static void test_list_bad(void)
     list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
     BAD_LIST(LIST_PA);
     r.cb = 0;
-    r.cmd = 3;
+    r.cmd = 4;
     list_write(&v, LIST_PA, 1, 2, va, pa, 1, &r);
     BAD_LIST(LIST_PA);
     r.cmd = 0;
@@ -3726,6 +3726,75 @@ static void test_call_os(void)
 }
 
 /*
+ * RESTART_CALLER (2.3): a command restarted by the thread that waits for
+ * it runs on within that register write, so its next miss is there when
+ * the write returns, and with CALL_OS that miss raises no interrupt
+ * either.  Past caller-run-bytes the rest goes to a worker, whose miss
+ * interrupts as usual.
+ */
+static void test_restart_caller(void)
+{
+    const uint64_t src = 0, dst = 128 * PAGE;
+    Desc d = {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_CALL_OS,
+        .src = VA_BASE + src, .dst = VA_BASE + dst, .len = 64 * PAGE,
+    };
+    Fault f;
+    Vgru v;
+
+    vgru_start_ctx(&v, ",tlb-sets=256", 0, 1);
+    map_pages(&v, 0, src, 128 * PAGE);
+    fill_pattern(&v, src, 128 * PAGE, 41);
+    qtest_writel(v.qts, MSI_PA, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + dst);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_CALL_OS);
+
+    /* half the destination: the copy stops at its 33rd page, in the write */
+    map_pages(&v, 0, dst, 32 * PAGE);
+    respond(&v, &f, VGRU_RESP_RESTART_CALLER, 0);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + dst + 32 * PAGE);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_CALL_OS);
+    assert_same(&v, src, dst, 32 * PAGE);
+
+    /* the rest (192 KiB, past inline-bytes): done when the write returns */
+    map_pages(&v, 0, dst + 32 * PAGE, 32 * PAGE);
+    respond(&v, &f, VGRU_RESP_RESTART_CALLER, 0);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_DONE);
+    assert_same(&v, src, dst, 64 * PAGE);
+    g_assert_cmpuint(qtest_readl(v.qts, MSI_PA), ==, 0);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INTERRUPTS), ==, 0);
+    vgru_stop(&v);
+
+    /* caller-run-bytes=4096: one turn (256 KiB) in the write, then a worker */
+    vgru_start_ctx(&v, ",tlb-sets=256,caller-run-bytes=4096", 0, 1);
+    map_pages(&v, 0, src, 128 * PAGE);
+    fill_pattern(&v, src, 128 * PAGE, 43);
+    d.len = 128 * PAGE;
+    qtest_writel(v.qts, MSI_PA, 0);
+    cmd_start(&v, 0, 0, &d);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_CALL_OS);
+    map_pages(&v, 0, dst, 100 * PAGE);
+    map_pages(&v, 0, dst + 101 * PAGE, 27 * PAGE);
+    respond(&v, &f, VGRU_RESP_RESTART_CALLER, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + dst + 100 * PAGE);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE);
+    g_assert_cmphex(qtest_readl(v.qts, MSI_PA), ==, MSI_DATA);
+    map_pages(&v, 0, dst + 100 * PAGE, PAGE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, src, dst, 128 * PAGE);
+    vgru_stop(&v);
+}
+
+/*
  * A short command (at most 16 KiB, not a BATCH) started or restarted
  * while the device runs ends in the register write itself: the
  * completion record, the data and the notice with its MSI-X message are
@@ -3925,6 +3994,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/fault-at-doorbell", test_fault_at_doorbell);
     qtest_add_func("/vgru/inline-short", test_inline_short);
     qtest_add_func("/vgru/call-os", test_call_os);
+    qtest_add_func("/vgru/restart-caller", test_restart_caller);
     qtest_add_func("/vgru/inline-bytes", test_inline_bytes);
     qtest_add_func("/vgru/migrate-irq-huge", test_migrate_irq_huge);
     return g_test_run();
