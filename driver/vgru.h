@@ -246,7 +246,6 @@ struct vgru_ctx {
 	struct xarray held;		/* page number -> xa value, vgru_fault.c */
 	struct xarray held_huge;	/* 2 MiB page number -> the same */
 	atomic_t nr_held;		/* entries in held */
-	bool held_all;			/* never set; vgru_debugfs.c shows it */
 	/* translation list: built and run under lock, one doorbell */
 	void *tl;			/* coherent, VGRU_TL_SIZE(MAX_TRANS, MAX_RESP) */
 	dma_addr_t tl_dma;
@@ -339,7 +338,6 @@ bool vgru_hw_broken(struct vgru_dev *vdev);
 bool vgru_hw_check_absent(struct vgru_dev *vdev);
 int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
 			bool may_sleep);
-int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep);
 void vgru_tl_begin(struct vgru_ctx *ctx);
 void vgru_tl_add_xlate(struct vgru_ctx *ctx, const struct vgru_xlate *x);
 void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err,

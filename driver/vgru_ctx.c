@@ -45,18 +45,20 @@ static const struct kernel_param_ops vgru_fault_around_ops = {
  * 64: the fault-around sweep (bench/run, figure fault_around, 16 MiB copy
  * of CPU-populated memory, microseconds per page, session 20, loaded
  * machine, 5 runs, CPU first touch 19-61 us) gave K = 16 16-32, 64 9.8-
- * 14.5, 128 7.3-8.7, 512 620-730 (thrashes the 256-entry TLB).  128 is
+ * 14.5, 128 7.3-8.7, 512 620-730 (thrashed the 256-entry TLB of the
+ * time; the default device has 2048 entries since session 22).  128 is
  * a little faster per page of a long copy but doubles the translations
  * a lone fault on populated memory maps (isolated populated fault ~370
- * us at 64); a stream into fresh memory grows its block to 128 anyway
- * (vgru_fault_stream_grow).  A copy's two operands at 64 take half the
- * TLB, leaving room for its completion record and other contexts.
+ * us at 64); a stream into fresh memory grows its block anyway, up to
+ * half of what the context can hold (512 on the default device,
+ * vgru_fault_stream_grow).  A copy's two operands at 64 take an eighth of
+ * the TLB, leaving room for its completion record and other contexts.
  */
 static unsigned int fault_around_pages = 64;
 module_param_cb(fault_around_pages, &vgru_fault_around_ops,
 		&fault_around_pages, 0644);
 MODULE_PARM_DESC(fault_around_pages,
-		 "Pages a device fault resolves: the naturally aligned block around the faulting page (present pages; absent ones too in anonymous or shmem memory when faults stream); a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 64: per page 0.2-0.7x the CPU's first touch on a cold copy of populated memory; a stream into fresh memory doubles its block up to 128, about 1x the CPU's cold memcpy; two operands' blocks take half of a 256-entry TLB)");
+		 "Pages a device fault resolves: the naturally aligned block around the faulting page (present pages; absent ones too in anonymous or shmem memory when faults stream); a power of two up to 512, the default of new contexts (VGRU_IOC_FAULT_AROUND sets one context's) (default 64: per page 0.2-0.7x the CPU's first touch on a cold copy of populated memory; a stream into fresh memory doubles its block up to half of what the context can hold, 512 on the default device; two operands' blocks of 64 take an eighth of the default 2048-entry TLB)");
 
 /*
  * Open contexts per user, as inotify's max_user_instances: a device has

@@ -77,7 +77,7 @@ static const struct file_operations vgru_latency_fops = {
 /* ---- held translations ------------------------------------------------------ */
 
 /*
- * One "context ID tag TAG held N[ all]" line per open context, then one
+ * One "context ID tag TAG held N" line per open context, then one
  * line per entry: "  0xVA 4K" or "  0xVA 2M".  "all" means the device may
  * hold anything (tracking gave up until the next flush).  Read without
  * ctx->lock: a snapshot that may be a resolution behind.  ctx_lock keeps
@@ -92,9 +92,8 @@ static int vgru_held_show(struct seq_file *m, void *v)
 
 	mutex_lock(&vdev->ctx_lock);
 	xa_for_each(&vdev->contexts, id, ctx) {
-		seq_printf(m, "context %lu tag %u held %d%s\n", id, ctx->tag,
-			   atomic_read(&ctx->nr_held),
-			   READ_ONCE(ctx->held_all) ? " all" : "");
+		seq_printf(m, "context %lu tag %u held %d\n", id, ctx->tag,
+			   atomic_read(&ctx->nr_held));
 		xa_for_each(&ctx->held_huge, idx, entry)
 			seq_printf(m, "  0x%lx 2M\n", idx << VGRU_HUGE_SHIFT);
 		xa_for_each(&ctx->held, idx, entry)

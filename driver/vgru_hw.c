@@ -193,12 +193,6 @@ int vgru_tlb_invalidate(struct vgru_dev *vdev, u32 ctx, u64 start, u64 len,
 			    may_sleep);
 }
 
-/* Remove every translation of @ctx. */
-int vgru_tlb_flush_ctx(struct vgru_dev *vdev, u32 ctx, bool may_sleep)
-{
-	return vgru_inv_run(vdev, VGRU_INV_CMD_CONTEXT, ctx, 0, 0, may_sleep);
-}
-
 /*
  * Translation lists: a resolution's translations and the fault responses
  * that go with them, in the context's coherent list buffer, applied by

@@ -4351,10 +4351,10 @@ TEST(read_then_write_same_page)
  * faults per operand at page 0 (a lone fault: that page), page 1 (a
  * second fault in the block: the stream starts, 8 pages), then at pages
  * 8, 24 and 56 with blocks of 16, 32 and 64, so 5 faults each (before:
- * 9).  The blocks stay at most 64 pages here: at the cap (128 on the
- * default device) a copy's two operands' blocks fill every set of the
- * TLB, and another entry (the completion record's) may evict one, so the
- * count would not be exact.  Over CPU-touched pages the block stays K
+ * 9).  The blocks stay at most 64 pages here: at the cap (512 on the
+ * default device) a copy's two operands' blocks and the two before them
+ * fill every set of the TLB, and another entry (the completion record's)
+ * may evict one, so the count would not be exact.  Over CPU-touched pages the block stays K
  * (fault_around_touched_counts_exact).
  */
 TEST(fault_around_stream_grows_in_fresh_memory)
