@@ -330,14 +330,15 @@ static int cb_ended_without_record(struct vgru *v, unsigned int cb,
  * If @cb waits for a device fault, answer it from this thread (SGI GRU's
  * "call OS"): the page is faulted in here, as a touch would, with no
  * interrupt or driver thread in between.  True if this call answered one:
- * the restarted command may fault on its next page, so look again.
+ * the restarted command may fault on its next page, so look again.  The
+ * driver, not the window, says whether there is a fault: a window read
+ * after the device's removal would be SIGBUS, and the driver answers
+ * ENODEV instead.
  */
 static bool fault_resolve(struct vgru *v, unsigned int cb)
 {
 	struct vgru_resolve r = { .cb = cb };
 
-	if (cb_read32(v, cb, VGRU_CB_STATUS) != VGRU_CB_FAULT)
-		return false;
 	if (ioctl(v->fd, VGRU_IOC_RESOLVE, &r)) {
 		if (errno == ENOTTY)
 			atomic_store(&v->can_resolve, false);

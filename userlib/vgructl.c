@@ -2,9 +2,10 @@
 /*
  * vgructl: look at and exercise a vgru device.
  *
- *   vgructl [-d DEVICE] [-a PAGES] COMMAND
+ *   vgructl [-d DEVICE] [-a PAGES] [-i] COMMAND
  *   -a PAGES sets the fault-around of the context vgructl opens (pages
  *   resolved per device fault, a power of two up to 512)
+ *   -i: copy and fill leave their faults to the driver's interrupt path
  *
  *   vgructl [-d DEVICE] info     context, geometry, API version, fault-around
  *   vgructl [-d DEVICE] stats    device and driver counters (sysfs stats/),
@@ -19,6 +20,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 
 static const char *device = VGRU_DEFAULT_DEVICE;
 static unsigned int fault_around;	/* -a; 0: the driver's default */
+static bool by_interrupt;		/* -i */
 
 /* The device's name in sysfs: /dev/vgru0 -> vgru0 */
 static const char *device_name(void)
@@ -41,7 +44,7 @@ static const char *device_name(void)
 }
 
 static const char help_text[] =
-	"usage: vgructl [-d DEVICE] [-a PAGES] COMMAND\n"
+	"usage: vgructl [-d DEVICE] [-a PAGES] [-i] COMMAND\n"
 	"\n"
 	"  info                 context, geometry, API version, fault-around\n"
 	"  stats                device and driver counters, each explained\n"
@@ -54,6 +57,10 @@ static const char help_text[] =
 	"  -d DEVICE            device node (default " VGRU_DEFAULT_DEVICE ")\n"
 	"  -a PAGES             fault-around of vgructl's context: pages a\n"
 	"                       device fault resolves (1, 2, 4 .. 512)\n"
+	"  -i                   copy, fill: submit and wait with a time\n"
+	"                       limit, so that the driver resolves the\n"
+	"                       faults after their interrupts (a blocking\n"
+	"                       call resolves them in its own thread)\n"
 	"  -h                   this help\n";
 
 static void usage(void)
@@ -220,6 +227,22 @@ static void *map_buffer(size_t len)
 	return p;
 }
 
+/*
+ * -i: @d submitted and waited on with a time limit.  A waiter with a
+ * deadline never resolves a fault itself, so every fault goes through its
+ * interrupt to the driver's fault work (bring-up's lost-interrupt
+ * experiment needs that path).
+ */
+static int run_desc(struct vgru *v, const struct vgru_desc *d)
+{
+	int t;
+
+	t = vgru_submit(v, d, 0);
+	if (t < 0)
+		return t;
+	return vgru_wait(v, t, 600 * 1000, NULL);
+}
+
 static int cmd_copy(size_t len)
 {
 	struct vgru *v = open_or_die();
@@ -227,7 +250,14 @@ static int cmd_copy(size_t len)
 	int ret;
 
 	fill(src, len, 7);
-	ret = vgru_copy(v, dst, src, len);
+	if (by_interrupt) {
+		struct vgru_desc d;
+
+		vgru_prep_copy(&d, dst, src, len);
+		ret = run_desc(v, &d);
+	} else {
+		ret = vgru_copy(v, dst, src, len);
+	}
 	if (ret) {
 		fprintf(stderr, "vgructl: copy: %s\n", strerror(-ret));
 		return 1;
@@ -249,7 +279,14 @@ static int cmd_fill(size_t len, uint64_t pattern)
 	int ret;
 
 	/* at an odd address: any alignment works */
-	ret = vgru_fill(v, dst + 1, pattern, len);
+	if (by_interrupt) {
+		struct vgru_desc d;
+
+		vgru_prep_fill(&d, dst + 1, pattern, len);
+		ret = run_desc(v, &d);
+	} else {
+		ret = vgru_fill(v, dst + 1, pattern, len);
+	}
 	if (ret) {
 		fprintf(stderr, "vgructl: fill: %s\n", strerror(-ret));
 		return 1;
@@ -428,13 +465,15 @@ int main(int argc, char **argv)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "a:d:h")) != -1) {
+	while ((opt = getopt(argc, argv, "a:d:hi")) != -1) {
 		if (opt == 'a') {
 			fault_around = strtoul(optarg, NULL, 0);
 			if (!fault_around)
 				usage();
 		} else if (opt == 'd') {
 			device = optarg;
+		} else if (opt == 'i') {
+			by_interrupt = true;
 		} else if (opt == 'h') {
 			fputs(help_text, stdout);
 			return 0;
