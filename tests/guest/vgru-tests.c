@@ -4239,7 +4239,8 @@ static void *invalidation_storm(void *arg)
  * same process, cold copies take almost no retries.  The kernel itself
  * (compaction, reclaim after earlier cases) may still invalidate a page
  * being resolved, so up to 5% of faults may retry (issue 13's bound);
- * a driver that retries on any invalidation of the mm retries most. */
+ * a driver that retries on any invalidation of the mm retries most.  At
+ * least four copies, and more until the storm has sent 200 ranges. */
 TEST(retries_only_for_overlapping_invalidations)
 {
 	const size_t len = 1 << 20;
@@ -4251,10 +4252,12 @@ TEST(retries_only_for_overlapping_invalidations)
 	memset(other, 1, 16 * PAGE);
 	a = stats(v);
 	CHECK_EQ(pthread_create(&t, NULL, invalidation_storm, other), 0);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 4 ||
+	     (stats(v).invalidations - a.invalidations < 200 && i < 1000);
+	     i++) {
 		unsigned char *src = map_anon(len, RW), *dst = map_anon(len, RW);
 
-		fill(src, len, 50 + i);
+		fill(src, len, 50 + i % 64);
 		CHECK_EQ(vgru_copy(v, dst, src, len), 0);
 		CHECK(memcmp(dst, src, len) == 0);
 		munmap(src, len);
