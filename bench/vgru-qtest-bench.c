@@ -122,6 +122,7 @@ typedef struct Result {
     uint32_t n;
     double dev_ns;              /* best QEMU CPU time of the batch */
     double cpy_ns;              /* best CPU time of N host memcpys */
+    double ratio_med;           /* median over runs of memcpy / device */
 } Result;
 
 static Bench *live;
@@ -161,6 +162,13 @@ static void nap(int64_t ns)
     if (ns > 0) {
         g_usleep(ns / 1000);
     }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -642,9 +650,9 @@ int main(int argc, char **argv)
     fprintf(stderr, "vgru-qtest-bench: qtest register access: "
             "%.1f us round trip, %.1f us of QEMU CPU\n",
             b.rtt_ns / 1000, b.access_ns / 1000);
-    fprintf(stderr, "%9s %5s %12s %12s %7s %11s %11s\n", "size", "cmds",
+    fprintf(stderr, "%9s %5s %12s %12s %7s %11s %11s %7s\n", "size", "cmds",
             "device MiB/s", "memcpy MiB/s", "ratio", "dev ns/page",
-            "cpy ns/page");
+            "cpy ns/page", "median");
 
     for (int k = 0; k < nres && !opt_two; k++) {
         Batch bt = { sizes[k], 0, MAX(1, BATCH_BYTES / sizes[k]), 0 };
@@ -655,6 +663,7 @@ int main(int argc, char **argv)
         r->size = bt.piece;
         r->n = bt.n;
         g_autofree int64_t *dev = g_new(int64_t, reps);
+        g_autofree double *ratio = g_new(double, reps);
         int dropped = 0;
 
         batch_time(&b, &bt, k + 1, 0);
@@ -664,8 +673,9 @@ int main(int argc, char **argv)
         for (int rep = 0; rep < reps; rep++) {
             batch_run(&b, &bt);
             dev[rep] = bt.last;
-            r->cpy_ns = MIN(r->cpy_ns,
-                            memcpy_once(hdst, hsrc, bt.piece, bt.n));
+            ratio[rep] = memcpy_once(hdst, hsrc, bt.piece, bt.n);
+            r->cpy_ns = MIN(r->cpy_ns, ratio[rep]);
+            ratio[rep] = dev[rep] ? ratio[rep] / dev[rep] : 0;
         }
         if (memcmp(hdst, hsrc, bt.piece)) {
             die("host memcpy went wrong");
@@ -684,15 +694,22 @@ int main(int argc, char **argv)
                 dropped++;
             }
         }
+        /*
+         * The ratio of each pair of runs, device and memcpy one after the
+         * other: its median is steadier than the ratio of the bests on a
+         * shared host, where one lucky run makes a best.
+         */
+        qsort(ratio, reps, sizeof(ratio[0]), cmp_double);
+        r->ratio_med = ratio[reps / 2];
         if (dropped) {
             fprintf(stderr, "vgru-qtest-bench: %d of %d runs of %" PRIu64
                     " bytes dropped (QEMU CPU time implausibly low)\n",
                     dropped, reps, bt.piece);
         }
-        fprintf(stderr, "%9" PRIu64 " %5u %12.0f %12.0f %7.3f %11.1f %11.1f\n",
-                r->size, r->n, mib_s(r->n * r->size, r->dev_ns),
+        fprintf(stderr, "%9" PRIu64 " %5u %12.0f %12.0f %7.3f %11.1f %11.1f "
+                "%7.3f\n", r->size, r->n, mib_s(r->n * r->size, r->dev_ns),
                 mib_s(r->n * r->size, r->cpy_ns), r->cpy_ns / r->dev_ns,
-                page_ns(r, true), page_ns(r, false));
+                page_ns(r, true), page_ns(r, false), r->ratio_med);
     }
 
     if (opt_size) {
@@ -797,7 +814,9 @@ two:
         "run in turn, so that both copies start from the cache state a "
         "pause leaves (memcpy timed back to back kept its buffers hot); "
         "device runs under half the best memcpy time are dropped as "
-        "measurement errors. "
+        "measurement errors. median_ratio_*: the median over runs of "
+        "memcpy over device time of each device run and the memcpy run "
+        "after it (steadier than the ratio of bests on a shared host). "
         "device_over_memcpy_* are throughput ratios. Translation "
         "cost, from batches of %u copies of %u KiB run in turn, best of "
         "%d runs each: page_overhead_ns = device minus memcpy time per "
@@ -843,12 +862,14 @@ two:
         g_autofree char *dpg = g_strdup_printf("device_%s_page_ns", sz);
         g_autofree char *mp = g_strdup_printf("memcpy_%s_page_ns", sz);
         g_autofree char *c = g_strdup_printf("commands_%s_count", sz);
+        g_autofree char *med = g_strdup_printf("median_ratio_%s", sz);
 
         json_pair(js, &first, d, mib_s(r->n * r->size, r->dev_ns));
         json_pair(js, &first, m, mib_s(r->n * r->size, r->cpy_ns));
         json_pair(js, &first, dpg, page_ns(r, true));
         json_pair(js, &first, mp, page_ns(r, false));
         json_pair(js, &first, c, r->n);
+        json_pair(js, &first, med, r->ratio_med);
     }
     json_pair(js, &first, "page_overhead_ns", over_ns);
     json_pair(js, &first, "tlb_piece_cost_ns", piece_ns);
