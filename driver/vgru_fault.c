@@ -198,6 +198,27 @@ static void vgru_held_load(struct vgru_ctx *ctx, struct vgru_xlate *xl,
 /* ---- invalidation --------------------------------------------------------- */
 
 /*
+ * The last index of @xa in [@first, @last] that holds an entry, @first
+ * holding one: one walk of the leaves (a search from the root per entry
+ * cost as much as forgetting them).  Under ctx->lock.
+ */
+static unsigned long vgru_held_last(struct xarray *xa, unsigned long first,
+				    unsigned long last)
+{
+	XA_STATE(xas, xa, first);
+	unsigned long top = first;
+	void *entry;
+
+	rcu_read_lock();
+	xas_for_each(&xas, entry, last) {
+		if (!xas_retry(&xas, entry))
+			top = xas.xa_index;
+	}
+	rcu_read_unlock();
+	return top;
+}
+
+/*
  * Flush what the device may hold in [start, end): nothing if it holds
  * nothing there, else one command from the first held page (or 2 MiB page)
  * to the last.  Returns whether a command went to the device.  Under
@@ -213,18 +234,14 @@ static bool vgru_flush_held(struct vgru_ctx *ctx, unsigned long start,
 
 	if (xa_find(&ctx->held, &idx, last, XA_PRESENT)) {
 		lo = (u64)idx << PAGE_SHIFT;
-		top = idx;
-		while (xa_find_after(&ctx->held, &idx, last, XA_PRESENT))
-			top = idx;
+		top = vgru_held_last(&ctx->held, idx, last);
 		hi = (u64)(top + 1) << PAGE_SHIFT;
 	}
 	idx = start >> VGRU_HUGE_SHIFT;
 	if (xa_find(&ctx->held_huge, &idx, hlast, XA_PRESENT)) {
 		/* any overlap removes the whole 2 MiB entry */
 		lo = min_t(u64, lo, (u64)idx << VGRU_HUGE_SHIFT);
-		top = idx;
-		while (xa_find_after(&ctx->held_huge, &idx, hlast, XA_PRESENT))
-			top = idx;
+		top = vgru_held_last(&ctx->held_huge, idx, hlast);
 		hi = max_t(u64, hi, (u64)(top + 1) << VGRU_HUGE_SHIFT);
 	}
 	if (lo >= hi)
