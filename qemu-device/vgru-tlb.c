@@ -334,7 +334,9 @@ static bool vgru_tl_load(VgruState *s, uint32_t *ctx, uint32_t *nt,
 /*
  * TLB_CMD_LIST: every translation dropped in, then every response applied,
  * as the registers would, RESTART_CALLER last (its command may run on in
- * this write); nothing at all if the list is not well formed.
+ * this write; only the first runs on, the others are plain RESTARTs, so
+ * one write moves at most caller-run-bytes); nothing at all if the list
+ * is not well formed.
  */
 void vgru_tlb_list(VgruState *s)
 {
@@ -354,6 +356,8 @@ void vgru_tlb_list(VgruState *s)
                         ldq_le_p(t + VGRU_TL_T_PADDR),
                         va & (VGRU_PAGE_SIZE - 1));
     }
+    bool ran_on = false;
+
     for (int caller = 0; caller < 2; caller++) {
         for (uint32_t i = 0; i < nr; i++) {
             uint8_t *r = buf + VGRU_TL_SIZE(nt, i);
@@ -362,6 +366,10 @@ void vgru_tlb_list(VgruState *s)
             if ((cmd == VGRU_RESP_RESTART_CALLER) != caller) {
                 continue;
             }
+            if (caller && ran_on) {
+                cmd = VGRU_RESP_RESTART;
+            }
+            ran_on = ran_on || caller;
             vgru_respond(s, ctx, ldl_le_p(r + VGRU_TL_R_CB),
                          ldl_le_p(r + VGRU_TL_R_SEQ), cmd,
                          ldl_le_p(r + VGRU_TL_R_CODE));

@@ -3730,7 +3730,7 @@ static void test_call_os(void)
  * it runs on within that register write, so its next miss is there when
  * the write returns, and with CALL_OS that miss raises no interrupt
  * either.  Past caller-run-bytes the rest goes to a worker, whose miss
- * interrupts as usual.
+ * interrupts as usual.  Of two in one list only the first runs on.
  */
 static void test_restart_caller(void)
 {
@@ -3739,7 +3739,9 @@ static void test_restart_caller(void)
         .op = VGRU_OP_COPY, .flags = VGRU_DF_CALL_OS,
         .src = VA_BASE + src, .dst = VA_BASE + dst, .len = 64 * PAGE,
     };
-    Fault f;
+    uint64_t va[64], pa[64];
+    ListResp r[2];
+    Fault f, f1;
     Vgru v;
 
     vgru_start_ctx(&v, ",tlb-sets=256", 0, 1);
@@ -3791,6 +3793,38 @@ static void test_restart_caller(void)
     respond(&v, &f, VGRU_RESP_RESTART, 0);
     g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
     assert_same(&v, src, dst, 128 * PAGE);
+    vgru_stop(&v);
+
+    /* CBs 0 and 1 each get half their destination and RESTART_CALLER */
+    vgru_start_ctx(&v, ",tlb-sets=256", 0, 1);
+    map_pages(&v, 0, src, 128 * PAGE);
+    fill_pattern(&v, src, 128 * PAGE, 45);
+    d.len = 64 * PAGE;
+    cmd_start(&v, 0, 0, &d);
+    g_assert_true(fault_pop(&v, &f));
+    d.src += 64 * PAGE;
+    d.dst += 64 * PAGE;
+    cmd_start(&v, 0, 1, &d);
+    g_assert_true(fault_pop(&v, &f1));
+    for (int i = 0; i < 64; i++) {
+        uint64_t off = dst + (i / 32) * 64 * PAGE + (i % 32) * PAGE;
+
+        va[i] = (VA_BASE + off) | VGRU_TLB_WRITE;
+        pa[i] = DATA_PA + off;
+    }
+    r[0] = (ListResp){ 0, f.seq, VGRU_RESP_RESTART_CALLER, 0 };
+    r[1] = (ListResp){ 1, f1.seq, VGRU_RESP_RESTART_CALLER, 0 };
+    list_write(&v, LIST_PA, 0, 64, va, pa, 2, r);
+    list_run(&v, LIST_PA);
+    g_assert_cmpuint(cb_rd(&v, 0, 0, VGRU_CB_STATUS), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.cb, ==, 0);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_CALL_OS);
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmpuint(f.cb, ==, 1);
+    g_assert_cmphex(f.va, ==, VA_BASE + dst + 96 * PAGE);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE);
     vgru_stop(&v);
 }
 
