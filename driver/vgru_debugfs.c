@@ -78,8 +78,7 @@ static const struct file_operations vgru_latency_fops = {
 
 /*
  * One "context ID tag TAG held N" line per open context, then one
- * line per entry: "  0xVA 4K" or "  0xVA 2M".  "all" means the device may
- * hold anything (tracking gave up until the next flush).  Read without
+ * line per entry: "  0xVA 4K" or "  0xVA 2M".  Read without
  * ctx->lock: a snapshot that may be a resolution behind.  ctx_lock keeps
  * the contexts of the table alive.
  */

@@ -228,7 +228,11 @@ void vgru_tl_add_xlate(struct vgru_ctx *ctx, const struct vgru_xlate *x)
 	trace_vgru_dropin(ctx->id, x->va, x->dma, x->write, x->huge);
 }
 
-/* Answer the fault @seq of @cb: RESTART, or FAIL with -@err as detail. */
+/*
+ * Answer the fault @seq of @cb: RESTART (RESTART_CALLER when @caller, the
+ * thread waiting for the command, answers and the device knows it), or
+ * FAIL with -@err as detail.
+ */
 void vgru_tl_add_resp(struct vgru_ctx *ctx, u32 cb, u32 seq, int err,
 		      bool caller)
 {

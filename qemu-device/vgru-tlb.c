@@ -331,6 +331,17 @@ static bool vgru_tl_load(VgruState *s, uint32_t *ctx, uint32_t *nt,
     return true;
 }
 
+/* Apply response @i of the list loaded in tl_buf, with command @cmd. */
+static void vgru_tl_respond(VgruState *s, uint32_t ctx, uint32_t nt,
+                            uint32_t i, uint32_t cmd)
+{
+    uint8_t *r = s->tl_buf + VGRU_TL_SIZE(nt, i);
+
+    vgru_respond(s, ctx, ldl_le_p(r + VGRU_TL_R_CB),
+                 ldl_le_p(r + VGRU_TL_R_SEQ), cmd,
+                 ldl_le_p(r + VGRU_TL_R_CODE));
+}
+
 /*
  * TLB_CMD_LIST: every translation dropped in, then every response applied,
  * as the registers would, RESTART_CALLER last (its command may run on in
@@ -340,8 +351,9 @@ static bool vgru_tl_load(VgruState *s, uint32_t *ctx, uint32_t *nt,
  */
 void vgru_tlb_list(VgruState *s)
 {
-    uint32_t ctx, nt, nr;
+    uint32_t ctx, nt, nr, cmd;
     uint8_t *buf = s->tl_buf;
+    bool ran_on = false;
 
     if (!vgru_tl_load(s, &ctx, &nt, &nr)) {
         s->stats[VGRU_STAT_LIST_ERRORS]++;
@@ -356,23 +368,18 @@ void vgru_tlb_list(VgruState *s)
                         ldq_le_p(t + VGRU_TL_T_PADDR),
                         va & (VGRU_PAGE_SIZE - 1));
     }
-    bool ran_on = false;
-
-    for (int caller = 0; caller < 2; caller++) {
-        for (uint32_t i = 0; i < nr; i++) {
-            uint8_t *r = buf + VGRU_TL_SIZE(nt, i);
-            uint32_t cmd = ldl_le_p(r + VGRU_TL_R_CMD);
-
-            if ((cmd == VGRU_RESP_RESTART_CALLER) != caller) {
-                continue;
-            }
-            if (caller && ran_on) {
-                cmd = VGRU_RESP_RESTART;
-            }
-            ran_on = ran_on || caller;
-            vgru_respond(s, ctx, ldl_le_p(r + VGRU_TL_R_CB),
-                         ldl_le_p(r + VGRU_TL_R_SEQ), cmd,
-                         ldl_le_p(r + VGRU_TL_R_CODE));
+    for (uint32_t i = 0; i < nr; i++) {
+        cmd = ldl_le_p(buf + VGRU_TL_SIZE(nt, i) + VGRU_TL_R_CMD);
+        if (cmd != VGRU_RESP_RESTART_CALLER) {
+            vgru_tl_respond(s, ctx, nt, i, cmd);
+        }
+    }
+    for (uint32_t i = 0; i < nr; i++) {
+        cmd = ldl_le_p(buf + VGRU_TL_SIZE(nt, i) + VGRU_TL_R_CMD);
+        if (cmd == VGRU_RESP_RESTART_CALLER) {
+            vgru_tl_respond(s, ctx, nt, i,
+                            ran_on ? VGRU_RESP_RESTART : cmd);
+            ran_on = true;
         }
     }
     s->stats[VGRU_STAT_LISTS]++;
