@@ -762,32 +762,38 @@ static void vgru_ram_written(VgruRam *r, dma_addr_t pa, hwaddr n)
 
 /*
  * Copy @len bytes of guest RAM; returns the bytes copied.  Both ends are
- * looked up in one RCU read section, mostly in the worker's kept RAM
- * runs, and copied through their host pointers: no map, no bounce
- * buffer, and nothing but RAM is touched (a section that is not RAM stops
- * the copy).  The bytes written are then marked (vgru_ram_written).
+ * looked up in @v, mostly in the worker's kept RAM runs, and copied
+ * through their host pointers: no map, no bounce buffer, and nothing but
+ * RAM is touched (a section that is not RAM stops the copy).  The bytes
+ * written are then marked (vgru_ram_written).
  */
-static uint64_t vgru_copy(VgruState *s, VgruWorker *w, AddressSpace *as,
+static uint64_t vgru_copy(VgruWorker *w, const VgruRamView *v,
                           dma_addr_t dst, dma_addr_t src, uint64_t len)
 {
     uint64_t done = 0;
-    VgruRamView v;
 
-    RCU_READ_LOCK_GUARD();
-    vgru_ram_view(s, as, &v);
     while (done < len) {
         hwaddr n = len - done, sn = n;
         VgruRam dtmp, stmp, *d, *r;
 
-        d = vgru_ram(w, &v, dst + done, &n, true, &dtmp);
-        if (d && d != &dtmp) {
-            /* the source's lookup may take the slot @d is in */
-            dtmp = *d;
-            d = &dtmp;
-        }
-        r = d ? vgru_ram(w, &v, src + done, &sn, false, &stmp) : NULL;
-        if (!r) {
+        d = vgru_ram(w, v, dst + done, &n, true, &dtmp);
+        if (!d) {
             break;
+        }
+        if (src + done - d->start < d->end - d->start) {
+            /* both ends in one run, as in a guest with one RAM block */
+            r = d;
+            sn = MIN(sn, d->end - (src + done));
+        } else {
+            if (d != &dtmp) {
+                /* the source's lookup may take the slot @d is in */
+                dtmp = *d;
+                d = &dtmp;
+            }
+            r = vgru_ram(w, v, src + done, &sn, false, &stmp);
+            if (!r) {
+                break;
+            }
         }
         n = MIN(n, sn);
         /* defined for any guest input, aliased pages included */
@@ -802,18 +808,15 @@ static uint64_t vgru_copy(VgruState *s, VgruWorker *w, AddressSpace *as,
  * Fill @len bytes of guest RAM at @dst, @pos bytes into a FILL: byte i of
  * the command gets byte i % 8 of @pattern.  Returns the bytes written.
  */
-static uint64_t vgru_fill(VgruState *s, VgruWorker *w, AddressSpace *as,
+static uint64_t vgru_fill(VgruWorker *w, const VgruRamView *v,
                           dma_addr_t dst, uint64_t len, uint64_t pattern,
                           uint64_t pos)
 {
     uint64_t done = 0;
-    VgruRamView v;
 
-    RCU_READ_LOCK_GUARD();
-    vgru_ram_view(s, as, &v);
     while (done < len) {
         hwaddr n = len - done;
-        VgruRam tmp, *d = vgru_ram(w, &v, dst + done, &n, true, &tmp);
+        VgruRam tmp, *d = vgru_ram(w, v, dst + done, &n, true, &tmp);
         uint8_t rot[64], *dp;
         uint64_t i;
 
@@ -853,14 +856,22 @@ static void vgru_worker_lock(VgruState *s)
     qemu_mutex_lock(&s->lock);
 }
 
-/* Move @w's batch; returns the bytes moved, in order, from its start. */
+/*
+ * Move @w's batch; returns the bytes moved, in order, from its start.
+ * One RCU read section covers the batch (up to VGRU_SHARE bytes): a
+ * section per piece cost two full barriers and a view for every 4 KiB
+ * of a process's scattered pages.
+ */
 static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
 {
     AddressSpace *as = pci_get_address_space(&s->parent_obj);
     bool fill = w->cb->cur.opcode == VGRU_OP_FILL;
     uint64_t pattern = w->cb->cur.src;
     uint64_t done = 0;
+    VgruRamView v;
 
+    rcu_read_lock();
+    vgru_ram_view(s, as, &v);
     for (unsigned i = 0; i < w->nr_pieces; i++) {
         VgruPiece *p = &w->pieces[i];
 
@@ -868,26 +879,35 @@ static uint64_t vgru_move(VgruState *s, VgruWorker *w, bool *failed)
             uint64_t n = MIN(p->len - off, VGRU_CHUNK), moved;
 
             if (qatomic_read(&w->cancel)) {
-                return done;
+                goto out;
             }
-            /* a stall on worker threads only: the inline one has the BQL */
+            /*
+             * A stall on worker threads only (the inline one has the
+             * BQL), outside the read section: it would hold up every
+             * memory-map update.
+             */
             if (s->x_dma_delay_us && w != s->inline_worker) {
+                rcu_read_unlock();
                 g_usleep(s->x_dma_delay_us);
+                rcu_read_lock();
+                vgru_ram_view(s, as, &v);
             }
             if (fill) {
-                moved = vgru_fill(s, w, as, p->dst + off, n, pattern,
+                moved = vgru_fill(w, &v, p->dst + off, n, pattern,
                                   p->pos + off);
             } else {
-                moved = vgru_copy(s, w, as, p->dst + off, p->src + off, n);
+                moved = vgru_copy(w, &v, p->dst + off, p->src + off, n);
             }
             done += moved;
             off += moved;
             if (moved < n) {
                 *failed = true;
-                return done;
+                goto out;
             }
         }
     }
+out:
+    rcu_read_unlock();
     return done;
 }
 
@@ -1010,11 +1030,6 @@ typedef enum VgruNext {
  * in one turn), or when the CB waits.
  */
 #define VGRU_TURN_STEPS     64
-
-static uint64_t vgru_page_left(uint64_t va)
-{
-    return VGRU_PAGE_SIZE - (va & (VGRU_PAGE_SIZE - 1));
-}
 
 /* The current step of @cb failed with @error: what @cb does next. */
 static VgruNext vgru_fail_next(VgruState *s, VgruCb *cb, uint32_t error)
@@ -1140,7 +1155,7 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
     w->nr_pieces = 0;
     while (pos < end) {
         uint64_t src = d->src + pos, dst = d->dst + pos;
-        uint64_t n = MIN(end - pos, vgru_page_left(dst));
+        uint64_t n = end - pos;
         dma_addr_t spa = 0, dpa;
         VgruPiece *p;
 
@@ -1149,7 +1164,7 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
          * for the last pages of a batch (a 4 KiB command would pay for
          * prefetches it never uses).
          */
-        if (end - pos > VGRU_TLB_AHEAD * VGRU_PAGE_SIZE) {
+        if (n > VGRU_TLB_AHEAD * VGRU_PAGE_SIZE) {
             if (copy) {
                 vgru_tlb_prefetch(s, cb->ctx, (src >> VGRU_PAGE_SHIFT) +
                                               VGRU_TLB_AHEAD);
@@ -1158,17 +1173,23 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
                                           VGRU_TLB_AHEAD);
         }
 
+        /* a step runs to the end of a translation: a page, or 2 MiB */
         if (copy) {
-            n = MIN(n, vgru_page_left(src));
             if (!vgru_cb_translate(s, cb, VGRU_HOLD_SRC, src, &spa)) {
                 ok = false;
                 break;
             }
+            n = MIN(n, vgru_cb_hold_left(cb, VGRU_HOLD_SRC, src));
         }
         if (!vgru_cb_translate(s, cb, VGRU_HOLD_DST, dst, &dpa)) {
             ok = false;
             break;
         }
+        n = MIN(n, vgru_cb_hold_left(cb, VGRU_HOLD_DST, dst));
+        if (copy) {
+            vgru_cb_hold_use(s, cb, VGRU_HOLD_SRC, src, n);
+        }
+        vgru_cb_hold_use(s, cb, VGRU_HOLD_DST, dst, n);
         p = w->nr_pieces ? &w->pieces[w->nr_pieces - 1] : NULL;
         if (p && (!copy || p->src + p->len == spa) &&
             p->dst + p->len == dpa) {

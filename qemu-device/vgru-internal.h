@@ -77,19 +77,22 @@ typedef struct VgruTlbEntry {
 } VgruTlbEntry;
 
 /*
- * A translation a CB keeps for the page its current piece reads (HOLD_SRC)
- * or writes (HOLD_DST).  Holds let a piece that needs two translations
- * finish even if each drop-in evicts the other from the TLB; invalidations
- * remove them exactly like TLB entries.
+ * A translation a CB keeps for what its current piece reads (HOLD_SRC) or
+ * writes (HOLD_DST): one 4 KiB page, or all of a 2 MiB translation, so
+ * that a piece runs to the end of what one translation covers.  Holds let
+ * a piece that needs two translations finish even if each drop-in evicts
+ * the other from the TLB; invalidations remove them exactly like TLB
+ * entries.
  */
 enum { VGRU_HOLD_SRC, VGRU_HOLD_DST, VGRU_NR_HOLDS };
 
 typedef struct VgruHold {
-    uint64_t vpn;
-    uint64_t ppn;
+    uint64_t vpn;               /* its first page */
+    uint64_t ppn;               /* and where that page is */
+    uint64_t pages;             /* 1, or VGRU_HUGE_PAGES */
+    uint64_t counted_to;        /* pages below this one are in TLB_HITS */
     bool valid;
     bool writable;
-    bool counted;               /* already counted in TLB_HITS */
 } VgruHold;
 
 /* A descriptor: a CB's first 64 bytes, or one entry of a BATCH list. */
@@ -354,6 +357,9 @@ uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
                         uint64_t *first, uint64_t *last);
 bool vgru_cb_translate(VgruState *s, VgruCb *cb, int hold, uint64_t va,
                        dma_addr_t *pa);
+uint64_t vgru_cb_hold_left(VgruCb *cb, int hold, uint64_t va);
+void vgru_cb_hold_use(VgruState *s, VgruCb *cb, int hold, uint64_t va,
+                      uint64_t len);
 void vgru_cb_drop_holds(VgruCb *cb);
 /* Pages ahead of a lookup whose TLB set vgru_plan prefetches. */
 #define VGRU_TLB_AHEAD      4

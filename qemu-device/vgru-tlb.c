@@ -87,9 +87,16 @@ static void vgru_tlb_kill(VgruState *s, VgruTlbEntry *e)
     e->valid = false;
 }
 
+static bool vgru_hold_in(const VgruHold *hold, uint64_t first, uint64_t last)
+{
+    return hold->vpn <= last && first <= hold->vpn + hold->pages - 1;
+}
+
 /*
- * A drop-in also refreshes the holds of that page, and hands it to CBs
+ * A drop-in also refreshes the holds it covers, and hands itself to CBs
  * waiting for it, so that their restart finds it even if it is evicted.
+ * A 4 KiB drop-in inside a 2 MiB hold drops the hold: the next lookup
+ * decides which of the two the CB uses.
  */
 static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e,
                               bool huge)
@@ -105,19 +112,28 @@ static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e,
             VgruHold *hold = &cb->hold[h];
             uint64_t ppn = e->ppn * pages + (hold->vpn - first);
 
-            if (hold->valid && hold->vpn >= first && hold->vpn <= last) {
-                hold->counted &= hold->ppn == ppn;
-                hold->ppn = ppn;
-                hold->writable = e->writable;
+            if (!hold->valid || !vgru_hold_in(hold, first, last)) {
+                continue;
             }
+            if (hold->pages > pages) {
+                hold->valid = false;
+                continue;
+            }
+            if (hold->ppn != ppn) {
+                hold->counted_to = hold->vpn;   /* a new translation */
+            }
+            hold->ppn = ppn;
+            hold->writable = e->writable;
         }
         if (cb->fault.queued && fvpn >= first && fvpn <= last) {
             bool write = cb->fault_flags & VGRU_FAULT_WRITE;
 
             if (!write || e->writable) {
                 cb->hold[write ? VGRU_HOLD_DST : VGRU_HOLD_SRC] = (VgruHold) {
-                    .vpn = fvpn,
-                    .ppn = e->ppn * pages + (fvpn - first),
+                    .vpn = first,
+                    .ppn = e->ppn * pages,
+                    .pages = pages,
+                    .counted_to = first,
                     .valid = true,
                     .writable = e->writable,
                 };
@@ -419,7 +435,8 @@ static uint32_t vgru_tlb_flush_ctx(VgruState *s, uint32_t ctx,
         VgruCb *cb = &c->cbs[b];
 
         for (int h = 0; h < VGRU_NR_HOLDS; h++) {
-            if (vgru_in(cb->hold[h].vpn, hfirst, hlast)) {
+            /* a 2 MiB hold outlives its entry once that is evicted */
+            if (vgru_hold_in(&cb->hold[h], hfirst, hlast)) {
                 cb->hold[h].valid = false;
             }
         }
@@ -490,11 +507,26 @@ uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
 }
 
 /*
+ * Count pages [@first, @last] of @hold as TLB hits, but not those below
+ * its counted_to (a piece restarted, or run on from where it stopped).
+ */
+static void vgru_hold_count(VgruState *s, VgruHold *hold, uint64_t first,
+                            uint64_t last)
+{
+    first = MAX(first, hold->counted_to);
+    if (last >= first) {
+        s->stats[VGRU_STAT_TLB_HITS] += last + 1 - first;
+        hold->counted_to = last + 1;
+    }
+}
+
+/*
  * Translate @va for @cb's current piece: from the hold @h when it still
- * names that page, else from the TLB (and keep it in the hold).  On a miss,
- * or a write through a read-only translation, the fault is described in
- * @cb and false returned.  Each translation counts as one TLB hit however
- * often a restarted command reuses it.
+ * covers that page, else from the TLB (and keep it in the hold: a 2 MiB
+ * translation whole).  On a miss, or a write through a read-only
+ * translation, the fault is described in @cb and false returned.  Each
+ * 4 KiB page counts as one TLB hit however often a restarted command
+ * reuses its translation.
  */
 bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
                        dma_addr_t *pa)
@@ -504,8 +536,9 @@ bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
     VgruHold *hold = &cb->hold[h];
     VgruTlbEntry *e;
 
-    if (!hold->valid || hold->vpn != vpn || (write && !hold->writable)) {
-        uint64_t ppn = 0;
+    if (!hold->valid || vpn - hold->vpn >= hold->pages ||
+        (write && !hold->writable)) {
+        uint64_t first = vpn, ppn = 0, pages = 1;
 
         e = vgru_tlb_lookup(s, cb->ctx, vpn);
         if (e && (!write || e->writable)) {
@@ -516,7 +549,9 @@ bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
 
             if (h && (!write || h->writable || !e)) {
                 e = h;
-                ppn = h->ppn * VGRU_HUGE_PAGES + vpn % VGRU_HUGE_PAGES;
+                pages = VGRU_HUGE_PAGES;
+                first = h->vpn * pages;
+                ppn = h->ppn * pages;
             }
         }
         if (!e || (write && !e->writable)) {
@@ -527,18 +562,37 @@ bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
             return false;
         }
         *hold = (VgruHold) {
-            .vpn = vpn,
+            .vpn = first,
             .ppn = ppn,
+            .pages = pages,
+            .counted_to = vpn,
             .valid = true,
             .writable = e->writable,
         };
     }
-    if (!hold->counted) {
-        s->stats[VGRU_STAT_TLB_HITS]++;
-        hold->counted = true;
-    }
-    *pa = (hold->ppn << VGRU_PAGE_SHIFT) | (va & (VGRU_PAGE_SIZE - 1));
+    vgru_hold_count(s, hold, vpn, vpn);
+    *pa = ((hold->ppn + vpn - hold->vpn) << VGRU_PAGE_SHIFT) |
+          (va & (VGRU_PAGE_SIZE - 1));
     return true;
+}
+
+/*
+ * After vgru_cb_translate(@h, @va): the bytes from @va to the end of what
+ * the same translation covers (to the end of its page, or of its 2 MiB).
+ */
+uint64_t vgru_cb_hold_left(VgruCb *cb, int h, uint64_t va)
+{
+    const VgruHold *hold = &cb->hold[h];
+
+    return ((hold->vpn + hold->pages) << VGRU_PAGE_SHIFT) - va;
+}
+
+/* The piece uses @len bytes from @va of hold @h: count their pages. */
+void vgru_cb_hold_use(VgruState *s, VgruCb *cb, int h, uint64_t va,
+                      uint64_t len)
+{
+    vgru_hold_count(s, &cb->hold[h], va >> VGRU_PAGE_SHIFT,
+                    (va + len - 1) >> VGRU_PAGE_SHIFT);
 }
 
 void vgru_cb_drop_holds(VgruCb *cb)

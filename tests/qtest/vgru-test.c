@@ -3272,6 +3272,43 @@ static void test_huge_hold(void)
     vgru_stop(&v);
 }
 
+/*
+ * A CB holds all of a 2 MiB translation, and the hold outlives the entry
+ * when that is evicted; an invalidation of any page of those 2 MiB still
+ * drops it, so the restart faults and then reads where the page is now.
+ */
+static void test_huge_hold_evicted(void)
+{
+    const uint64_t src = 5 * PAGE + 0x40;
+    Fault f;
+    Vgru v;
+
+    vgru_start_ctx(&v, ",tlb-huge-entries=1", 0, 1);
+    dropin_huge(&v, 0, 0, HW);
+    fill_pattern(&v, src, 64, 16);
+    copy_start(&v, 0, 0, HVA + src, VA_BASE + 8 * PAGE, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, VA_BASE + 8 * PAGE);
+    /* huge page 1 takes the only slot: page 0 lives on in the hold */
+    dropin_huge(&v, 0, 1, HW);
+    invalidate(&v, VGRU_INV_CMD_RANGE, 0, HVA + 200 * PAGE, PAGE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_INV_ENTRIES), ==, 0);
+    dropin(&v, 0, VA_BASE + 8 * PAGE, DATA_PA + 8 * PAGE, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, HVA + src);
+
+    /* the 2 MiB moved: the restart reads the new place */
+    fill_pattern(&v, 2 * HUGE + src, 64, 17);
+    dropin(&v, 0, HVA, DATA_PA + 2 * HUGE, HW);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 2 * HUGE + src, 8 * PAGE, 64);
+    vgru_stop(&v);
+}
+
 /* ---- translation lists ---- */
 
 #define LIST_PA     0x120000ULL
@@ -4020,6 +4057,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/huge-read-over-write", test_huge_read_over_write);
     qtest_add_func("/vgru/huge-many", test_huge_many);
     qtest_add_func("/vgru/huge-hold", test_huge_hold);
+    qtest_add_func("/vgru/huge-hold-evicted", test_huge_hold_evicted);
     qtest_add_func("/vgru/huge-entries-prop", test_huge_entries_prop);
     qtest_add_func("/vgru/list", test_list);
     qtest_add_func("/vgru/list-bad", test_list_bad);
