@@ -1154,42 +1154,16 @@ static bool vgru_plan(VgruState *s, VgruWorker *w, VgruCb *cb,
 
     w->nr_pieces = 0;
     while (pos < end) {
-        uint64_t src = d->src + pos, dst = d->dst + pos;
-        uint64_t n = end - pos;
         dma_addr_t spa = 0, dpa;
+        uint64_t n = vgru_cb_translate_step(s, cb, copy, d->src + pos,
+                                            d->dst + pos, end - pos,
+                                            &spa, &dpa);
         VgruPiece *p;
 
-        /*
-         * The sets of pages a few ahead, while this one is looked up; not
-         * for the last pages of a batch (a 4 KiB command would pay for
-         * prefetches it never uses).
-         */
-        if (n > VGRU_TLB_AHEAD * VGRU_PAGE_SIZE) {
-            if (copy) {
-                vgru_tlb_prefetch(s, cb->ctx, (src >> VGRU_PAGE_SHIFT) +
-                                              VGRU_TLB_AHEAD);
-            }
-            vgru_tlb_prefetch(s, cb->ctx, (dst >> VGRU_PAGE_SHIFT) +
-                                          VGRU_TLB_AHEAD);
-        }
-
-        /* a step runs to the end of a translation: a page, or 2 MiB */
-        if (copy) {
-            if (!vgru_cb_translate(s, cb, VGRU_HOLD_SRC, src, &spa)) {
-                ok = false;
-                break;
-            }
-            n = MIN(n, vgru_cb_hold_left(cb, VGRU_HOLD_SRC, src));
-        }
-        if (!vgru_cb_translate(s, cb, VGRU_HOLD_DST, dst, &dpa)) {
+        if (!n) {
             ok = false;
             break;
         }
-        n = MIN(n, vgru_cb_hold_left(cb, VGRU_HOLD_DST, dst));
-        if (copy) {
-            vgru_cb_hold_use(s, cb, VGRU_HOLD_SRC, src, n);
-        }
-        vgru_cb_hold_use(s, cb, VGRU_HOLD_DST, dst, n);
         p = w->nr_pieces ? &w->pieces[w->nr_pieces - 1] : NULL;
         if (p && (!copy || p->src + p->len == spa) &&
             p->dst + p->len == dpa) {

@@ -316,6 +316,7 @@ struct VgruState {
     uint32_t *mig_events;       /* room for every CB's two events */
 
     VgruContext *contexts;
+    VgruCb *cb_table;           /* every context's CBs, in context order */
     VgruTlbEntry *tlb;          /* tlb_sets * tlb_ways (L) */
     uint32_t *tlb_victim;       /* next way to replace, per set (L) */
     VgruTlbEntry *tlb_huge;     /* tlb_huge_entries 2 MiB entries (L) */
@@ -357,9 +358,9 @@ uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
                         uint64_t *first, uint64_t *last);
 bool vgru_cb_translate(VgruState *s, VgruCb *cb, int hold, uint64_t va,
                        dma_addr_t *pa);
-uint64_t vgru_cb_hold_left(VgruCb *cb, int hold, uint64_t va);
-void vgru_cb_hold_use(VgruState *s, VgruCb *cb, int hold, uint64_t va,
-                      uint64_t len);
+uint64_t vgru_cb_translate_step(VgruState *s, VgruCb *cb, bool copy,
+                                uint64_t src, uint64_t dst, uint64_t len,
+                                dma_addr_t *spa, dma_addr_t *dpa);
 void vgru_cb_drop_holds(VgruCb *cb);
 /* Pages ahead of a lookup whose TLB set vgru_plan prefetches. */
 #define VGRU_TLB_AHEAD      4

@@ -580,19 +580,59 @@ bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
  * After vgru_cb_translate(@h, @va): the bytes from @va to the end of what
  * the same translation covers (to the end of its page, or of its 2 MiB).
  */
-uint64_t vgru_cb_hold_left(VgruCb *cb, int h, uint64_t va)
+static uint64_t vgru_cb_hold_left(VgruCb *cb, int h, uint64_t va)
 {
     const VgruHold *hold = &cb->hold[h];
 
     return ((hold->vpn + hold->pages) << VGRU_PAGE_SHIFT) - va;
 }
 
-/* The piece uses @len bytes from @va of hold @h: count their pages. */
-void vgru_cb_hold_use(VgruState *s, VgruCb *cb, int h, uint64_t va,
-                      uint64_t len)
+/* A step uses @len bytes from @va of hold @h: count their pages. */
+static void vgru_cb_hold_use(VgruState *s, VgruCb *cb, int h, uint64_t va,
+                             uint64_t len)
 {
     vgru_hold_count(s, &cb->hold[h], va >> VGRU_PAGE_SHIFT,
                     (va + len - 1) >> VGRU_PAGE_SHIFT);
+}
+
+/*
+ * Translate the next step of @cb's COPY (@copy) or FILL: the bytes from
+ * @src (a COPY's) and @dst, up to @len, that one translation of each end
+ * covers (a 4 KiB page, or the rest of a 2 MiB one), their bus addresses
+ * in *@spa and *@dpa.  Returns the step's bytes, 0 if an end missed (the
+ * fault described in @cb).  The TLB sets of pages a few ahead start
+ * loading meanwhile, unless the step is near @len (a 4 KiB command would
+ * pay for prefetches it never uses).
+ */
+uint64_t vgru_cb_translate_step(VgruState *s, VgruCb *cb, bool copy,
+                                uint64_t src, uint64_t dst, uint64_t len,
+                                dma_addr_t *spa, dma_addr_t *dpa)
+{
+    uint64_t n = len;
+
+    if (len > VGRU_TLB_AHEAD * VGRU_PAGE_SIZE) {
+        if (copy) {
+            vgru_tlb_prefetch(s, cb->ctx,
+                              (src >> VGRU_PAGE_SHIFT) + VGRU_TLB_AHEAD);
+        }
+        vgru_tlb_prefetch(s, cb->ctx,
+                          (dst >> VGRU_PAGE_SHIFT) + VGRU_TLB_AHEAD);
+    }
+    if (copy) {
+        if (!vgru_cb_translate(s, cb, VGRU_HOLD_SRC, src, spa)) {
+            return 0;
+        }
+        n = MIN(n, vgru_cb_hold_left(cb, VGRU_HOLD_SRC, src));
+    }
+    if (!vgru_cb_translate(s, cb, VGRU_HOLD_DST, dst, dpa)) {
+        return 0;
+    }
+    n = MIN(n, vgru_cb_hold_left(cb, VGRU_HOLD_DST, dst));
+    if (copy) {
+        vgru_cb_hold_use(s, cb, VGRU_HOLD_SRC, src, n);
+    }
+    vgru_cb_hold_use(s, cb, VGRU_HOLD_DST, dst, n);
+    return n;
 }
 
 void vgru_cb_drop_holds(VgruCb *cb)

@@ -22,6 +22,9 @@
 #include "qemu/bitops.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
+#include "qemu/madvise.h"
+#include "qemu/memalign.h"
+#include "qemu/units.h"
 #include "qemu/main-loop.h"
 #include "qemu/module.h"
 #include "qapi/error.h"
@@ -445,6 +448,22 @@ static const MemoryRegionOps vgru_window_ops = {
 
 /* ---- device life cycle -------------------------------------------------- */
 
+/*
+ * A table the engine reads at every command (the TLB, the CBs), zeroed,
+ * on 2 MiB host pages where THP allows: the model benchmark's 2 MiB TLB
+ * on 4 KiB pages took a host TLB miss at most lookups, which software
+ * prefetch did not hide.  Freed with qemu_vfree().
+ */
+static void *vgru_table_new(size_t size)
+{
+    size_t len = ROUND_UP(size, 2 * MiB);
+    void *p = qemu_memalign(2 * MiB, len);
+
+    qemu_madvise(p, len, QEMU_MADV_HUGEPAGE);
+    memset(p, 0, size);
+    return p;
+}
+
 static void vgru_realize(PCIDevice *pdev, Error **errp)
 {
     VgruState *s = VGRU(pdev);
@@ -520,14 +539,15 @@ static void vgru_realize(PCIDevice *pdev, Error **errp)
     }
 
     s->contexts = g_new0(VgruContext, s->nr_contexts);
+    s->cb_table = vgru_table_new(sizeof(VgruCb) * s->nr_contexts * s->nr_cbs);
     for (uint32_t c = 0; c < s->nr_contexts; c++) {
         s->contexts[c].nr_cbs = s->nr_cbs;
-        s->contexts[c].cbs = g_new0(VgruCb, s->nr_cbs);
+        s->contexts[c].cbs = &s->cb_table[c * s->nr_cbs];
         for (uint32_t b = 0; b < s->nr_cbs; b++) {
             vgru_cb_init(&s->contexts[c].cbs[b], c, b);
         }
     }
-    s->tlb = g_new0(VgruTlbEntry, s->tlb_sets * s->tlb_ways);
+    s->tlb = vgru_table_new(sizeof(VgruTlbEntry) * s->tlb_sets * s->tlb_ways);
     s->tlb_victim = g_new0(uint32_t, s->tlb_sets);
     s->tlb_huge = g_new0(VgruTlbEntry, s->tlb_huge_entries);
     s->mig_events = g_new0(uint32_t, s->nr_contexts * s->nr_cbs * 2);
@@ -558,11 +578,9 @@ static void vgru_exit(PCIDevice *pdev)
 
     vgru_engine_unrealize(s);
     qemu_bh_delete(s->fault_bh);
-    for (uint32_t c = 0; c < s->nr_contexts; c++) {
-        g_free(s->contexts[c].cbs);
-    }
+    qemu_vfree(s->cb_table);
     g_free(s->contexts);
-    g_free(s->tlb);
+    qemu_vfree(s->tlb);
     g_free(s->tlb_victim);
     g_free(s->tlb_huge);
     g_free(s->mig_events);
