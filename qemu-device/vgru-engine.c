@@ -780,8 +780,11 @@ static uint64_t vgru_copy(VgruWorker *w, const VgruRamView *v,
         if (!d) {
             break;
         }
-        if (src + done - d->start < d->end - d->start) {
-            /* both ends in one run, as in a guest with one RAM block */
+        if (v->keep && src + done - d->start < d->end - d->start) {
+            /*
+             * Both ends in one run, as in a guest with one RAM block (not
+             * behind a vIOMMU: a write mapping need not allow reads).
+             */
             r = d;
             sn = MIN(sn, d->end - (src + done));
         } else {

@@ -90,7 +90,7 @@ typedef struct VgruHold {
     uint64_t vpn;               /* its first page */
     uint64_t ppn;               /* and where that page is */
     uint64_t pages;             /* 1, or VGRU_HUGE_PAGES */
-    uint64_t counted_to;        /* pages below this one are in TLB_HITS */
+    uint64_t counted_vpn;       /* the page last counted in TLB_HITS */
     bool valid;
     bool writable;
 } VgruHold;

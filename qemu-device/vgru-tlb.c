@@ -17,8 +17,9 @@
  * would evict 4 KiB ones it has nothing to do with.  Processes map few
  * huge pages at once, so a scan of the array is cheap.  A 4 KiB entry
  * inside a huge one may coexist with it; lookups try 4 KiB first.
- * Holds stay per 4 KiB page: a hold taken from a huge entry has the bus
- * page of that 4 KiB page within it.
+ * A hold taken from a huge entry keeps all of it, so that a copy steps
+ * 2 MiB at a time; it goes with any invalidation of its 2 MiB, even once
+ * the entry itself is evicted.
  *
  * This work is licensed under the terms of the GNU GPL, version 2 or later.
  * See the COPYING file in the top-level directory.
@@ -116,11 +117,15 @@ static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e,
                 continue;
             }
             if (hold->pages > pages) {
-                hold->valid = false;
+                /* a 4 KiB page of a 2 MiB hold: kept if it agrees */
+                if (hold->ppn + (first - hold->vpn) != e->ppn ||
+                    (hold->writable && !e->writable)) {
+                    hold->valid = false;
+                }
                 continue;
             }
             if (hold->ppn != ppn) {
-                hold->counted_to = hold->vpn;   /* a new translation */
+                hold->counted_vpn = UINT64_MAX;     /* a new translation */
             }
             hold->ppn = ppn;
             hold->writable = e->writable;
@@ -133,7 +138,7 @@ static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e,
                     .vpn = first,
                     .ppn = e->ppn * pages,
                     .pages = pages,
-                    .counted_to = first,
+                    .counted_vpn = UINT64_MAX,
                     .valid = true,
                     .writable = e->writable,
                 };
@@ -417,7 +422,7 @@ static uint32_t vgru_tlb_flush_ctx(VgruState *s, uint32_t ctx,
 {
     VgruContext *c = &s->contexts[ctx];
     uint32_t removed = 0;
-    uint64_t hfirst = *first, hlast = *last;
+    uint64_t hfirst = *first, hlast = *last, f, l;
 
     for (uint32_t i = 0; i < s->tlb_huge_entries && c->nr_entries; i++) {
         VgruTlbEntry *e = &s->tlb_huge[i];
@@ -431,14 +436,21 @@ static uint32_t vgru_tlb_flush_ctx(VgruState *s, uint32_t ctx,
             hlast = MAX(hlast, hi);
         }
     }
+    f = hfirst;
+    l = hlast;
     for (uint32_t b = 0; b < s->nr_cbs; b++) {
         VgruCb *cb = &c->cbs[b];
 
         for (int h = 0; h < VGRU_NR_HOLDS; h++) {
-            /* a 2 MiB hold outlives its entry once that is evicted */
-            if (vgru_hold_in(&cb->hold[h], hfirst, hlast)) {
-                cb->hold[h].valid = false;
+            VgruHold *hold = &cb->hold[h];
+
+            if (!hold->valid || !vgru_hold_in(hold, f, l)) {
+                continue;
             }
+            hold->valid = false;
+            /* as for its entry, which may have been evicted meanwhile */
+            hfirst = MIN(hfirst, hold->vpn);
+            hlast = MAX(hlast, hold->vpn + hold->pages - 1);
         }
     }
     if (c->nr_entries == 0) {
@@ -507,17 +519,17 @@ uint32_t vgru_tlb_flush(VgruState *s, bool all, uint32_t ctx,
 }
 
 /*
- * Count pages [@first, @last] of @hold as TLB hits, but not those below
- * its counted_to (a piece restarted, or run on from where it stopped).
+ * Count pages [@first, @last] of @hold as TLB hits, but not @first if the
+ * hold's last use ended there (a piece restarted, or run on from the
+ * middle of a page): one hit per page whenever a command moves on to it,
+ * as if each 4 KiB page were a hold of its own.
  */
 static void vgru_hold_count(VgruState *s, VgruHold *hold, uint64_t first,
                             uint64_t last)
 {
-    first = MAX(first, hold->counted_to);
-    if (last >= first) {
-        s->stats[VGRU_STAT_TLB_HITS] += last + 1 - first;
-        hold->counted_to = last + 1;
-    }
+    s->stats[VGRU_STAT_TLB_HITS] += last - first + 1 -
+                                    (first == hold->counted_vpn);
+    hold->counted_vpn = last;
 }
 
 /*
@@ -565,7 +577,7 @@ bool vgru_cb_translate(VgruState *s, VgruCb *cb, int h, uint64_t va,
             .vpn = first,
             .ppn = ppn,
             .pages = pages,
-            .counted_to = vpn,
+            .counted_vpn = UINT64_MAX,
             .valid = true,
             .writable = e->writable,
         };

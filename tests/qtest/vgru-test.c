@@ -3238,9 +3238,9 @@ static void test_huge_entries_prop(void)
 }
 
 /*
- * A CB holds a 4 KiB translation taken from a huge entry while it waits
- * for its other operand; an invalidation elsewhere in that huge page
- * drops the entry and the hold, so the restart faults on it again.
+ * A CB holds a huge entry's translation while it waits for its other
+ * operand; an invalidation elsewhere in that huge page drops the entry
+ * and the hold, so the restart faults on it again.
  */
 static void test_huge_hold(void)
 {
@@ -3307,6 +3307,114 @@ static void test_huge_hold_evicted(void)
     g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
     assert_same(&v, 2 * HUGE + src, 8 * PAGE, 64);
     vgru_stop(&v);
+}
+
+/*
+ * TLB hits through 2 MiB holds count as through 4 KiB ones: one per page
+ * each time a command moves on to it.  A BATCH whose list and operands
+ * lie in one 2 MiB translation, the same on 4 KiB translations, and a
+ * completion record below its destination in the same 2 MiB.
+ */
+static void huge_hits_batch(Vgru *v, uint64_t va)
+{
+    for (int i = 0; i < 2; i++) {
+        desc_write(v, 0x1000 + i * VGRU_DESC_SIZE, &(Desc) {
+            .op = VGRU_OP_COPY, .src = va, .dst = va + 0x100000 + i * 64,
+            .len = 64,
+        });
+    }
+    cmd_start(v, 0, 0, &(Desc) {
+        .op = VGRU_OP_BATCH, .src = va + 0x1000, .len = 2,
+    });
+    g_assert_cmpuint(cb_wait(v, 0, 0), ==, VGRU_CB_DONE);
+}
+
+static void test_huge_hits(void)
+{
+    Vgru v;
+
+    /* list page, source page, list page, source page, destination page */
+    vgru_start_ctx(&v, "", 0, 1);
+    map_pages(&v, 0, 0, 0x101000);
+    huge_hits_batch(&v, VA_BASE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, 5);
+    vgru_stop(&v);
+
+    vgru_start_ctx(&v, "", 0, 1);
+    dropin_huge(&v, 0, 0, HW);
+    dropin_huge(&v, 0, 1, HW);
+    huge_hits_batch(&v, HVA);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, 5);
+
+    cmd_start(&v, 0, 1, &(Desc) {
+        .op = VGRU_OP_COPY, .flags = VGRU_DF_COMPLETION, .src = HVA + HUGE,
+        .dst = HVA + 0x10000, .len = 64, .comp = HVA,
+    });
+    g_assert_cmpuint(cb_wait(&v, 0, 1), ==, VGRU_CB_DONE);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, 5 + 3);
+    vgru_stop(&v);
+}
+
+/*
+ * Source and destination in one read-only 2 MiB translation: the write
+ * faults, and a writable 4 KiB drop-in of the destination page (at the
+ * same bus address) leaves the source's 2 MiB hold alone, so the restart
+ * neither faults again nor counts the source twice.
+ */
+static void test_huge_hold_kept(void)
+{
+    Fault f;
+    Vgru v;
+
+    vgru_start_ctx(&v, ",tlb-huge-entries=1", 0, 1);
+    dropin_huge(&v, 0, 0, VGRU_TLB_HUGE);
+    fill_pattern(&v, 0x40, 64, 18);
+    copy_start(&v, 0, 0, HVA + 0x40, HVA + 0x100000, 64);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+    g_assert_true(fault_pop(&v, &f));
+    g_assert_cmphex(f.va, ==, HVA + 0x100000);
+    g_assert_cmphex(f.flags, ==, VGRU_FAULT_WRITE | VGRU_FAULT_PERM);
+    /* the 2 MiB entry is evicted too: only the hold has the source */
+    dropin_huge(&v, 0, 1, HW);
+    dropin(&v, 0, HVA + 0x100000, DATA_PA + 0x100000, VGRU_TLB_WRITE);
+    respond(&v, &f, VGRU_RESP_RESTART, 0);
+    g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_DONE);
+    assert_same(&v, 0x40, 0x100000, 64);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_HITS), ==, 2);
+    g_assert_cmpuint(dev_stat(&v, VGRU_STAT_TLB_MISSES), ==, 1);
+    vgru_stop(&v);
+}
+
+/*
+ * A batch copies from a 2 MiB hold whose entry was evicted; an
+ * invalidation of another page of those 2 MiB waits for it, as it does
+ * while the entry lives (the batch may be using any of its 2 MiB).
+ */
+static void test_huge_hold_inv_waits(void)
+{
+    const uint64_t len = 64 * PAGE;
+    Fault f;
+    Vgru v;
+
+    for (int evict = 0; evict < 2; evict++) {
+        vgru_start_ctx(&v, ",tlb-huge-entries=1,x-dma-delay-us=300000", 0, 1);
+        dropin_huge(&v, 0, 0, HW);
+        map_pages(&v, 0, 0, len);
+        copy_start(&v, 0, 0, HVA, VA_BASE, len);
+        stat_wait(&v, VGRU_STAT_TLB_HITS, 2 * len / PAGE);
+        if (evict) {
+            dropin_huge(&v, 0, 1, HW);
+        }
+        invalidate_start(&v, VGRU_INV_CMD_RANGE, 0, HVA + 0x180000, PAGE);
+        g_assert_cmpuint(rd(&v, VGRU_REG_INV_DONE), ==, v.inv_seq - 1);
+        invalidate_wait(&v);
+        /* the hold went with it: the rest of the source faults */
+        g_assert_cmpuint(cb_wait(&v, 0, 0), ==, VGRU_CB_FAULT);
+        g_assert_true(fault_pop(&v, &f));
+        g_assert_cmphex(f.va, >=, HVA);
+        g_assert_cmphex(f.va, <, HVA + len);
+        vgru_stop(&v);
+    }
 }
 
 /* ---- translation lists ---- */
@@ -4058,6 +4166,9 @@ int main(int argc, char **argv)
     qtest_add_func("/vgru/huge-many", test_huge_many);
     qtest_add_func("/vgru/huge-hold", test_huge_hold);
     qtest_add_func("/vgru/huge-hold-evicted", test_huge_hold_evicted);
+    qtest_add_func("/vgru/huge-hits", test_huge_hits);
+    qtest_add_func("/vgru/huge-hold-kept", test_huge_hold_kept);
+    qtest_add_func("/vgru/huge-hold-inv-waits", test_huge_hold_inv_waits);
     qtest_add_func("/vgru/huge-entries-prop", test_huge_entries_prop);
     qtest_add_func("/vgru/list", test_list);
     qtest_add_func("/vgru/list-bad", test_list_bad);
