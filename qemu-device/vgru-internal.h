@@ -362,7 +362,7 @@ uint64_t vgru_cb_translate_step(VgruState *s, VgruCb *cb, bool copy,
                                 uint64_t src, uint64_t dst, uint64_t len,
                                 dma_addr_t *spa, dma_addr_t *dpa);
 void vgru_cb_drop_holds(VgruCb *cb);
-/* Pages ahead of a lookup whose TLB set vgru_plan prefetches. */
+/* Pages ahead whose TLB sets vgru_cb_translate_step prefetches. */
 #define VGRU_TLB_AHEAD      4
 void vgru_tlb_prefetch(VgruState *s, uint32_t ctx, uint64_t vpn);
 void vgru_tlb_reset(VgruState *s);

@@ -96,8 +96,9 @@ static bool vgru_hold_in(const VgruHold *hold, uint64_t first, uint64_t last)
 /*
  * A drop-in also refreshes the holds it covers, and hands itself to CBs
  * waiting for it, so that their restart finds it even if it is evicted.
- * A 4 KiB drop-in inside a 2 MiB hold drops the hold: the next lookup
- * decides which of the two the CB uses.
+ * A 4 KiB drop-in inside a 2 MiB hold keeps the hold if it names the same
+ * bus page with no less permission, else drops it (the next lookup then
+ * decides which of the two the CB uses).
  */
 static void vgru_holds_dropin(VgruState *s, uint32_t ctx, VgruTlbEntry *e,
                               bool huge)
